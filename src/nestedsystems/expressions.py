@@ -1,0 +1,256 @@
+"""Equation trees of the intermediate representation.
+
+An equation is a tree of small frozen nodes. Names in `Ref` are canonical keys
+(`canonical`), so that Vensim's rule "case, spaces and underscores do not matter"
+is applied once, here, and never again.
+
+Function names in `Call` come from one closed vocabulary, `FUNCTIONS`: the Vensim
+functions the compiler knows. Stateful functions (SMOOTH, DELAY, ...) are in the
+vocabulary only until `lowering.lower` replaces them by stocks and memories.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = [
+    "FUNCTIONS",
+    "STATEFUL_FUNCTIONS",
+    "Binary",
+    "Call",
+    "Expr",
+    "If",
+    "LookupCall",
+    "LookupMode",
+    "Number",
+    "Op",
+    "Ref",
+    "Table",
+    "Unary",
+    "UnaryOp",
+    "canonical",
+    "references",
+    "walk",
+]
+
+_SEPARATORS = re.compile(r"[\s_]+")
+
+
+def canonical(name: str) -> str:
+    """The key under which Vensim considers two names equal.
+
+    Vensim ignores case and treats runs of spaces and underscores alike;
+    surrounding quotes are part of a quoted name's spelling, not of its identity.
+    """
+    name = name.strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1]
+    return _SEPARATORS.sub(" ", name.lower()).strip()
+
+
+class Op(enum.Enum):
+    """Binary operators, spelled as in Vensim."""
+
+    ADD = "+"
+    SUB = "-"
+    MUL = "*"
+    DIV = "/"
+    POW = "^"
+    EQ = "="
+    NE = "<>"
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    AND = ":AND:"
+    OR = ":OR:"
+
+
+class UnaryOp(enum.Enum):
+    NEG = "-"
+    NOT = ":NOT:"
+
+
+class LookupMode(enum.Enum):
+    """How a graphical function is read between and beyond its points."""
+
+    INTERPOLATE = "interpolate"  # linear inside, held constant outside (Vensim's default)
+    EXTRAPOLATE = "extrapolate"  # linear inside and outside
+    FORWARD = "forward"  # step: the value of the next point
+    BACKWARD = "backward"  # step: the value of the previous point (hold backward)
+    INVERT = "invert"  # x for a given y
+
+
+# name -> (min args, max args). Arity is checked when a Call is made, so that a
+# malformed equation is refused at load rather than deep inside a run.
+FUNCTIONS: dict[str, tuple[int, int]] = {
+    "abs": (1, 1),
+    "exp": (1, 1),
+    "ln": (1, 1),
+    "log": (2, 2),
+    "sqrt": (1, 1),
+    "power": (2, 2),
+    "sin": (1, 1),
+    "cos": (1, 1),
+    "tan": (1, 1),
+    "arcsin": (1, 1),
+    "arccos": (1, 1),
+    "arctan": (1, 1),
+    "sinh": (1, 1),
+    "cosh": (1, 1),
+    "tanh": (1, 1),
+    "min": (2, 2),
+    "max": (2, 2),
+    "integer": (1, 1),
+    "modulo": (2, 2),
+    "quantum": (2, 2),
+    "xidz": (3, 3),
+    "zidz": (2, 2),
+    "step": (2, 2),
+    "ramp": (2, 3),
+    "pulse": (2, 2),
+    "pulse train": (4, 4),
+    "pi": (0, 0),
+    # stateful: lowered to stocks and memories before compiling
+    "initial": (1, 1),
+    "active initial": (2, 2),
+    "smooth": (3, 3),
+    "smooth3": (3, 3),
+    "smooth n": (4, 4),
+    "delay1": (3, 3),
+    "delay3": (3, 3),
+    "delay n": (4, 4),
+    "delay fixed": (3, 3),
+    "trend": (3, 3),
+    "forecast": (4, 4),
+    "sample if true": (3, 3),
+}
+
+STATEFUL_FUNCTIONS = frozenset(
+    {
+        "initial",
+        "active initial",
+        "smooth",
+        "smooth3",
+        "smooth n",
+        "delay1",
+        "delay3",
+        "delay n",
+        "delay fixed",
+        "trend",
+        "forecast",
+        "sample if true",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A reference to a variable (by canonical key) or to ``time``."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: UnaryOp
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: Op
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    """IF THEN ELSE. Both branches are evaluated, as in Vensim."""
+
+    condition: Expr
+    then: Expr
+    otherwise: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    function: str
+    args: tuple[Expr, ...]
+
+    def __post_init__(self) -> None:
+        arity = FUNCTIONS.get(self.function)
+        if arity is None:
+            raise ValueError(f"unknown function {self.function!r}")
+        if not arity[0] <= len(self.args) <= arity[1]:
+            raise ValueError(
+                f"{self.function.upper()} takes {arity[0]}"
+                + (f" to {arity[1]}" if arity[1] != arity[0] else "")
+                + f" arguments, found {len(self.args)}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A graphical function: strictly the points, sorted by x."""
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    mode: LookupMode = LookupMode.INTERPOLATE
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y) or not self.x:
+            raise ValueError(f"a lookup needs as many x as y values, found {len(self.x)} and {len(self.y)}")
+        if any(b < a for a, b in zip(self.x, self.x[1:], strict=False)):
+            raise ValueError("a lookup's x values must be in increasing order")
+
+
+@dataclass(frozen=True, slots=True)
+class LookupCall:
+    """Read a graphical function: a lookup variable (`Ref`) or an inline `Table`.
+
+    ``mode`` None reads the table the way it was defined; LOOKUP EXTRAPOLATE,
+    FORWARD, BACKWARD and INVERT set it.
+    """
+
+    table: Ref | Table
+    argument: Expr
+    mode: LookupMode | None = None
+
+
+Expr = Number | Ref | Unary | Binary | If | Call | LookupCall
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """Every node of `expr`, parents before children."""
+    stack: list[Expr] = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, Unary):
+            stack.append(node.operand)
+        elif isinstance(node, Binary):
+            stack.extend((node.right, node.left))
+        elif isinstance(node, If):
+            stack.extend((node.otherwise, node.then, node.condition))
+        elif isinstance(node, Call):
+            stack.extend(reversed(node.args))
+        elif isinstance(node, LookupCall):
+            stack.append(node.argument)
+            if isinstance(node.table, Ref):
+                stack.append(node.table)
+
+
+def references(expr: Expr | Table | None) -> frozenset[str]:
+    """The canonical names `expr` reads (``time`` included when it reads TIME)."""
+    if expr is None or isinstance(expr, Table):
+        return frozenset()
+    return frozenset(node.name for node in walk(expr) if isinstance(node, Ref))

@@ -1,0 +1,159 @@
+"""The intermediate representation: a model is a frozen tuple of variables.
+
+The IR holds no runtime objects, so it pickles (ensembles, dask) and hashes (caches).
+Edits return new objects (`Model.replace`).
+
+Kinds of variable, after lowering:
+
+- `Kind.STOCK`: ``equation`` is the net flow, ``initial`` the initial value.
+- `Kind.AUXILIARY`: ``equation`` computed every step. ``initial``, when set, is used
+  instead during initialisation (Vensim's ACTIVE INITIAL).
+- `Kind.CONSTANT`: ``equation`` is a `Number`; a parameter that runs may override.
+- `Kind.LOOKUP`: ``equation`` is a `Table` (a graphical function).
+- `Kind.MEMORY`: a discrete state. ``initial`` gives its value at the start and
+  ``equation`` its value at the next time step, evaluated at this one. INITIAL,
+  SAMPLE IF TRUE and DELAY FIXED lower to memories; integration methods never see them.
+
+The control variables (INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER) are ordinary
+variables under their Vensim names; they may be constant expressions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .expressions import Expr, Table, canonical, references
+
+__all__ = ["CONTROL_VARIABLES", "Kind", "Model", "NamedLoop", "Range", "Variable"]
+
+CONTROL_VARIABLES = ("initial time", "final time", "time step", "saveper")
+
+
+class Kind(enum.Enum):
+    STOCK = "stock"
+    AUXILIARY = "auxiliary"
+    CONSTANT = "constant"
+    LOOKUP = "lookup"
+    MEMORY = "memory"
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Vensim's ``[min, max, step]`` after the units: the bounds a slider may use."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    name: str
+    kind: Kind
+    equation: Expr | Table
+    initial: Expr | None = None
+    units: str = ""
+    range: Range = Range()
+    documentation: str = ""
+    line: int | None = None
+    non_negative: bool = False
+    origin: str | None = None  # for variables made by lowering: the modeler's variable
+    group: str = ""  # the sector or view the variable belongs to
+
+    @property
+    def key(self) -> str:
+        return canonical(self.name)
+
+    @property
+    def dependencies(self) -> frozenset[str]:
+        """Names read by the equation used while the model runs."""
+        return references(self.equation)
+
+    @property
+    def initial_dependencies(self) -> frozenset[str]:
+        """Names read while the model is initialised."""
+        if self.kind in (Kind.STOCK, Kind.MEMORY):
+            return references(self.initial)
+        if self.initial is not None:
+            return references(self.initial)
+        return references(self.equation)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedLoop:
+    """A feedback loop the model's author named (R1, B2, ...)."""
+
+    id: str
+    name: str
+    variables: tuple[str, ...] = ()  # the causal chain as written, when given
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A system-dynamics model: variables plus what the file said about itself."""
+
+    variables: tuple[Variable, ...]
+    name: str = "model"
+    source: str | None = None  # the file it was loaded from
+    time_units: str = ""
+    loops: tuple[NamedLoop, ...] = ()
+    _index: dict[str, Variable] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, Variable] = {}
+        for variable in self.variables:
+            if variable.key in index:
+                raise ValueError(f"variable {variable.name!r} is defined twice")
+            index[variable.key] = variable
+        object.__setattr__(self, "_index", index)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "variables": self.variables,
+            "name": self.name,
+            "source": self.source,
+            "time_units": self.time_units,
+            "loops": self.loops,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self.__post_init__()
+
+    def __contains__(self, name: str) -> bool:
+        return canonical(name) in self._index
+
+    def __getitem__(self, name: str) -> Variable:
+        try:
+            return self._index[canonical(name)]
+        except KeyError:
+            raise KeyError(f"no variable named {name!r} in {self.name}") from None
+
+    def get(self, name: str) -> Variable | None:
+        return self._index.get(canonical(name))
+
+    def of_kind(self, *kinds: Kind) -> tuple[Variable, ...]:
+        return tuple(v for v in self.variables if v.kind in kinds)
+
+    @property
+    def stocks(self) -> tuple[Variable, ...]:
+        return self.of_kind(Kind.STOCK)
+
+    @property
+    def constants(self) -> tuple[Variable, ...]:
+        return self.of_kind(Kind.CONSTANT)
+
+    def replace(self, **changes: Any) -> Model:
+        """A copy with fields changed (`dataclasses.replace`)."""
+        return replace(self, **changes)
+
+    def with_variables(self, *variables: Variable) -> Model:
+        """A copy in which each given variable replaces the one of the same name,
+        or is appended when new."""
+        new = {v.key: v for v in variables}
+        kept = tuple(new.pop(v.key, v) for v in self.variables)
+        return replace(self, variables=kept + tuple(new.values()))
