@@ -1,0 +1,482 @@
+"""Compile a model into Python kernels, once, as a pure function of the model.
+
+Each variable becomes a local ``v<i>`` (``i`` its index in ``model.variables``),
+each lookup a pair of tuples ``_X<i>``/``_Y<i>``, each number its ``repr``. No text
+from the model file ever reaches the generated source: identifiers come from that
+whitelist and numbers are re-printed from floats, so a model cannot inject code.
+
+Two flavours are generated from the same equations (see `builtins`): *scalar*, in
+plain floats, for a single run, and *vector*, in numpy over a leading run axis, for
+ensembles. Kernels:
+
+- ``initial(t, dt, p)`` -> the state (stocks, then memories) at the initial time;
+- ``evaluate(t, dt, state, p)`` -> (stock derivatives, next memories, saved values):
+  the right-hand side used by RK4, scipy's solvers and loop analysis;
+- ``euler(p, state, t0, dt, n, every, out)``: the whole Euler loop inlined, the
+  fast path for Vensim-exact runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import builtins
+from .errors import UnsupportedError
+from .expressions import (
+    Binary,
+    Call,
+    Expr,
+    If,
+    LookupCall,
+    LookupMode,
+    Number,
+    Op,
+    Ref,
+    Table,
+    Unary,
+    UnaryOp,
+    references,
+    walk,
+)
+from .model import CONTROL_VARIABLES, Kind, Model, Variable
+from .ordering import initial_order, run_order
+
+__all__ = ["CompiledModel", "Plan", "compile_model"]
+
+SCALAR = "scalar"
+VECTOR = "vector"
+
+_ARITHMETIC = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
+_COMPARISON = {Op.EQ: "==", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
+_LOOKUP_FUNCTIONS = {
+    LookupMode.INTERPOLATE: "_lookup",
+    LookupMode.EXTRAPOLATE: "_lookup_extrapolate",
+    LookupMode.FORWARD: "_lookup_forward",
+    LookupMode.BACKWARD: "_lookup_backward",
+}
+
+
+def _number(value: float) -> str:
+    value = float(value)
+    if math.isnan(value):
+        return "_nan"
+    if math.isinf(value):
+        return "_inf" if value > 0 else "(-_inf)"
+    return repr(value)
+
+
+class _Emitter:
+    """Turns equation trees into Python expressions of one flavour."""
+
+    def __init__(self, model: Model, flavour: str, tables: dict[str, tuple[tuple, tuple]]):
+        self.model = model
+        self.flavour = flavour
+        self.calls = builtins.SCALAR_CALLS if flavour == SCALAR else builtins.VECTOR_CALLS
+        self.local = {v.key: f"v{i}" for i, v in enumerate(model.variables)}
+        self.tables = tables  # shared by both flavours: name -> (xs, ys)
+        self._inline: dict[Table, str] = {}
+        self.variable: Variable | None = None  # for error messages
+
+    def table(self, node: Ref | Table) -> tuple[str, LookupMode]:
+        if isinstance(node, Ref):
+            i = self.local[node.name][1:]
+            table = self.model.variables[int(i)].equation
+            assert isinstance(table, Table)
+            name = f"_T{i}"
+        else:
+            table = node
+            name = self._inline.setdefault(node, f"_I{len(self.tables)}")
+        self.tables.setdefault(name, (table.x, table.y))
+        return name, table.mode
+
+    def expression(self, node: Expr) -> str:
+        e = self.expression
+        if isinstance(node, Number):
+            return _number(node.value)
+        if isinstance(node, Ref):
+            return "t" if node.name == "time" else self.local[node.name]
+        if isinstance(node, Unary):
+            if node.op is UnaryOp.NEG:
+                return f"(-{e(node.operand)})"
+            if self.flavour == SCALAR:
+                return f"(0.0 if {e(node.operand)} else 1.0)"
+            return f"_f({e(node.operand)} == 0)"
+        if isinstance(node, Binary):
+            return self._binary(node)
+        if isinstance(node, If):
+            if self.flavour == SCALAR:
+                return f"({e(node.then)} if {e(node.condition)} else {e(node.otherwise)})"
+            return f"_np.where({e(node.condition)}, {e(node.then)}, {e(node.otherwise)})"
+        if isinstance(node, LookupCall):
+            name, mode = self.table(node.table)
+            mode = node.mode or mode
+            if mode is LookupMode.INVERT:
+                return f"_lookup({e(node.argument)}, {name}[1], {name}[0])"
+            return f"{_LOOKUP_FUNCTIONS[mode]}({e(node.argument)}, {name}[0], {name}[1])"
+        if isinstance(node, Call):
+            return self._call(node)
+        raise TypeError(f"not an expression node: {node!r}")
+
+    def _binary(self, node: Binary) -> str:
+        a, b = self.expression(node.left), self.expression(node.right)
+        if node.op in _ARITHMETIC:
+            return f"({a} {_ARITHMETIC[node.op]} {b})"
+        if node.op is Op.POW:
+            return f"_pow({a}, {b})" if self.flavour == SCALAR else f"_np.power({a}, {b})"
+        if node.op in _COMPARISON:
+            test = f"{a} {_COMPARISON[node.op]} {b}"
+            return f"(1.0 if {test} else 0.0)" if self.flavour == SCALAR else f"_f({test})"
+        word = "and" if node.op is Op.AND else "or"
+        if self.flavour == SCALAR:
+            return f"(1.0 if ({a} {word} {b}) else 0.0)"
+        return f"_f(_np.logical_{word}({a}, {b}))"
+
+    def _call(self, node: Call) -> str:
+        template = self.calls.get(node.function)
+        if template is None:
+            variable = self.variable
+            raise UnsupportedError(
+                f"{node.function.upper()} reached the compiler unlowered",
+                file=self.model.source,
+                line=variable.line if variable else None,
+                variable=variable.name if variable else None,
+            )
+        args = [self.expression(a) for a in node.args]
+        if node.function == "ramp" and len(args) == 2:
+            args.append("_inf")
+        return template.format(*args)
+
+    def assign(self, variable: Variable, expr: Expr) -> str:
+        self.variable = variable
+        return f"{self.local[variable.key]} = {self.expression(expr)}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Which variable sits where in the state, the parameters and the outputs."""
+
+    constants: tuple[Variable, ...]
+    stocks: tuple[Variable, ...]
+    memories: tuple[Variable, ...]
+    auxiliaries: tuple[Variable, ...]  # in run order
+    initials: tuple[Variable, ...]  # in initialisation order
+    varying: frozenset[str]  # auxiliaries that change during a run (the rest are hoisted)
+    outputs: tuple[Variable, ...]  # what a run reports, in model order
+    dynamic_time: bool  # TIME STEP, SAVEPER or FINAL TIME change during the run
+
+
+def _layout(model: Model) -> _Layout:
+    for name in CONTROL_VARIABLES:
+        if name not in model:
+            raise UnsupportedError(
+                f"the model does not define {name.upper()}", file=model.source, variable=name.upper()
+            )
+    auxiliaries = tuple(run_order(model))
+    initials = tuple(initial_order(model))
+    outputs = tuple(v for v in model.variables if v.kind is not Kind.LOOKUP and v.origin is None)
+    varying = {"time"} | {v.key for v in model.of_kind(Kind.STOCK, Kind.MEMORY)}
+    for v in auxiliaries:
+        if v.dependencies & varying or _reads_clock(v.equation):  # type: ignore[arg-type]
+            varying.add(v.key)
+    return _Layout(
+        constants=model.constants,
+        stocks=model.stocks,
+        memories=model.of_kind(Kind.MEMORY),
+        auxiliaries=auxiliaries,
+        initials=initials,
+        varying=frozenset(varying),
+        outputs=outputs,
+        dynamic_time=_time_dependent(model),
+    )
+
+
+_CLOCK_FUNCTIONS = frozenset({"step", "ramp", "pulse", "pulse train"})
+
+
+def _reads_clock(expr: Expr) -> bool:
+    """Whether an equation reads the time through a function (STEP, RAMP, PULSE)."""
+    return any(isinstance(n, Call) and n.function in _CLOCK_FUNCTIONS for n in walk(expr))
+
+
+def _time_dependent(model: Model) -> bool:
+    """Whether a control variable reads TIME or the state, directly or not."""
+    seen: set[str] = set()
+    stack = [n for n in CONTROL_VARIABLES if n in model and n != "initial time"]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name == "time":
+            return True
+        variable = model[name]
+        if variable.kind in (Kind.STOCK, Kind.MEMORY):
+            return True
+        stack.extend(references(variable.equation) if variable.kind is not Kind.LOOKUP else ())
+    return False
+
+
+def _indent(lines: list[str], depth: int) -> str:
+    pad = "    " * depth
+    return "\n".join(pad + line for line in lines)
+
+
+class _Source:
+    """The source text of one flavour's kernels."""
+
+    def __init__(self, model: Model, layout: _Layout, flavour: str, tables: dict):
+        self.model, self.layout, self.flavour = model, layout, flavour
+        self.emit = _Emitter(model, flavour, tables)
+        self.local = self.emit.local
+
+    def names(self, variables: tuple[Variable, ...]) -> str:
+        return "".join(self.local[v.key] + ", " for v in variables)
+
+    def bind_constants(self) -> list[str]:
+        return [f"{self.local[v.key]} = p[{j}]" for j, v in enumerate(self.layout.constants)]
+
+    def bind_state(self, source: str) -> list[str]:
+        state = self.layout.stocks + self.layout.memories
+        return [f"({self.names(state)}) = {source}"] if state else []
+
+    def auxiliaries(self, which: str = "all") -> list[str]:
+        """Assignments of the auxiliaries: ``"all"``, only the ``"static"`` ones
+        (fixed for a whole run, computed once before the time loop) or the ``"varying"``."""
+        varying = self.layout.varying
+        return [
+            self.emit.assign(v, v.equation)  # type: ignore[arg-type]
+            for v in self.layout.auxiliaries
+            if which == "all" or (v.key in varying) == (which == "varying")
+        ]
+
+    def rates(self) -> list[str]:
+        lines = [
+            f"d{j} = {self.emit.expression(v.equation)}"  # type: ignore[arg-type]
+            for j, v in enumerate(self.layout.stocks)
+        ]
+        lines += [
+            f"n{j} = {self.emit.expression(v.equation)}"  # type: ignore[arg-type]
+            for j, v in enumerate(self.layout.memories)
+        ]
+        return lines
+
+    def initial(self) -> str:
+        lines = self.bind_constants()
+        for v in self.layout.initials:
+            if v.kind is Kind.CONSTANT:
+                continue
+            expr = v.initial if v.initial is not None else v.equation
+            lines.append(self.emit.assign(v, expr))  # type: ignore[arg-type]
+        lines.append(f"return ({self.names(self.layout.stocks + self.layout.memories)})")
+        return "def initial(t, dt, p):\n" + _indent(lines, 1) + "\n"
+
+    def evaluate(self, saved: tuple[Variable, ...]) -> str:
+        n_stocks, n_memories = len(self.layout.stocks), len(self.layout.memories)
+        lines = self.bind_constants() + self.bind_state("state") + self.auxiliaries() + self.rates()
+        derivatives = "".join(f"d{j}, " for j in range(n_stocks))
+        memories = "".join(f"n{j}, " for j in range(n_memories))
+        lines.append(f"return ({derivatives}), ({memories}), ({self.names(saved)})")
+        return "def evaluate(t, dt, state, p):\n" + _indent(lines, 1) + "\n"
+
+    def update(self) -> list[str]:
+        lines = []
+        for j, v in enumerate(self.layout.stocks):
+            name = self.local[v.key]
+            step = f"{name} + dt * d{j}"
+            if v.non_negative:
+                step = f"_max({step}, 0.0)" if self.flavour == SCALAR else f"_np.maximum({step}, 0.0)"
+            lines.append(f"{name} = {step}")
+        lines += [f"{self.local[v.key]} = n{j}" for j, v in enumerate(self.layout.memories)]
+        return lines
+
+    def euler(self, saved: tuple[Variable, ...]) -> str:
+        if self.flavour == SCALAR:
+            save = [f"out.extend(({self.names(saved)}))"]
+        else:
+            save = [f"out[row, {j}] = {self.local[v.key]}" for j, v in enumerate(saved)] + ["row += 1"]
+        body = [
+            "t = t0 + k * dt",
+            *self.auxiliaries("varying"),
+            "if k % every == 0:",
+            *["    " + line for line in save],
+            "if k == n:",
+            "    break",
+            *self.rates(),
+            *self.update(),
+        ]
+        lines = [*self.bind_constants(), *self.bind_state("state"), "t = t0", *self.auxiliaries("static"), "row = 0"]
+        lines += ["for k in range(n + 1):", *["    " + line for line in body], "return out"]
+        return "def euler(p, state, t0, dt, n, every, out):\n" + _indent(lines, 1) + "\n"
+
+    def euler_dynamic(self, saved: tuple[Variable, ...]) -> str:
+        """Euler for models whose TIME STEP, SAVEPER or FINAL TIME change as it runs.
+
+        Time accumulates here (it cannot be ``t0 + k*dt`` when dt changes), and a
+        value is saved whenever the time since the start is a multiple of SAVEPER.
+        """
+        control = {name: self.local[name] for name in CONTROL_VARIABLES}
+        body = [
+            *self.auxiliaries(),
+            f"dt = {control['time step']}",
+            f"saveper = {control['saveper']}",
+            "q = (t - t0) / saveper",
+            "if abs(q - round(q)) < 1e-9:",
+            f"    out.append((t, {self.names(saved)}))",
+            f"if t >= {control['final time']} - 1e-9 * abs(dt):",
+            "    break",
+            *self.rates(),
+            *self.update(),
+            "t = t + dt",
+        ]
+        lines = [*self.bind_constants(), *self.bind_state("state"), "t = t0", "dt = dt0"]
+        lines += ["while True:", *["    " + line for line in body], "return out"]
+        return "def euler_dynamic(p, state, t0, dt0, out):\n" + _indent(lines, 1) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one kind of run stores, worked out once per choice of columns."""
+
+    names: tuple[str, ...]  # reported columns, as named in the model file
+    saved: tuple[Variable, ...]  # time-varying columns the kernel stores, in kernel order
+    saved_columns: tuple[int, ...]  # where each saved variable goes among ``names``
+    constant_columns: tuple[int, ...]  # columns that are parameters ...
+    constant_parameters: tuple[int, ...]  # ... and which parameter fills each
+    dependencies: dict[str, tuple[str, ...]]  # for NaN reports: each saved variable's inputs
+    order: tuple[str, ...]  # saved variables in evaluation order, for NaN reports
+
+
+class CompiledModel:
+    """A model turned into kernels; built by `compile_model`, used by `simulate`.
+
+    Attributes
+    ----------
+    model:
+        The model it was compiled from.
+    parameters:
+        Names of the constants a run may override, in the order of ``defaults``.
+    outputs:
+        Names of the variables a run reports (stocks, auxiliaries, constants).
+    """
+
+    def __init__(self, model: Model):
+        self.model = model
+        self._layout = _layout(model)
+        layout = self._layout
+        self.parameters: tuple[str, ...] = tuple(v.name for v in layout.constants)
+        self.defaults: tuple[float, ...] = tuple(
+            float(v.equation.value) for v in layout.constants  # type: ignore[union-attr]
+        )
+        self.outputs: tuple[str, ...] = tuple(v.name for v in layout.outputs)
+        self.stocks: tuple[str, ...] = tuple(v.name for v in layout.stocks)
+        self.dynamic_time = layout.dynamic_time
+        self._parameter_index = {v.key: j for j, v in enumerate(layout.constants)}
+        self._tables: dict[str, tuple[tuple, tuple]] = {}
+        self._kernels: dict[tuple, Callable[..., Any]] = {}
+        self._control_cache: dict[tuple, tuple[float, float, float, float]] = {}
+        self._plans: dict[tuple[str, ...] | None, Plan] = {}
+        self._equations: dict[str, tuple[tuple[str, ...], Callable[..., Any]]] = {}
+        # Compile both initial functions now so that a model the compiler cannot
+        # handle fails here, at compile time, not in the middle of a run.
+        self.kernel(SCALAR, "initial")
+        self.kernel(VECTOR, "initial")
+
+    def __reduce__(self) -> tuple:
+        # Kernels are generated code; ship the model and compile again on arrival.
+        return compile_model, (self.model,)
+
+    def __repr__(self) -> str:
+        return f"<CompiledModel {self.model.name!r}: {len(self.outputs)} variables, {len(self.stocks)} stocks>"
+
+    def parameter_index(self, key: str) -> int | None:
+        return self._parameter_index.get(key)
+
+    def plan(self, columns: tuple[str, ...] | None = None) -> Plan:
+        """What a run reporting ``columns`` (default: every output) stores, and where."""
+        plan = self._plans.get(columns)
+        if plan is None:
+            model = self.model
+            wanted = self._layout.outputs if columns is None else tuple(model[c] for c in columns)
+            saved = tuple(v for v in wanted if v.kind is not Kind.CONSTANT)
+            constants = [(j, v) for j, v in enumerate(wanted) if v.kind is Kind.CONSTANT]
+            evaluation = {v.key: i for i, v in enumerate(self._layout.auxiliaries)}
+            plan = self._plans[columns] = Plan(
+                names=tuple(v.name for v in wanted),
+                saved=saved,
+                saved_columns=tuple(j for j, v in enumerate(wanted) if v.kind is not Kind.CONSTANT),
+                constant_columns=tuple(j for j, _ in constants),
+                constant_parameters=tuple(self._parameter_index[v.key] for _, v in constants),
+                dependencies={
+                    v.name: tuple(model[d].name for d in sorted(v.dependencies) if d in model) for v in saved
+                },
+                order=tuple(v.name for v in sorted(saved, key=lambda v: evaluation.get(v.key, -1))),
+            )
+        return plan
+
+    def kernel(self, flavour: str, kind: str, saved: tuple[Variable, ...] = ()) -> Callable[..., Any]:
+        """The generated function ``kind`` ('initial', 'evaluate', 'euler',
+        'euler_dynamic') of one flavour, generated on first use and kept."""
+        key = (flavour, kind, tuple(map(id, saved)))
+        function = self._kernels.get(key)
+        if function is None:
+            source = _Source(self.model, self._layout, flavour, self._tables)
+            text = source.initial() if kind == "initial" else getattr(source, kind)(saved)
+            namespace = dict(builtins.SCALAR_NAMESPACE if flavour == SCALAR else builtins.VECTOR_NAMESPACE)
+            code = compile(text, f"<nestedsystems {kind} {flavour}>", "exec")
+            namespace.update(self._table_values(flavour))
+            exec(code, namespace)  # generated from indices and numbers only (see module docstring)
+            function = self._kernels[key] = namespace[kind]
+        return function
+
+    def _table_values(self, flavour: str) -> dict[str, Any]:
+        if flavour == SCALAR:
+            return dict(self._tables)
+        import numpy as np
+
+        return {name: (np.asarray(x, float), np.asarray(y, float)) for name, (x, y) in self._tables.items()}
+
+    def equation_function(self, name: str) -> tuple[tuple[str, ...], Callable[..., Any]]:
+        """A variable's equation as a vectorised function of its inputs.
+
+        Returns the input names (canonical keys; ``"time"`` when it reads TIME)
+        and ``fn(*inputs)``. For a stock the function gives its net flow. Used by
+        loop analysis to re-evaluate one equation with one input moved.
+        """
+        variable = self.model[name]
+        if variable.key in self._equations:
+            return self._equations[variable.key]
+        if variable.kind is Kind.LOOKUP:
+            raise ValueError(f"{variable.name!r} is a lookup, not an equation")
+        expr = variable.equation
+        inputs = tuple(sorted(n for n in references(expr) if self.model.get(n) is None or
+                              self.model[n].kind is not Kind.LOOKUP))
+        emitter = _Emitter(self.model, VECTOR, self._tables)
+        arguments = ", ".join(["t" if n == "time" else emitter.local[n] for n in inputs] + ["dt=0.0"])
+        text = f"def equation({arguments}):\n    return {emitter.expression(expr)}\n"  # type: ignore[arg-type]
+        namespace = dict(builtins.VECTOR_NAMESPACE)
+        namespace.update(self._table_values(VECTOR))
+        exec(compile(text, "<nestedsystems equation>", "exec"), namespace)
+        self._equations[variable.key] = (inputs, namespace["equation"])
+        return self._equations[variable.key]
+
+
+@functools.lru_cache(maxsize=64)
+def compile_model(model: Model) -> CompiledModel:
+    """Compile `model` into kernels (cached: the same model compiles once).
+
+    Parameters
+    ----------
+    model:
+        A loaded (and lowered) `Model`.
+
+    Returns
+    -------
+    CompiledModel
+    """
+    if isinstance(model, CompiledModel):
+        return model
+    return CompiledModel(model)
