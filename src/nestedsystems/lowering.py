@@ -1,0 +1,369 @@
+"""Lower Vensim's stateful functions to plain stocks, auxiliaries and memories.
+
+After `lower`, no equation calls SMOOTH, DELAY, TREND, FORECAST, SAMPLE IF TRUE,
+INITIAL or ACTIVE INITIAL: each call became variables of its own, named after the
+function and the modeler's variable (``"SMOOTH3 of Perceived quality [2]"``) with
+``origin`` set to that variable, so the solver only ever sees stocks, algebra and
+the memories of `Kind.MEMORY`.
+
+The structures follow Vensim's documented equivalents (and PySD's runtime, which
+matches Vensim's output):
+
+- SMOOTH(in, T, init): a stock S, S(0) = init, dS/dt = (in - S)/T; output S.
+  SMOOTH3 and SMOOTH N chain n such stocks with time T/n each.
+- DELAY1/DELAY3/DELAY N(in, T, init, n): n stages L1..Ln, each Li(0) = init*T/n,
+  outflow_i = Li/(T/n), inflow_1 = in; output outflow_n. The order is fixed at the
+  initial time and, as in PySD, reduced while n*TIME STEP exceeds the delay time.
+- DELAY FIXED(in, T, init): a shift register of n = round(T/TIME STEP) memories
+  (at least one), T read at the initial time; output in(t - n*dt), init before.
+- TREND(in, T, trend0): an average stock A, A(0) = in/(1 + trend0*T),
+  dA/dt = (in - A)/T; output ZIDZ(in - A, T*ABS(A)).
+- FORECAST(in, T, horizon, trend0): in*(1 + TREND(in, T, trend0)*horizon).
+- SAMPLE IF TRUE(cond, in, init): output IF cond THEN in ELSE previous, the
+  previous output kept in a memory that starts at init.
+- INITIAL(x): a memory whose initial value is x and whose next value is itself.
+- ACTIVE INITIAL(a, i): an auxiliary with equation a and initial equation i.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from .errors import UnsupportedError
+from .expressions import (
+    STATEFUL_FUNCTIONS,
+    Binary,
+    Call,
+    Expr,
+    If,
+    LookupCall,
+    LookupMode,
+    Number,
+    Op,
+    Ref,
+    Table,
+    Unary,
+    UnaryOp,
+    canonical,
+)
+from .model import Kind, Model, Variable
+
+__all__ = ["lower"]
+
+# Vensim rounds a delay's number of steps after adding this, so 1.5 steps makes 2.
+SMALL_VENSIM = 1e-6
+
+
+def lower(model: Model) -> Model:
+    """A copy of `model` in which no equation calls a stateful function.
+
+    Parameters
+    ----------
+    model:
+        A model whose equations may call SMOOTH, DELAY, INITIAL and the like,
+        anywhere inside an expression.
+
+    Returns
+    -------
+    Model
+        The same variables, each followed by the variables lowering made for it.
+
+    Raises
+    ------
+    UnsupportedError
+        A delay order or DELAY FIXED delay time that cannot be computed at the
+        initial time from constants.
+    """
+    lowerer = _Lowerer(model)
+    variables: list[Variable] = []
+    for variable in model.variables:
+        variables.extend(lowerer.variable(variable))
+    return model.replace(variables=tuple(variables))
+
+
+class _NotConstant(Exception):
+    pass
+
+
+class _Lowerer:
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.index: dict[str, Variable] = {v.key: v for v in model.variables}
+        self.made: list[Variable] = []
+        self.origin: Variable | None = None
+
+    # -- walking
+
+    def variable(self, variable: Variable) -> list[Variable]:
+        self.made = []
+        self.origin = variable
+        equation, initial = variable.equation, variable.initial
+        if isinstance(equation, Call) and equation.function == "active initial" and initial is None:
+            equation, initial = equation.args
+        if not isinstance(equation, Table):
+            equation = self.expression(equation)
+        if initial is not None:
+            initial = self.expression(initial)
+        lowered = replace(variable, equation=equation, initial=initial)
+        self.index[lowered.key] = lowered
+        return [lowered, *self.made]
+
+    def expression(self, expr: Expr) -> Expr:
+        if isinstance(expr, Unary):
+            return Unary(expr.op, self.expression(expr.operand))
+        if isinstance(expr, Binary):
+            return Binary(expr.op, self.expression(expr.left), self.expression(expr.right))
+        if isinstance(expr, If):
+            return If(*(self.expression(e) for e in (expr.condition, expr.then, expr.otherwise)))
+        if isinstance(expr, LookupCall):
+            return LookupCall(expr.table, self.expression(expr.argument), expr.mode)
+        if isinstance(expr, Call):
+            args = tuple(self.expression(a) for a in expr.args)
+            if expr.function in STATEFUL_FUNCTIONS:
+                return self.stateful(expr.function, args)
+            return Call(expr.function, args)
+        return expr
+
+    # -- making variables
+
+    def name(self, function: str) -> str:
+        assert self.origin is not None
+        origin = self.origin.origin or self.origin.name
+        base = f"{function.upper()} of {origin}"
+        candidate, n = base, 1
+        while canonical(candidate) in self.index or any(
+            canonical(v).startswith(canonical(candidate) + " [") for v in self.index
+        ):
+            n += 1
+            candidate = f"{base} ({n})"
+        return candidate
+
+    def add(self, name: str, kind: Kind, equation: Expr, initial: Expr | None = None) -> Ref:
+        assert self.origin is not None
+        variable = Variable(
+            name=name,
+            kind=kind,
+            equation=equation,
+            initial=initial,
+            units=self.origin.units if kind is not Kind.STOCK else "",
+            line=self.origin.line,
+            origin=self.origin.origin or self.origin.name,
+            group=self.origin.group,
+        )
+        self.index[variable.key] = variable
+        self.made.append(variable)
+        return Ref(variable.key)
+
+    def stateful(self, function: str, args: tuple[Expr, ...]) -> Expr:
+        base = self.name(function)
+        if function == "initial":
+            key = canonical(base)
+            return self.add(base, Kind.MEMORY, Ref(key), args[0])
+        if function == "active initial":
+            return self.add(base, Kind.AUXILIARY, args[0], args[1])
+        if function in ("smooth", "smooth3", "smooth n"):
+            order = {"smooth": 1, "smooth3": 3}.get(function) or self.order(args[3], "order")
+            return self.smooth(base, args[0], args[1], args[2], order)
+        if function in ("delay1", "delay3", "delay n"):
+            order = {"delay1": 1, "delay3": 3}.get(function) or self.order(args[3], "order")
+            return self.delay(base, args[0], args[1], args[2], order)
+        if function == "delay fixed":
+            return self.delay_fixed(base, *args)
+        if function == "trend":
+            return self.trend(base, *args)
+        if function == "forecast":
+            value, time, horizon, trend0 = args
+            trend = self.trend(f"TREND in {base}", value, time, trend0)
+            return self.add(base, Kind.AUXILIARY, _mul(value, _add(Number(1.0), _mul(trend, horizon))))
+        if function == "sample if true":
+            condition, value, initial = args
+            previous = canonical(f"{base} [previous]")
+            output = self.add(base, Kind.AUXILIARY, If(condition, value, Ref(previous)))
+            self.add(f"{base} [previous]", Kind.MEMORY, output, initial)
+            return output
+        raise AssertionError(f"no lowering for {function}")
+
+    def smooth(self, base: str, value: Expr, time: Expr, initial: Expr, order: int) -> Ref:
+        stage_time = time if order == 1 else _div(time, Number(order))
+        target = value
+        for i in range(1, order + 1):
+            name = base if order == 1 else f"{base} [{i}]"
+            key = canonical(name)
+            target = self.add(name, Kind.STOCK, _div(_sub(target, Ref(key)), stage_time), initial)
+        return target
+
+    def delay(self, base: str, value: Expr, time: Expr, initial: Expr, order: int) -> Ref:
+        order = self.reduced(order, time)
+        stage_time = time if order == 1 else _div(time, Number(order))
+        inflow = value
+        for i in range(1, order + 1):
+            key = canonical(f"{base} [{i}]")
+            outflow = _div(Ref(key), stage_time)
+            self.add(f"{base} [{i}]", Kind.STOCK, _sub(inflow, outflow), _mul(initial, stage_time))
+            inflow = outflow
+        return self.add(base, Kind.AUXILIARY, inflow)
+
+    def delay_fixed(self, base: str, value: Expr, time: Expr, initial: Expr) -> Ref:
+        steps = self.constant(time, "delay time") / self.constant(Ref("time step"), "TIME STEP")
+        count = round(max(steps, 1.0) + SMALL_VENSIM)
+        previous = value
+        for i in range(1, count + 1):
+            name = base if count == 1 else f"{base} [{i}]"
+            previous = self.add(name, Kind.MEMORY, previous, initial)
+        return previous
+
+    def trend(self, base: str, value: Expr, time: Expr, trend0: Expr) -> Ref:
+        average_name = f"{base} [average]"
+        average = Ref(canonical(average_name))
+        start = _div(value, _add(Number(1.0), _mul(trend0, time)))
+        self.add(average_name, Kind.STOCK, _div(_sub(value, average), time), start)
+        scale = _mul(time, Call("abs", (average,)))
+        return self.add(base, Kind.AUXILIARY, Call("zidz", (_sub(value, average), scale)))
+
+    # -- constants at the initial time
+
+    def reduced(self, order: int, time: Expr) -> int:
+        """PySD's rule: fewer stages while order*TIME STEP exceeds the delay time."""
+        try:
+            delay = _evaluate_initial(time, self.index)
+            step = _evaluate_initial(Ref("time step"), self.index)
+        except _NotConstant:
+            return order
+        while order > 1 and order * step > delay:
+            order -= 1
+        return order
+
+    def order(self, expr: Expr, what: str) -> int:
+        value = self.constant(expr, what)
+        if not math.isfinite(value) or value < 1:
+            raise self.unsupported(f"a {what} of {value:g}; expected a whole number of at least 1")
+        return int(value)
+
+    def constant(self, expr: Expr, what: str) -> float:
+        try:
+            return _evaluate_initial(expr, self.index)
+        except _NotConstant as error:
+            raise self.unsupported(
+                f"a {what} that cannot be computed at the initial time from constants ({error})"
+            ) from None
+
+    def unsupported(self, message: str) -> UnsupportedError:
+        assert self.origin is not None
+        return UnsupportedError(
+            message, file=self.model.source, line=self.origin.line, variable=self.origin.name
+        )
+
+
+def _add(a: Expr, b: Expr) -> Expr:
+    return Binary(Op.ADD, a, b)
+
+
+def _sub(a: Expr, b: Expr) -> Expr:
+    return Binary(Op.SUB, a, b)
+
+
+def _mul(a: Expr, b: Expr) -> Expr:
+    return Binary(Op.MUL, a, b)
+
+
+def _div(a: Expr, b: Expr) -> Expr:
+    return Binary(Op.DIV, a, b)
+
+
+# -- a small evaluator for values fixed at the initial time (delay orders and times)
+
+_BINARY = {
+    Op.ADD: lambda a, b: a + b,
+    Op.SUB: lambda a, b: a - b,
+    Op.MUL: lambda a, b: a * b,
+    Op.DIV: lambda a, b: a / b,
+    Op.POW: lambda a, b: a**b,
+    Op.EQ: lambda a, b: float(a == b),
+    Op.NE: lambda a, b: float(a != b),
+    Op.LT: lambda a, b: float(a < b),
+    Op.LE: lambda a, b: float(a <= b),
+    Op.GT: lambda a, b: float(a > b),
+    Op.GE: lambda a, b: float(a >= b),
+    Op.AND: lambda a, b: float(bool(a) and bool(b)),
+    Op.OR: lambda a, b: float(bool(a) or bool(b)),
+}
+
+_CALLS = {
+    "abs": abs,
+    "exp": math.exp,
+    "ln": math.log,
+    "log": lambda x, base: math.log(x) / math.log(base),
+    "sqrt": math.sqrt,
+    "power": lambda a, b: a**b,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "min": min,
+    "max": max,
+    "integer": lambda x: float(int(x)),
+    "modulo": lambda a, b: a % b,
+    "xidz": lambda a, b, x: x if b == 0 else a / b,
+    "zidz": lambda a, b: 0.0 if b == 0 else a / b,
+    "pi": lambda: math.pi,
+}
+
+
+def _evaluate_initial(expr: Expr, variables: dict[str, Variable], _seen: frozenset[str] = frozenset()) -> float:
+    """The value of `expr` at the initial time, computed from constants.
+
+    Stocks and memories count as their initial values, ``time`` as INITIAL TIME.
+    Raises `_NotConstant` (an internal signal) for anything else.
+    """
+
+    def value(e: Expr) -> float:
+        return _evaluate_initial(e, variables, _seen)
+
+    if isinstance(expr, Number):
+        return expr.value
+    if isinstance(expr, Ref):
+        name = "initial time" if expr.name == "time" else expr.name
+        variable = variables.get(name)
+        if variable is None or name in _seen or variable.kind is Kind.LOOKUP:
+            raise _NotConstant(f"it reads {expr.name!r}")
+        source = variable.initial if variable.initial is not None else variable.equation
+        if variable.kind in (Kind.STOCK, Kind.MEMORY):
+            source = variable.initial
+        assert source is not None and not isinstance(source, Table)
+        return _evaluate_initial(source, variables, _seen | {name})
+    try:
+        if isinstance(expr, Unary):
+            operand = value(expr.operand)
+            return -operand if expr.op is UnaryOp.NEG else float(not operand)
+        if isinstance(expr, Binary):
+            return float(_BINARY[expr.op](value(expr.left), value(expr.right)))
+        if isinstance(expr, If):
+            return value(expr.then) if value(expr.condition) else value(expr.otherwise)
+        if isinstance(expr, Call):
+            if expr.function == "step":
+                height, start = (value(a) for a in expr.args)
+                return height if value(Ref("time")) >= start else 0.0
+            if expr.function in _CALLS:
+                return float(_CALLS[expr.function](*(value(a) for a in expr.args)))
+        if isinstance(expr, LookupCall) and expr.mode in (None, LookupMode.INTERPOLATE):
+            table = expr.table
+            if isinstance(table, Ref):
+                defined = variables.get(table.name)
+                table = defined.equation if defined is not None else None
+            if isinstance(table, Table) and table.mode is LookupMode.INTERPOLATE:
+                x = value(expr.argument)
+                return float(_interpolate(table, x))
+    except (ArithmeticError, ValueError) as error:
+        raise _NotConstant(str(error)) from None
+    raise _NotConstant(f"it uses {type(expr).__name__.lower()} {getattr(expr, 'function', '')}".strip())
+
+
+def _interpolate(table: Table, x: float) -> float:
+    if x <= table.x[0]:
+        return table.y[0]
+    if x >= table.x[-1]:
+        return table.y[-1]
+    for (x0, y0), (x1, y1) in zip(zip(table.x, table.y), zip(table.x[1:], table.y[1:]), strict=False):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return table.y[-1]
