@@ -1,0 +1,453 @@
+"""Loops That Matter: which feedback loop drives the model, step by step.
+
+Schoenberg, Davidsen & Eberlein (2020), with the flow-to-stock form of Schoenberg,
+Hayward & Eberlein (2023). For each link x → z and each step t of an Euler run at
+TIME STEP, z's equation is evaluated again with only x moved to its new value::
+
+    Δx z(t) = f(x(t), y(t-1), ...) - z(t-1)
+    LS(x → z) = |Δx z / Δz| · sign(Δx z / Δx)         0 when Δz = 0 or Δx = 0
+    LS(flow → S) = ±|Δflow / Δnet flow|                + for inflows, - for outflows
+
+A loop's score is the product of its links' scores; its relative score divides
+that by the sum of the absolute scores of every loop in the same cycle partition,
+so it lies in [-1, 1] and says what share of the partition's change the loop
+explains, with its sign.
+
+Every equation is re-evaluated once per input, vectorised over the whole time
+axis (and an ensemble's run axis) in one call, with the compiled engine's own
+equation functions: the cost is about one extra evaluation of the model per link.
+
+Timing follows Simlin (pysimlin), whose relative loop scores these match: flows
+and net flows are compared at the same two saved times as every other variable.
+Step 0 has no previous value and reads 0 (and is marked inactive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError, ParameterError
+from .expressions import Ref, canonical
+from .loops import TIME, UNNAMED_FLOW, Loop, LoopSet, Polarity, find_loops
+from .model import Kind, Model, Variable
+
+__all__ = [
+    "DominantPeriod",
+    "LoopScores",
+    "dominant_periods",
+    "flow_link_score",
+    "link_score",
+    "loop_scores",
+]
+
+
+def link_score(partial_change: Any, target_change: Any, source_change: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The ordinary link score ``|Δx z / Δz| · sign(Δx z / Δx)``.
+
+    Parameters
+    ----------
+    partial_change:
+        Δx z: z's equation with only x moved, minus z's previous value.
+    target_change, source_change:
+        Δz and Δx over the same step.
+
+    Returns
+    -------
+    score, guarded
+        The score (0 where Δz or Δx is 0), and a mask of the points where the
+        ratio was not finite (Δz vanishing to round-off); those read 0 too.
+    """
+    partial = np.asarray(partial_change, dtype=float)
+    dz = np.asarray(target_change, dtype=float)
+    dx = np.asarray(source_change, dtype=float)
+    with np.errstate(all="ignore"):
+        score = np.abs(partial / dz) * np.sign(partial / dx)
+    still = (dz == 0) | (dx == 0)
+    guarded = ~np.isfinite(score) & ~still
+    return np.where(still | guarded, 0.0, score), guarded
+
+
+def flow_link_score(flow_change: Any, net_change: Any, sign: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flow-to-stock link score of the 2023 paper: ``sign · |Δflow / Δnet|``.
+
+    The polarity of a flow's link to its stock is structural (+1 inflow, -1
+    outflow); the magnitude is the flow's share of the change in the net flow.
+    """
+    flow = np.asarray(flow_change, dtype=float)
+    net = np.asarray(net_change, dtype=float)
+    with np.errstate(all="ignore"):
+        score = sign * np.abs(flow / net)
+    still = net == 0
+    guarded = ~np.isfinite(score) & ~still
+    return np.where(still | guarded, 0.0, score), guarded
+
+
+@dataclass(frozen=True, slots=True)
+class DominantPeriod:
+    """An interval in which one set of same-polarity loops explains ≥ threshold of
+    the change of a partition.
+
+    ``share`` is the mean over the interval of the loops' combined |relative score|.
+    """
+
+    partition: int
+    loops: tuple[str, ...]
+    polarity: Polarity
+    start: float
+    end: float
+    share: float
+
+
+@dataclass(frozen=True, eq=False)
+class LoopScores:
+    """Loop scores over a run.
+
+    Attributes
+    ----------
+    loops:
+        The `LoopSet` scored; the last axis of the arrays follows ``loops.loops``.
+    times:
+        Shape (n_times,).
+    scores:
+        Raw loop scores, shape (n_runs, n_times, n_loops). Not comparable
+        between partitions or models; read `relative`.
+    relative:
+        Relative loop scores in [-1, 1], same shape.
+    active:
+        Shape (n_runs, n_times, n_partitions): the partition changed at that step
+        (some loop score was non-zero), so its relative scores mean something.
+    guarded:
+        Shape (n_runs, n_times, n_loops): a link of the loop had a vanishing Δz
+        (a ratio that was not finite) and was read as 0 at that step.
+    link_scores:
+        (source key, target key) → shape (n_runs, n_times).
+    ensemble:
+        True when the run had a run axis of its own (array parameters).
+    """
+
+    loops: LoopSet
+    times: np.ndarray
+    scores: np.ndarray
+    relative: np.ndarray
+    active: np.ndarray
+    guarded: np.ndarray
+    link_scores: dict[tuple[str, str], np.ndarray]
+    ensemble: bool = False
+
+    def _index(self, loop_id: str) -> int:
+        wanted = self.loops[loop_id]
+        return next(i for i, loop in enumerate(self.loops.loops) if loop is wanted)
+
+    def __getitem__(self, loop_id: str) -> np.ndarray:
+        """A loop's relative score: (n_times,) for one run, (n_runs, n_times) for an ensemble."""
+        series = self.relative[:, :, self._index(loop_id)]
+        return series if self.ensemble else series[0]
+
+    def mean_share(self, run: int = 0) -> dict[str, float]:
+        """Each loop's mean |relative score| over the steps its partition is active."""
+        shares = {}
+        for i, loop in enumerate(self.loops.loops):
+            active = self.active[run, :, loop.partition]
+            values = np.abs(self.relative[run, active, i])
+            shares[loop.id] = float(values.mean()) if values.size else 0.0
+        return shares
+
+    def ranking(self, run: int = 0) -> list[tuple[Loop, float]]:
+        """Loops by mean share, loops that compete within their partition first.
+
+        A loop alone in its partition reads ±1 at every active step; ranked with
+        the others it would crowd out the loops that actually compete.
+        """
+        shares = self.mean_share(run)
+        crowd = {p: len(self.loops.in_partition(p)) for p in range(len(self.loops.partitions))}
+        return sorted(
+            ((loop, shares[loop.id]) for loop in self.loops.loops),
+            key=lambda item: (crowd.get(item[0].partition, 1) == 1, item[0].partition, -item[1]),
+        )
+
+    def dominant_periods(self, threshold: float = 0.5, *, run: int = 0) -> tuple[DominantPeriod, ...]:
+        return dominant_periods(self, threshold, run=run)
+
+
+def dominant_periods(scores: LoopScores, threshold: float = 0.5, *, run: int = 0) -> tuple[DominantPeriod, ...]:
+    """Intervals of dominance, partition by partition.
+
+    At each active step the loops of a partition are split by polarity (a loop of
+    undetermined polarity joins the side its score's sign is on that step); each
+    side takes its loops from the largest |relative score| down until they explain
+    `threshold` of the change; the side explaining more dominates. Consecutive
+    steps with the same dominant set form one period.
+
+    Parameters
+    ----------
+    scores:
+        From `loop_scores`.
+    threshold:
+        Share of the change the dominant set must explain (0.5 in the paper).
+    run:
+        Which member of an ensemble.
+    """
+    if not 0 < threshold <= 1:
+        raise ParameterError(f"threshold must be in (0, 1], found {threshold}")
+    loops = scores.loops.loops
+    periods: list[DominantPeriod] = []
+    for partition in range(len(scores.loops.partitions)):
+        members = [i for i, loop in enumerate(loops) if loop.partition == partition]
+        if not members:
+            continue
+        current: tuple[tuple[str, ...], Polarity] | None = None
+        start = 0
+        shares: list[float] = []
+        for t in range(len(scores.times)):
+            chosen = None
+            if scores.active[run, t, partition]:
+                chosen = _dominant_set(scores.relative[run, t], members, loops, threshold)
+            key = None if chosen is None else chosen[:2]
+            if key != current:
+                if current is not None:
+                    periods.append(_period(scores, partition, current, start, t - 1, shares))
+                current, start, shares = key, t, []
+            if chosen is not None:
+                shares.append(chosen[2])
+        if current is not None:
+            periods.append(_period(scores, partition, current, start, len(scores.times) - 1, shares))
+    return tuple(periods)
+
+
+def _period(
+    scores: LoopScores, partition: int, key: tuple[tuple[str, ...], Polarity], start: int, end: int, shares: list[float]
+) -> DominantPeriod:
+    return DominantPeriod(
+        partition=partition,
+        loops=key[0],
+        polarity=key[1],
+        start=float(scores.times[start]),
+        end=float(scores.times[end]),
+        share=float(np.mean(shares)),
+    )
+
+
+def _dominant_set(
+    relative: np.ndarray, members: list[int], loops: tuple[Loop, ...], threshold: float
+) -> tuple[tuple[str, ...], Polarity, float] | None:
+    sides: dict[Polarity, list[tuple[float, str]]] = {Polarity.REINFORCING: [], Polarity.BALANCING: []}
+    for i in members:
+        value = float(relative[i])
+        polarity = loops[i].polarity
+        if polarity is Polarity.UNDETERMINED:
+            if value == 0:
+                continue
+            polarity = Polarity.REINFORCING if value > 0 else Polarity.BALANCING
+        sides[polarity].append((abs(value), loops[i].id))
+    best = None
+    for polarity, entries in sides.items():
+        entries.sort(reverse=True)
+        chosen, total = [], 0.0
+        for share, loop_id in entries:
+            chosen.append(loop_id)
+            total += share
+            if total >= threshold:
+                break
+        if total > 0 and (best is None or total > best[2]):
+            best = (tuple(sorted(chosen)), polarity, total)
+    return best
+
+
+class _Trajectories:
+    """Values and equations of every causal-graph node along one (ensemble) run."""
+
+    def __init__(self, compiled: Any, graph: Any, run: Any):
+        self.compiled = compiled
+        self.model: Model = compiled.model
+        self.graph = graph
+        self.times = np.asarray(run.times, dtype=float)
+        self.values: dict[str, np.ndarray] = {}
+        n_runs = run.values.shape[0]
+        for j, name in enumerate(run.names):
+            self.values[canonical(name)] = np.asarray(run.values[:, :, j], dtype=float)
+        self.values[TIME] = np.broadcast_to(self.times, (n_runs, len(self.times)))
+        self._functions: dict[str, tuple[tuple[str, ...], Any]] = {}
+        self._current: dict[str, np.ndarray] = {}
+
+    def function(self, node: str) -> tuple[tuple[str, ...], Any]:
+        owner = node[: -len(UNNAMED_FLOW)] if node.endswith(UNNAMED_FLOW) else node
+        if owner not in self._functions:
+            self._functions[owner] = self.compiled.equation_function(owner)
+        return self._functions[owner]
+
+    def series(self, node: str) -> np.ndarray:
+        if node in self.values:
+            return self.values[node]
+        if node.endswith(UNNAMED_FLOW):
+            stock = node[: -len(UNNAMED_FLOW)]
+            value = self.current(stock).copy()
+            for source, _, data in self.graph.in_edges(stock, data=True):
+                if data["flow"] and source != node:
+                    value = value - data["sign"] * self.series(source)
+            self.values[node] = value
+            return value
+        raise ModelError(f"the run does not hold {node!r}; loop scores need every variable saved")
+
+    def current(self, node: str) -> np.ndarray:
+        """What the node's equation function gives with every input at its own time."""
+        if node not in self._current:
+            inputs, function = self.function(node)
+            shape = self.values[TIME].shape
+            with np.errstate(all="ignore"):
+                value = function(*(self.series(name) for name in inputs))
+            self._current[node] = np.broadcast_to(np.asarray(value, dtype=float), shape)
+        return self._current[node]
+
+    def lag(self, node: str) -> int:
+        variable = self.model.get(node)
+        # A memory's value now is its equation evaluated one step earlier.
+        return 1 if variable is not None and variable.kind is Kind.MEMORY else 0
+
+    def partial_change(self, source: str, target: str) -> np.ndarray:
+        """Δx z at steps 1..n-1 (with a memory's extra step of delay: NaN at step 1)."""
+        inputs, function = self.function(target)
+        lag = self.lag(target)
+        n = len(self.times)
+        arguments = []
+        for name in inputs:
+            series = self.series(name)
+            moved = series[:, 1 : n - lag] if name == source else series[:, : n - 1 - lag]
+            arguments.append(moved)
+        with np.errstate(all="ignore"):
+            moved_value = np.asarray(function(*arguments), dtype=float)
+        before = self.current(target)[:, : n - 1 - lag]
+        change = moved_value - before
+        return np.concatenate([np.full((change.shape[0], lag), np.nan), change], axis=1) if lag else change
+
+    def change(self, node: str, lag: int = 0) -> np.ndarray:
+        series = self.series(node)
+        n = len(self.times)
+        delta = series[:, 1 : n - lag] - series[:, : n - 1 - lag]
+        return np.concatenate([np.full((delta.shape[0], lag), np.nan), delta], axis=1) if lag else delta
+
+
+def _score_links(trajectories: _Trajectories, loops: LoopSet) -> tuple[dict, dict]:
+    graph = loops.graph
+    wanted = {(link.source, link.target) for loop in loops for path in loop.paths for link in path}
+    scores: dict[tuple[str, str], np.ndarray] = {}
+    guards: dict[tuple[str, str], np.ndarray] = {}
+    for source, target in sorted(wanted):
+        data = graph.edges[source, target]
+        if data["flow"]:
+            score, guarded = flow_link_score(
+                trajectories.change(source), np.diff(trajectories.current(target), axis=1), data["sign"]
+            )
+        else:
+            lag = trajectories.lag(target)
+            score, guarded = link_score(
+                trajectories.partial_change(source, target), trajectories.change(target), trajectories.change(source, lag)
+            )
+        first = np.zeros((score.shape[0], 1))
+        scores[source, target] = np.concatenate([first, np.nan_to_num(score, nan=0.0)], axis=1)
+        guards[source, target] = np.concatenate([first.astype(bool), guarded], axis=1)
+    return scores, guards
+
+
+def _every_step_run(compiled: Any, params: Mapping[str, Any] | None) -> Any:
+    from .compiler import compile_model
+    from .simulation import simulate
+
+    model: Model = compiled.model
+    names = [v.name for v in model.variables if v.kind is not Kind.LOOKUP]
+    params = dict(params or {})
+    saveper = model.get("saveper")
+    if saveper is not None and saveper.kind is Kind.CONSTANT:
+        # Loops That Matter compares consecutive Euler steps: save every one of them.
+        params["saveper"] = _time_step(compiled, params)
+    elif saveper is not None:
+        model = model.with_variables(Variable(saveper.name, Kind.AUXILIARY, Ref("time step")))
+        compiled = compile_model(model)
+    return compiled, simulate(compiled, params=params, method="euler", return_columns=names)
+
+
+def _time_step(compiled: Any, params: Mapping[str, Any]) -> float:
+    variable = compiled.model["time step"]
+    for name, value in params.items():
+        if canonical(name) == "time step":
+            return float(value)
+    if variable.kind is Kind.CONSTANT:
+        return float(variable.equation.value)
+    raise ParameterError("loop scores need a constant TIME STEP")
+
+
+def loop_scores(
+    model: Any,
+    *,
+    loops: LoopSet | None = None,
+    params: Mapping[str, Any] | None = None,
+    run: Any = None,
+) -> LoopScores:
+    """Loops That Matter scores of every loop over an Euler run at TIME STEP.
+
+    Parameters
+    ----------
+    model:
+        A `Model` or `CompiledModel`.
+    loops:
+        The loops to score (default: `find_loops(model)`).
+    params:
+        Constant overrides, as for `simulate`; arrays give an ensemble, scored
+        member by member in the same vectorised calls.
+    run:
+        A run to score instead of simulating one: Euler, saved at every TIME STEP,
+        holding every variable (internal ones from SMOOTH/DELAY included).
+
+    Returns
+    -------
+    LoopScores
+    """
+    from .compiler import compile_model
+
+    compiled = compile_model(model) if isinstance(model, Model) else model
+    loops = loops if loops is not None else find_loops(compiled.model)
+    if run is None:
+        compiled, run = _every_step_run(compiled, params)
+    elif getattr(run, "method", "euler") != "euler":
+        raise ParameterError(f"loop scores need an Euler run, found method {run.method!r}")
+    trajectories = _Trajectories(compiled, loops.graph, run)
+    steps = np.diff(trajectories.times)
+    if steps.size and not np.allclose(steps, steps[0]):
+        raise ParameterError("loop scores need a run saved at every TIME STEP")
+
+    links, guards = _score_links(trajectories, loops)
+    n_runs, n_times = trajectories.values[TIME].shape
+    raw = np.zeros((n_runs, n_times, len(loops)))
+    guarded = np.zeros((n_runs, n_times, len(loops)), dtype=bool)
+    for i, loop in enumerate(loops):
+        for path in loop.paths:
+            product = np.ones((n_runs, n_times))
+            for link in path:
+                product = product * links[link.source, link.target]
+                guarded[:, :, i] |= guards[link.source, link.target]
+            raw[:, :, i] += product
+
+    relative = np.zeros_like(raw)
+    active = np.zeros((n_runs, n_times, len(loops.partitions)), dtype=bool)
+    for p in range(len(loops.partitions)):
+        members = [i for i, loop in enumerate(loops) if loop.partition == p]
+        if not members:
+            continue
+        total = np.abs(raw[:, :, members]).sum(axis=2)
+        active[:, :, p] = np.isfinite(total) & (total > 0)
+        with np.errstate(all="ignore"):
+            share = raw[:, :, members] / total[:, :, None]
+        relative[:, :, members] = np.where(active[:, :, p, None], share, 0.0)
+    return LoopScores(
+        loops=loops,
+        times=trajectories.times,
+        scores=raw,
+        relative=relative,
+        active=active,
+        guarded=guarded,
+        link_scores=links,
+        ensemble=bool(getattr(run, "ensemble", False)),
+    )
