@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,7 +145,9 @@ def _parse(path: Path, text: str) -> Any:
         _refuse_xmile_features(path, text)
     if not xmile and "~" not in text:
         raise ModelFileError("no Vensim equations found (no '~' separators); is this a model?", file=path)
-    with _guard() as state:
+    with _guard() as state, warnings.catch_warnings():
+        # PySD warns about every construct it parses but would not build; we report our own.
+        warnings.simplefilter("ignore")
         try:
             if xmile:
                 from pysd.translators.xmile.xmile_file import XmileFile
