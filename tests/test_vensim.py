@@ -1,0 +1,324 @@
+"""The Vensim/XMILE loader: what it makes of a file, and how it refuses bad ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nestedsystems.errors import (
+    AlgebraicLoopError,
+    ModelError,
+    ModelFileError,
+    ModelSyntaxError,
+    UndefinedVariableError,
+    UnsupportedError,
+)
+from nestedsystems.expressions import Binary, Call, If, LookupCall, LookupMode, Number, Op, Ref, Table, Unary, UnaryOp
+from nestedsystems.model import Kind, Range
+from nestedsystems.vensim import load
+
+TEST_MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "test-models"
+
+CONTROL = """\
+INITIAL TIME = 0
+\t~\tMonth
+\t~\t|
+
+FINAL TIME = 10
+\t~\tMonth
+\t~\t|
+
+TIME STEP = 0.5
+\t~\tMonth [0,?]
+\t~\t|
+
+SAVEPER = TIME STEP
+\t~\tMonth
+\t~\t|
+"""
+
+
+def entry(equation: str, units: str = "", documentation: str = "") -> str:
+    return f"{equation}\n\t~\t{units}\n\t~\t{documentation}\n\t|\n\n"
+
+
+def write(tmp_path: Path, *entries: str, sketch: str = "", name: str = "model.mdl") -> Path:
+    path = tmp_path / name
+    path.write_text("{UTF-8}\n" + "".join(entries) + CONTROL + sketch, encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------- what it makes
+
+
+def test_teacup_variables_kinds_units_ranges_and_lines() -> None:
+    model = load(TEST_MODELS / "samples" / "teacup" / "teacup.mdl")
+    assert model.name == "teacup"
+    assert model.time_units == "Minute"
+    stock = model["Teacup Temperature"]
+    assert stock.kind is Kind.STOCK
+    assert stock.equation == Unary(UnaryOp.NEG, Ref("heat loss to room"))
+    assert stock.initial == Number(180.0)
+    assert stock.units == "Degrees Fahrenheit"
+    assert stock.range == Range(32.0, 212.0, None)
+    assert stock.line == 22
+    assert stock.documentation.startswith("The model is only valid for the liquid phase of tea.")
+    assert stock.group == "View 1"
+    loss = model["Heat Loss to Room"]
+    assert loss.kind is Kind.AUXILIARY
+    assert loss.equation == Binary(
+        Op.DIV,
+        Binary(Op.SUB, Ref("teacup temperature"), Ref("room temperature")),
+        Ref("characteristic time"),
+    )
+    assert model["Characteristic Time"].kind is Kind.CONSTANT
+    assert model["Characteristic Time"].equation == Number(10.0)
+    assert model["Room Temperature"].range == Range(-459.67, None, None)
+    assert model["TIME STEP"].equation == Number(0.125)
+    assert model["SAVEPER"].equation == Ref("time step")
+    assert model["FINAL TIME"].line == 39
+
+
+def test_range_step_unchangeable_constants_and_documentation(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        entry("Policy == 3", "widgets [0,10,0.5]", "A lever."),
+        entry("Gain = Policy * 2", "widgets"),
+    )
+    model = load(path)
+    policy = model["Policy"]
+    assert policy.kind is Kind.CONSTANT
+    assert policy.range == Range(0.0, 10.0, 0.5)
+    assert policy.units == "widgets"
+    assert policy.documentation == "A lever."
+    assert model["Gain"].kind is Kind.AUXILIARY
+
+
+def test_operators_functions_and_conditionals(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        entry("a = 2"),
+        entry("b = IF THEN ELSE(a > 1 :AND: :NOT: a = 3, -a ^ 2, MAX(a, 1))"),
+        entry("c = PULSE TRAIN(1, 2, 5, 9) + RAMP(1, 2, 4) + XIDZ(a, 0, 7)"),
+    )
+    model = load(path)
+    b = model["b"].equation
+    assert isinstance(b, If)
+    assert b.condition == Binary(
+        Op.AND,
+        Binary(Op.GT, Ref("a"), Number(1.0)),
+        Unary(UnaryOp.NOT, Binary(Op.EQ, Ref("a"), Number(3.0))),
+    )
+    assert b.otherwise == Call("max", (Ref("a"), Number(1.0)))
+    c = model["c"].equation
+    pulse_train = c.left.left
+    # Vensim's argument order (start, width, interval, end), whatever PySD does inside.
+    assert pulse_train == Call("pulse train", (Number(1.0), Number(2.0), Number(5.0), Number(9.0)))
+    assert c.left.right == Call("ramp", (Number(1.0), Number(2.0), Number(4.0)))
+    assert c.right == Call("xidz", (Ref("a"), Number(0.0), Number(7.0)))
+
+
+def test_lookups_and_their_reading_modes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        entry("shape(\n\t[(0,0)-(2,4)],(2,4),(0,0),(1,1))"),
+        entry("plain = shape(Time)"),
+        entry("extrapolated = LOOKUP EXTRAPOLATE(shape, Time)"),
+        entry("forward = LOOKUP FORWARD(shape, Time)"),
+        entry("inline = WITH LOOKUP(Time, ([(0,0)-(1,1)],(0,0),(1,1)))"),
+    )
+    model = load(path)
+    shape = model["shape"]
+    assert shape.kind is Kind.LOOKUP
+    assert shape.equation == Table((0.0, 1.0, 2.0), (0.0, 1.0, 4.0), LookupMode.INTERPOLATE)
+    assert model["plain"].equation == LookupCall(Ref("shape"), Ref("time"))
+    assert model["extrapolated"].equation == LookupCall(Ref("shape"), Ref("time"), LookupMode.EXTRAPOLATE)
+    assert model["forward"].equation == LookupCall(Ref("shape"), Ref("time"), LookupMode.FORWARD)
+    assert model["inline"].equation == LookupCall(Table((0.0, 1.0), (0.0, 1.0)), Ref("time"))
+
+
+def test_special_characters_in_names() -> None:
+    model = load(TEST_MODELS / "tests" / "special_characters" / "test_special_variable_names.mdl")
+    stock = model['"Hyphenated-Stockname"']
+    assert stock.name == '"Hyphenated-Stockname"'
+    assert stock.kind is Kind.STOCK
+    assert Ref("flow*with a few^arithmetic + characters") in (stock.equation.left, stock.equation.right)
+    assert '"Aux with $peC!@| characters"' in model
+    assert "import" in model
+
+
+def test_fully_invalid_names() -> None:
+    model = load(TEST_MODELS / "tests" / "fully_invalid_names" / "test_fully_invalid_names.mdl")
+    assert model['"1995€/$"'].equation == Number(1.1)
+    assert model['"€/$"'].line == 12
+
+
+def test_xmile_model_loads_with_non_negative_stocks() -> None:
+    model = load(TEST_MODELS / "tests" / "non_negative_stocks" / "test_non_negative_stocks.xmile")
+    assert model["TestStock1"].kind is Kind.STOCK
+    assert model["TestStock1"].non_negative is True
+    assert model["TestStock2"].non_negative is False
+    assert model["TestStock1"].line is not None
+
+
+def test_groups_are_the_first_view_showing_a_variable(tmp_path: Path) -> None:
+    sketch = (
+        "\\\\\\---/// Sketch information - do not modify anything except names\n"
+        "V300  Do not put anything below this section - it will be ignored\n"
+        "*Workforce\n"
+        "$192-192-192,0,Times New Roman|12||0-0-0|0-0-0|0-0-255|-1--1--1|-1--1--1|96,96,100,0\n"
+        "10,1,Staff,100,100,40,20,3,3,0,0,0,0,0,0\n"
+        "10,2,Hiring,200,100,40,20,8,3,0,0,0,0,0,0\n"
+        "*Clients\n"
+        "10,1,\"Client, waiting\",100,100,40,20,3,3,0,0,0,0,0,0\n"
+        "10,2,Staff,200,100,40,20,8,2,0,3,-1,0,0,0\n"
+        "///---\\\\\\\n"
+    )
+    path = write(
+        tmp_path,
+        entry("Staff = INTEG(Hiring, 10)"),
+        entry("Hiring = 1"),
+        entry('"Client, waiting" = Staff'),
+        entry("Unplaced = 1"),
+        sketch=sketch,
+    )
+    model = load(path)
+    assert model["Staff"].group == "Workforce"
+    assert model["Hiring"].group == "Workforce"
+    assert model['"Client, waiting"'].group == "Clients"
+    assert model["Unplaced"].group == ""
+
+
+def test_named_loops_come_from_documentation(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        entry(
+            "Stress = INTEG(Contagion, 1)",
+            documentation='Loop R1 "Contagion": Stress -> Contagion. Stress spreads. '
+            'Loop B1 "Relief": Stress -> Relief -> Stress. Relief calms.',
+        ),
+        entry("Contagion = Stress * 0.1 - Relief"),
+        entry("Relief = Stress * 0.2"),
+    )
+    model = load(path)
+    assert [loop.id for loop in model.loops] == ["B1", "R1"]
+    relief = model.loops[0]
+    assert relief.name == "Relief"
+    assert relief.variables == ("Stress", "Relief")
+    assert relief.description == "Relief calms."
+
+
+def test_a_loop_naming_an_unknown_variable_is_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        entry("Stress = INTEG(1, 1)", documentation='Loop R7 "Ghost": Stress -> Phantom. Boo.'),
+    )
+    with pytest.raises(ModelError, match="R7.*'Phantom'"):
+        load(path)
+
+
+# ------------------------------------------------------------ refusals
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="no such file") as caught:
+        load(tmp_path / "absent.mdl")
+    assert caught.value.file == tmp_path / "absent.mdl"
+
+
+def test_a_directory_or_a_wrong_extension(tmp_path: Path) -> None:
+    (tmp_path / "folder.mdl").mkdir()
+    with pytest.raises(ModelFileError, match="not a file"):
+        load(tmp_path / "folder.mdl")
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    with pytest.raises(ModelFileError, match=r"\.mdl, \.xmile or \.stmx.*'\.csv'"):
+        load(data)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"a,b,c\n1,2,3\n", b"", b"hello, this is not a model\n", bytes(range(256))],
+    ids=["csv", "empty", "prose", "binary"],
+)
+def test_files_that_are_not_models(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "fake.mdl"
+    path.write_bytes(content)
+    with pytest.raises((ModelFileError, ModelSyntaxError)) as caught:
+        load(path)
+    assert caught.value.file == path
+
+
+def test_random_text_with_separators_is_a_syntax_error(tmp_path: Path) -> None:
+    path = tmp_path / "noise.mdl"
+    path.write_text("~~ | ~ lorem ( ipsum ~ |\n")
+    with pytest.raises(ModelSyntaxError) as caught:
+        load(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_syntax_error_names_line_and_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, entry("a = 1"), entry("b = a +* 4"))
+    with pytest.raises(ModelSyntaxError) as caught:
+        load(path)
+    assert caught.value.line == 7
+    assert caught.value.variable == "b"
+
+
+def test_xmile_that_is_not_xml(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xmile"
+    path.write_text("this is not xml at all")
+    with pytest.raises(ModelError) as caught:
+        load(path)
+    assert caught.value.file == path
+
+
+def test_unknown_function(tmp_path: Path) -> None:
+    path = write(tmp_path, entry("a = 1"), entry("b = FROBNICATE(a)"))
+    with pytest.raises(UnsupportedError, match="FROBNICATE") as caught:
+        load(path)
+    assert (caught.value.line, caught.value.variable) == (7, "b")
+
+
+def test_wrong_number_of_arguments(tmp_path: Path) -> None:
+    path = write(tmp_path, entry("a = MODULO(1)"))
+    with pytest.raises(ModelSyntaxError, match="MODULO takes 2 arguments, found 1"):
+        load(path)
+
+
+def test_undefined_reference(tmp_path: Path) -> None:
+    path = write(tmp_path, entry("a = 1"), entry("b = a + nobody"))
+    with pytest.raises(UndefinedVariableError, match="'nobody'") as caught:
+        load(path)
+    assert (caught.value.line, caught.value.variable) == (7, "b")
+
+
+def test_algebraic_loop(tmp_path: Path) -> None:
+    path = write(tmp_path, entry("a = b + 1"), entry("b = a * 2"))
+    with pytest.raises(AlgebraicLoopError, match="algebraic loop"):
+        load(path)
+
+
+def test_subscripts_are_not_supported_yet() -> None:
+    with pytest.raises(UnsupportedError, match="subscripts are not supported yet") as caught:
+        load(TEST_MODELS / "tests" / "subscript_1d_arrays" / "test_subscript_1d_arrays.mdl")
+    assert caught.value.line == 13
+    with pytest.raises(UnsupportedError, match="subscripts are not supported yet"):
+        load(TEST_MODELS / "tests" / "subscript_1d_arrays" / "test_subscript_1d_arrays.xmile")
+
+
+def test_macros_are_not_supported_yet() -> None:
+    with pytest.raises(UnsupportedError, match="macros are not supported yet"):
+        load(TEST_MODELS / "tests" / "macro_stock" / "test_macro_stock.mdl")
+
+
+@pytest.mark.parametrize(
+    ("folder", "construct"),
+    [("game", "GAME"), ("get_data", "GET XLS/DIRECT DATA"), ("get_constants", "GET XLS/DIRECT CONSTANTS")],
+)
+def test_other_constructs_are_named(folder: str, construct: str) -> None:
+    model_file = next((TEST_MODELS / "tests" / folder).glob("*.mdl"))
+    with pytest.raises(UnsupportedError, match=construct) as caught:
+        load(model_file)
+    assert caught.value.variable is not None and caught.value.line is not None
