@@ -9,7 +9,9 @@ them.
 - Sobol (variance-based): how much of the outcome's variance each constant explains
   alone (S1) and with all its interactions (ST). Needs ``n * (k + 2)`` members.
 - Morris (elementary effects): a cheap screen, ``n * (k + 1)`` members; ``mu_star``
-  ranks influence, ``sigma`` flags nonlinearity or interaction.
+  (the mean absolute change of the outcome per step, SALib measuring steps in
+  fractions of each range, so it reads "across the whole range") ranks influence,
+  ``sigma`` flags nonlinearity or interaction.
 
 SALib is an optional dependency, imported only here.
 """
@@ -157,7 +159,7 @@ def describe(indices: pd.DataFrame, outcome: str, *, top: int = 5) -> list[str]:
         else:
             bend = "nonlinear or interacting" if row["sigma"] > 0.5 * row["mu_star"] else "mostly linear"
             lines.append(
-                f"{name!s} changes {outcome} by {row['mu_star']:.3g} per unit on average "
+                f"{name!s} moves {outcome} by {row['mu_star']:.3g} on average across its whole range "
                 f"(mean absolute elementary effect; {bend})"
             )
     return lines

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+from test_sampling import workload_model
+
+from nestedsystems.ensembles import run_ensemble
+from nestedsystems.errors import ParameterError
+from nestedsystems.expressions import Number
+from nestedsystems.model import Kind, Variable
+from nestedsystems.sensitivity import describe, design
+
+
+def test_sobol_recovers_the_variance_shares_of_a_linear_function():
+    # y = 3a + b with a, b uniform on [0, 1]: Var = 9/12 + 1/12, so S1 = 0.9 and 0.1
+    plan = design({"a": (0.0, 1.0), "b": (0.0, 1.0), "c": (0.0, 1.0)}, 1000, seed=3)
+    assert len(plan.samples) == 1024 * 5  # n rounded up to 2**10, times k + 2
+    x = plan.samples.to_numpy()
+    indices = plan.analyse(3 * x[:, 0] + x[:, 1])
+    assert list(indices.index) == ["a", "b", "c"]
+    assert indices.loc["a", "S1"] == pytest.approx(0.9, abs=0.02)
+    assert indices.loc["b", "S1"] == pytest.approx(0.1, abs=0.02)
+    assert indices.loc["a", "ST"] == pytest.approx(0.9, abs=0.02)
+    assert indices.loc["c", "ST"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_morris_elementary_effects_of_a_linear_function_are_its_slopes_times_its_ranges():
+    plan = design({"a": (0.0, 1.0), "b": (0.0, 2.0)}, 20, method="morris", seed=1)
+    assert len(plan.samples) == 20 * 3
+    x = plan.samples.to_numpy()
+    indices = plan.analyse(3 * x[:, 0] - 0.5 * x[:, 1])
+    assert indices.loc["a", "mu_star"] == pytest.approx(3.0)
+    # SALib measures steps in fractions of each range: slope 0.5 over a range of 2
+    assert indices.loc["b", "mu_star"] == pytest.approx(1.0)
+    assert indices.loc["a", "sigma"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_same_seed_same_design():
+    ranges = {"a": (0.0, 1.0), "b": (0.0, 2.0)}
+    assert design(ranges, 64, seed=5).samples.equals(design(ranges, 64, seed=5).samples)
+
+
+def test_sobol_through_an_ensemble_finds_the_constant_that_matters():
+    model = workload_model().with_variables(Variable("Unused", Kind.CONSTANT, Number(3.0)))
+    plan = design({"Workload": (0.5, 2.0), "Unused": (0.0, 10.0)}, 256, seed=11)
+    result = run_ensemble(model, plan.samples, save=["Errors"], progress=False)
+    indices = plan.analyse(result.outcomes("final")["Errors"])
+    assert indices.index[0] == "Workload"
+    assert indices.loc["Workload", "ST"] == pytest.approx(1.0, abs=0.05)
+    assert indices.loc["Unused", "ST"] == pytest.approx(0.0, abs=1e-12)
+    sentences = describe(indices, "final Errors", top=1)
+    assert sentences == [
+        f"Workload explains {100 * indices.loc['Workload', 'S1']:.0f}% of the variance of final Errors "
+        f"alone and {100 * indices.loc['Workload', 'ST']:.0f}% with its interactions"
+    ]
+
+
+def test_bad_designs_and_outcomes_are_parameter_errors():
+    with pytest.raises(ParameterError, match="'fast'"):
+        design({"a": (0.0, 1.0)}, 8, method="fast")
+    plan = design({"a": (0.0, 1.0)}, 8, seed=0)
+    with pytest.raises(ParameterError, match="one value per member \\(24\\), found 3"):
+        plan.analyse(np.ones(3))
+    with pytest.raises(ParameterError, match="finite"):
+        plan.analyse(np.full(24, np.nan))
