@@ -46,7 +46,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, KeyboardInterrupt) as error:
         print(f"nestedsystems: error: {error}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
