@@ -185,7 +185,7 @@ class _Lowerer:
         raise AssertionError(f"no lowering for {function}")
 
     def smooth(self, base: str, value: Expr, time: Expr, initial: Expr, order: int) -> Ref:
-        stage_time = time if order == 1 else _div(time, Number(order))
+        stage_time = time if order == 1 else _div(time, Number(float(order)))
         target = value
         for i in range(1, order + 1):
             name = base if order == 1 else f"{base} [{i}]"
@@ -195,7 +195,7 @@ class _Lowerer:
 
     def delay(self, base: str, value: Expr, time: Expr, initial: Expr, order: int) -> Ref:
         order = self.reduced(order, time)
-        stage_time = time if order == 1 else _div(time, Number(order))
+        stage_time = time if order == 1 else _div(time, Number(float(order)))
         inflow = value
         for i in range(1, order + 1):
             key = canonical(f"{base} [{i}]")
