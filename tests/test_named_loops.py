@@ -73,3 +73,8 @@ def test_an_id_declared_twice_is_refused() -> None:
     model = _model('Loop R1 "a": Strain -> Leave.', 'Loop R1 "b": Leave -> Strain.')
     with pytest.raises(ModelError, match="R1 is declared twice"):
         find_named_loops(model)
+
+
+def test_unicode_arrows_are_arrows_too() -> None:
+    (declaration,) = parse_loop_declarations('Loop R4 "Amnesia": Quits \u2192 Skill \u2192 Quits. Lost know-how.')
+    assert declaration.chain == ("Quits", "Skill")

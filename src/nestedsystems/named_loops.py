@@ -6,7 +6,8 @@ A variable's documentation may declare loops, one after another::
     -> Staff stress. Stress spreads both ways between staff and clients.
 
 The id is R (reinforcing) or B (balancing) and digits; the name is quoted; the
-chain lists model variables in causal order, ending with a full stop; the
+chain lists model variables in causal order, joined by ``->`` (or ``\u2192``) and
+ending with a full stop; the
 description runs until the next ``Loop <id> "`` or the end of the text.
 """
 
@@ -23,6 +24,7 @@ __all__ = ["LoopDeclaration", "find_named_loops", "parse_loop_declarations"]
 
 _START = re.compile(r'\bLoop\s+([RB]\d+)\s+"([^"]*)"\s*:\s*')
 _SENTENCE_END = re.compile(r"\.(\s|$)")
+_ARROW = re.compile(r"->|\u2192")  # ASCII arrows, or the arrow character editors substitute
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +58,19 @@ def parse_loop_declarations(text: str) -> list[LoopDeclaration]:
         body = text[match.end() : end]
         chain: list[str] = []
         description = ""
-        parts = body.split("->")
-        for j, part in enumerate(parts):
-            stop = _SENTENCE_END.search(part)
-            if stop is None and j < len(parts) - 1:
-                chain.append(part.strip())
-                continue
-            if stop is None:
-                chain.append(part.strip())
-            else:
-                chain.append(part[: stop.start()].strip())
-                description = (part[stop.end() :] + "->".join(["", *parts[j + 1 :]])).strip()
-            break
+        position = 0
+        while True:
+            arrow = _ARROW.search(body, position)
+            segment_end = arrow.start() if arrow else len(body)
+            stop = _SENTENCE_END.search(body, position, segment_end)
+            if stop is not None:
+                chain.append(body[position : stop.start()].strip())
+                description = body[stop.end() :].strip()
+                break
+            chain.append(body[position:segment_end].strip())
+            if arrow is None:
+                break
+            position = arrow.end()
         chain = [name for name in chain if name]
         if len(chain) > 1 and canonical(chain[-1]) == canonical(chain[0]):
             chain.pop()
