@@ -303,7 +303,7 @@ def _check(model: Model, table: pd.DataFrame, save: Sequence[str]) -> None:
         column = pd.to_numeric(table[name], errors="coerce").to_numpy(dtype=float)
         if not np.all(np.isfinite(column)):
             row = int(np.flatnonzero(~np.isfinite(column))[0])
-            raise ParameterError(f"samples column {name!r}: expected finite numbers, found {table[name].iloc[row]!r}")
+            raise ParameterError(f"samples column {name!r}: expected finite numbers, found {table[name].iloc[row]!s}")
     for name in save:
         if name not in model:
             raise ParameterError(f"save {name!r}: expected a variable of {model.name}, found no such variable")

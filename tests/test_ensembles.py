@@ -1,0 +1,130 @@
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from test_sampling import SIR
+
+import nestedsystems as ns
+from nestedsystems.ensembles import run_ensemble
+from nestedsystems.errors import ParameterError
+from nestedsystems.sampling import Uniform, sample
+
+SAVE = ["Infectious", "Recovered"]
+
+
+@pytest.fixture(scope="module")
+def sir():
+    return ns.load(SIR)
+
+
+@pytest.fixture(scope="module")
+def members():
+    return sample({"Contact Infectivity": Uniform(0.1, 0.6), "Duration": Uniform(2.0, 10.0)}, 300, seed=5)
+
+
+def test_members_equal_one_vectorised_simulate(sir, members):
+    result = run_ensemble(sir, members, save=SAVE, chunk_size=128, progress=False)
+    direct = ns.simulate(
+        sir, params={c: members[c].to_numpy() for c in members.columns}, return_columns=SAVE
+    )
+    data = result.dataset
+    assert dict(data.sizes) == {"run": 300, "time": 3201}
+    np.testing.assert_array_equal(data.time, direct.times)
+    np.testing.assert_array_equal(data["Infectious"], direct["Infectious"])
+    np.testing.assert_array_equal(data["Recovered"], direct["Recovered"])
+    np.testing.assert_array_equal(data["Duration"], members["Duration"])
+    # the model's own conservation law holds member by member
+    assert float(data["Recovered"].isel(time=0).max()) == 0.0
+
+
+def test_chunking_does_not_change_a_single_bit(sir, members):
+    small = run_ensemble(sir, members, save=SAVE, chunk_size=7, progress=False)
+    whole = run_ensemble(sir, members, save=SAVE, chunk_size=1000, progress=False)
+    xr.testing.assert_identical(small.dataset, whole.dataset)
+    pd.testing.assert_frame_equal(small.outcomes("max"), whole.outcomes("max"))
+
+
+def test_outcomes_are_per_member_statistics(sir, members):
+    result = run_ensemble(sir, members, save=SAVE, progress=False)
+    infectious = result.dataset["Infectious"].to_numpy()
+    np.testing.assert_array_equal(result.outcomes("final")["Infectious"], infectious[:, -1])
+    np.testing.assert_array_equal(result.outcomes("max")["Infectious"], infectious.max(axis=1))
+    np.testing.assert_allclose(result.outcomes("mean")["Infectious"], infectious.mean(axis=1), rtol=1e-12)
+    with pytest.raises(ParameterError, match="'median'"):
+        result.outcomes("median")
+
+
+def test_kept_members_give_exact_quantiles(sir, members):
+    result = run_ensemble(sir, members, save=SAVE, progress=False)
+    assert result.exact
+    quantiles = result.quantiles([0.05, 0.5, 0.95])
+    expected = np.quantile(result.dataset["Infectious"].to_numpy(), [0.05, 0.5, 0.95], axis=0)
+    np.testing.assert_array_equal(quantiles["Infectious"], expected)
+    assert float(result.quantile_error["Infectious"].max()) == 0.0
+
+
+def test_summaries_only_give_quantiles_within_their_stated_error(sir):
+    many = sample({"Contact Infectivity": Uniform(0.1, 0.6), "Duration": Uniform(2.0, 10.0)}, 2000, seed=9)
+    exact = run_ensemble(sir, many, save=SAVE, chunk_size=500, progress=False)
+    summary = run_ensemble(sir, many, save=SAVE, chunk_size=500, keep_runs=False, progress=False)
+    assert not summary.exact
+    qs = [0.05, 0.25, 0.5, 0.75, 0.95]
+    difference = abs(summary.quantiles(qs) - exact.quantiles(qs))
+    error = summary.quantile_error
+    for name in SAVE:
+        assert bool((difference[name] <= error[name] + 1e-9).all())
+    # one bin of the padded spread: a few persons out of a thousand
+    assert float(error["Recovered"].max()) < 6.0
+    pd.testing.assert_frame_equal(summary.outcomes("final"), exact.outcomes("final"))
+    with pytest.raises(ParameterError, match="found only summaries"):
+        summary.dataset
+
+
+def test_memory_limit_decides_what_is_kept(sir, members):
+    assert run_ensemble(sir, members, save=SAVE, progress=False).exact
+    assert not run_ensemble(sir, members, save=SAVE, memory_limit=1000, progress=False).exact
+
+
+def test_dict_samples_and_the_default_save(sir):
+    result = run_ensemble(sir, {"Duration": np.array([2.0, 5.0])}, progress=False)
+    assert set(result.names) == {"Infectious", "Recovered", "Susceptible"}
+    assert len(result) == 2
+    final = result.outcomes("final").loc[1]
+    # nobody is born or dies: the 1000 susceptible plus the 5 first infectious
+    assert final["Susceptible"] + final["Infectious"] + final["Recovered"] == pytest.approx(1005.0)
+
+
+def test_bad_samples_are_one_line_parameter_errors(sir):
+    with pytest.raises(ParameterError, match="'Infectious': expected a constant of .*found a stock"):
+        run_ensemble(sir, {"Infectious": [1.0]}, progress=False)
+    with pytest.raises(ParameterError, match="'Nobody': expected a constant .*found no such variable"):
+        run_ensemble(sir, {"Nobody": [1.0]}, progress=False)
+    with pytest.raises(ParameterError, match="'Duration': expected finite numbers, found nan"):
+        run_ensemble(sir, pd.DataFrame({"Duration": [1.0, np.nan]}), progress=False)
+    with pytest.raises(ParameterError, match="save 'Nobody'"):
+        run_ensemble(sir, {"Duration": [1.0]}, save=["Nobody"], progress=False)
+    with pytest.raises(ParameterError, match="one length"):
+        run_ensemble(sir, {"Duration": [1.0, 2.0], "Contact Infectivity": [0.1]}, progress=False)
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".parquet", ".csv"])
+def test_results_are_written(sir, tmp_path, suffix):
+    result = run_ensemble(sir, {"Duration": np.array([2.0, 5.0])}, save=["Infectious"], progress=False)
+    path = result.save(tmp_path / f"ensemble{suffix}")
+    if suffix == ".nc":
+        with xr.open_dataset(path) as back:
+            np.testing.assert_array_equal(back["Infectious"], result.dataset["Infectious"])
+    else:
+        table = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
+        assert list(table.columns[:3]) == ["run", "time", "Infectious"]
+        assert len(table) == 2 * 3201
+        assert table["Infectious"].iloc[-1] == pytest.approx(result.outcomes()["Infectious"].iloc[-1])
+    with pytest.raises(ParameterError, match="'.xlsx'"):
+        result.save(tmp_path / "ensemble.xlsx")
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(sir, capsys):
+    run_ensemble(sir, {"Duration": np.array([2.0, 5.0])}, chunk_size=1, progress=None)
+    assert capsys.readouterr().err == ""
+    run_ensemble(sir, {"Duration": np.array([2.0, 5.0])}, chunk_size=1, progress=True)
+    assert "ensemble" in capsys.readouterr().err
