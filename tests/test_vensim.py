@@ -322,3 +322,8 @@ def test_other_constructs_are_named(folder: str, construct: str) -> None:
     with pytest.raises(UnsupportedError, match=construct) as caught:
         load(model_file)
     assert caught.value.variable is not None and caught.value.line is not None
+
+
+def test_not_available_is_vensims_number(tmp_path: Path) -> None:
+    model = load(write(tmp_path, entry("missing = :NA:"), entry("flag = IF THEN ELSE(missing = :NA:, 1, 0)")))
+    assert model["missing"].equation == Number(-(2.0**109))

@@ -51,6 +51,7 @@ __all__ = ["load"]
 
 VENSIM_SUFFIXES = (".mdl",)
 XMILE_SUFFIXES = (".xmile", ".xml", ".stmx", ".itmx")
+NOT_AVAILABLE = -(2.0**109)  # Vensim's :NA:
 
 # ---------------------------------------------------------------- the guard
 
@@ -274,7 +275,8 @@ def _table(node: Any) -> Table:
 def _expression(node: Any, where: _Where) -> Expr:
     """Turn one PySD syntax node into an IR expression."""
     if _is_number(node):
-        return Number(float(node))
+        # PySD reads Vensim's :NA: as NaN; Vensim computes with -2**109 instead.
+        return Number(NOT_AVAILABLE if np.isnan(node) else float(node))
     kind = type(node).__name__
     walk = lambda child: _expression(child, where)  # noqa: E731
     if kind == "ReferenceStructure":
@@ -412,7 +414,7 @@ def _variable(element: Any, where: _Where, units_text: str | None) -> Variable:
             raise where.unsupported(_UNSUPPORTED_STRUCTURES.get(type(ast_node).__name__, "this lookup"))
         return Variable(kind=Kind.LOOKUP, equation=_table(ast_node), **common)
     if _is_number(ast_node):
-        return Variable(kind=Kind.CONSTANT, equation=Number(float(ast_node)), **common)
+        return Variable(kind=Kind.CONSTANT, equation=_expression(ast_node, where), **common)
     if type(ast_node).__name__ == "IntegStructure":
         return Variable(
             kind=Kind.STOCK,
