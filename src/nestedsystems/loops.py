@@ -261,9 +261,9 @@ def known_value_signs(model: Model) -> dict[str, int]:
     known: dict[str, int] = {}
     for variable in model.variables:
         if variable.kind is Kind.CONSTANT and isinstance(variable.equation, Number):
-            value = variable.equation.value
-            if value != 0:
-                known[variable.key] = 1 if value > 0 else -1
+            # A constant set to 0 (a switched-off policy, no damping) keeps the sign
+            # its link has when it is switched on: + or 0 is drawn + on a diagram.
+            known[variable.key] = 1 if variable.equation.value >= 0 else -1
         elif variable.kind is Kind.LOOKUP and isinstance(variable.equation, Table):
             shape = table_sign(variable.equation)
             if shape is not None:
@@ -486,7 +486,7 @@ def _assemble(
 def _loop(
     model: Model, loop_id: str, name: str, sequence: tuple[str, ...], info: dict[str, Any], named: bool, description: str
 ) -> Loop:
-    paths = info["paths"]
+    paths = [_starting_at(path, sequence[0]) for path in info["paths"]]
     return Loop(
         id=loop_id,
         name=name,
@@ -498,6 +498,14 @@ def _loop(
         alternates=tuple(paths[1:]),
         partition=info["partition"],
     )
+
+
+def _starting_at(path: tuple[Link, ...], group: str) -> tuple[Link, ...]:
+    """The links rotated to leave the modeler's variable `group` first (the stock
+    itself rather than its unnamed flow, which shares its group)."""
+    sources = [link.source for link in path]
+    start = sources.index(group) if group in sources else 0
+    return path[start:] + path[:start]
 
 
 def _match(

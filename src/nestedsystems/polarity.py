@@ -230,10 +230,10 @@ def sample_link_sign(
     base = [np.asarray(values[name], dtype=float) for name in inputs]
     index = inputs.index(source)
     x = base[index]
-    step = 1e-6 * np.maximum(np.abs(x), 1e-3)
     up, down = list(base), list(base)
-    up[index], down[index] = x + step, x - step
     with np.errstate(all="ignore"):
+        step = 1e-6 * np.maximum(np.abs(x), 1e-3)
+        up[index], down[index] = x + step, x - step
         slope = (np.asarray(function(*up), dtype=float) - np.asarray(function(*down), dtype=float)) / (2 * step)
     slope = slope[np.isfinite(slope)]
     scale = np.max(np.abs(slope)) if slope.size else 0.0
