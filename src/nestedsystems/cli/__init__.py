@@ -17,7 +17,7 @@ from ..errors import NestedSystemsError
 __all__ = ["main"]
 
 # Subcommands, in the order --help lists them.
-COMMANDS = ("run",)
+COMMANDS = ("run", "serve", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..errors import ParameterError
 
-__all__ = ["MAX_NAME_LENGTH", "SavedScenario", "ScenarioStore", "default_store_path"]
+__all__ = ["MAX_NAME_LENGTH", "SavedScenario", "ScenarioStore", "default_store_path", "open_store"]
 
 MAX_NAME_LENGTH = 80
 
@@ -271,3 +271,15 @@ def _from_row(row: tuple[str, str, str, str, str]) -> SavedScenario:
     name, model, levers, note, saved_at = row
     pairs = tuple((str(key), float(value)) for key, value in json.loads(levers))
     return SavedScenario(name=name, model=model, levers=pairs, note=note, saved_at=saved_at)
+
+
+def open_store(store: ScenarioStore | str | Path | None) -> tuple[ScenarioStore | None, str]:
+    """The store to use (an open one, a path, or ``None`` for the default) or, when it
+    cannot be opened, ``None`` and the reason: a dashboard then runs with saving off
+    rather than not at all."""
+    if isinstance(store, ScenarioStore):
+        return store, ""
+    try:
+        return ScenarioStore(store), ""
+    except (ParameterError, OSError) as error:
+        return None, str(error)

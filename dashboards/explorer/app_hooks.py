@@ -1,0 +1,20 @@
+"""Server hooks of ``bokeh serve dashboards/explorer``: TCP_NODELAY on the websockets,
+and the model prepared once before the first visitor (a broken model still gets a
+page that says why)."""
+
+import contextlib
+import sys
+
+from nestedsystems.dashboard.cache import prepared_model
+from nestedsystems.dashboard.server import enable_nodelay, parse_app_arguments
+from nestedsystems.errors import NestedSystemsError
+
+
+def on_server_loaded(server_context):
+    enable_nodelay()
+    model_path, _ = parse_app_arguments(sys.argv[1:])
+    if model_path is None:
+        return  # the page asks for one
+    # A broken model is reported in each session's page, not here.
+    with contextlib.suppress(NestedSystemsError):
+        prepared_model(model_path)

@@ -1,0 +1,18 @@
+"""Server hooks of ``bokeh serve dashboards/whatif``: TCP_NODELAY on the websockets,
+and the model prepared once before the first visitor (a broken model still gets a
+page that says why)."""
+
+import contextlib
+import sys
+
+from nestedsystems.dashboard.cache import find_model, prepared_model
+from nestedsystems.dashboard.server import enable_nodelay, parse_app_arguments
+from nestedsystems.errors import NestedSystemsError
+
+
+def on_server_loaded(server_context):
+    enable_nodelay()
+    model_path, _ = parse_app_arguments(sys.argv[1:])
+    # A broken model is reported in each session's page, not here.
+    with contextlib.suppress(NestedSystemsError):
+        prepared_model(model_path or find_model())

@@ -1,0 +1,99 @@
+"""Load and compile a model once per server, and run its baseline once.
+
+Every browser session of a dashboard needs the same compiled model and the same
+baseline run; building them per session would cost each visitor the load and compile
+time and the server that memory again. `prepared_model` keeps them in a small cache
+keyed by the file's resolved path, modification time and size, so editing the model
+file and reloading the page picks up the new version without restarting the server.
+
+A file that fails to load raises and is not cached: fixing it and reloading works.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelFileError
+
+__all__ = ["FLAGSHIP_MODEL", "PreparedModel", "clear_cache", "find_model", "prepared_model"]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedModel:
+    """A model ready for a dashboard.
+
+    Attributes
+    ----------
+    path:
+        The resolved file.
+    model:
+        The loaded IR.
+    compiled:
+        Its compiled form, shared by every session of the server.
+    baseline:
+        The run with every constant at its model value.
+    """
+
+    path: Path
+    model: object
+    compiled: object
+    baseline: object
+
+    @property
+    def key(self) -> str:
+        """The name under which its scenarios are filed: the file's stem, which stays the
+        same when the file is edited."""
+        return self.path.stem
+
+
+def prepared_model(path: str | Path) -> PreparedModel:
+    """The loaded, compiled model at ``path`` and its baseline run, built at most once
+    per version of the file.
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing or is not a file.
+    ModelError, SimulationError
+        Whatever loading, compiling or the baseline run raised.
+    """
+    resolved = Path(path).expanduser().resolve()
+    try:
+        stat = resolved.stat()
+    except OSError as error:
+        raise ModelFileError(f"cannot read the model file: {error.strerror or error}", file=path) from None
+    if not resolved.is_file():
+        raise ModelFileError("is not a file", file=path)
+    return _prepare(str(resolved), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _prepare(path: str, mtime_ns: int, size: int) -> PreparedModel:
+    # Imported here so that importing the dashboard package stays cheap and never
+    # drags the engine in before a model is asked for.
+    import nestedsystems as ns
+
+    model = ns.load(path)
+    compiled = ns.compile_model(model)
+    baseline = ns.simulate(compiled)
+    return PreparedModel(path=Path(path), model=model, compiled=compiled, baseline=baseline)
+
+
+def clear_cache() -> None:
+    """Forget every prepared model (tests, and a server asked to reload)."""
+    _prepare.cache_clear()
+
+
+FLAGSHIP_MODEL = Path("models") / "nested_systems.mdl"
+
+
+def find_model(name: str | Path = FLAGSHIP_MODEL) -> Path:
+    """A model file named relative to the working folder or, failing that, to the
+    project checkout this package was installed from (``pip install -e``)."""
+    candidate = Path(name)
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    checkout = Path(__file__).resolve().parents[3] / candidate
+    return checkout if checkout.exists() else candidate

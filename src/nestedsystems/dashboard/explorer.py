@@ -1,0 +1,280 @@
+"""The explorer: any model, every constant a slider, any variable on the charts.
+
+For modellers rather than boards: sliders for all constants (bounds from the model's
+ranges, else a span around the value), a picker of the variables to chart, the
+integration method and TIME STEP, and the same scenario store as the what-if app.
+
+The charts are a fixed set of slots, each bound to columns ``slot <k>`` of one data
+source: picking variables reassigns ``source.data`` and the slots' titles, never builds
+figures, so the page stays as cheap to update as the what-if app. A model that fails
+to load gives a page that says why; the server keeps serving other sessions.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bokeh.layouts import column, gridplot, row
+from bokeh.models import Button, ColumnDataSource, Div, MultiChoice, Select, TabPanel, Tabs, TextInput
+
+from ..errors import NestedSystemsError, ParameterError
+from ..model import Kind
+from .cache import PreparedModel, prepared_model
+from .figures import (
+    BASELINE_PREFIX,
+    MAX_COMPARED,
+    PALETTE,
+    Series,
+    empty_columns,
+    indicator_figure,
+    legend_key_html,
+    time_axis,
+)
+from .levers import group_levers, levers_of
+from .session import LeverSession, request_arguments
+from .store import ScenarioStore, open_store
+from .widgets import error_page, lever_block
+
+__all__ = ["METHODS", "SLOTS", "Explorer", "build_document"]
+
+SLOTS = 6
+METHODS = ("euler", "rk4", "RK45", "RK23", "DOP853", "LSODA", "BDF", "Radau")
+
+
+class Explorer(LeverSession):
+    """One session of the explorer."""
+
+    def __init__(
+        self, prepared: PreparedModel, store: ScenarioStore | None, *, store_problem: str = ""
+    ) -> None:
+        model = prepared.model
+        super().__init__(prepared, levers_of(model), store, store_problem=store_problem)
+        self.axis = time_axis(getattr(model, "time_units", ""))
+        baseline_names = set(prepared.baseline.names)
+        self.choices = [
+            v.name
+            for v in model.variables
+            if v.kind in (Kind.STOCK, Kind.AUXILIARY)
+            and v.name in baseline_names
+            and v.key not in ("initial time", "final time", "time step", "saveper")
+        ]
+        stocks = [v.name for v in model.stocks if v.name in self.choices]
+        chosen = (stocks or self.choices)[: min(4, SLOTS)]
+        self.default_time_step = _time_step(model)
+        self.method = "euler"
+        self.time_step = self.default_time_step
+        self.chosen: list[str] = []
+        self.compared: dict[str, Any] = {}
+
+        # Data.
+        self.source = ColumnDataSource(empty_columns(self._slots(), with_baseline=True), name="run")
+        self.compare_sources = [
+            ColumnDataSource(empty_columns(self._slots()), name=f"compare-{k}") for k in range(MAX_COMPARED)
+        ]
+
+        # Figures: fixed slots, titled and shown as variables are picked.
+        self.slot_figures = [
+            indicator_figure(self.source, self.compare_sources, item, self.axis, width=None, height=240)
+            for item in self._slots()
+        ]
+
+        # Widgets.
+        self.picker = MultiChoice(
+            title=f"Variables to chart (up to {SLOTS})",
+            options=self.choices,
+            value=chosen,
+            max_items=SLOTS,
+            name="variables",
+            sizing_mode="stretch_width",
+        )
+        self.method_select = Select(
+            title="Integration method", options=list(METHODS), value="euler", name="method"
+        )
+        self.time_step_input = TextInput(
+            title=f"TIME STEP ({model.time_units or 'time units'})",
+            value=f"{self.time_step:g}",
+            name="time-step",
+        )
+        self.key = Div(text=legend_key_html({}), name="key", sizing_mode="stretch_width")
+        self.reset_button = Button(label="All constants back to the model's values", name="reset")
+        self.csv_button = Button(label="Download data (CSV)", name="export-csv")
+
+        # Callbacks.
+        self.picker.on_change("value", lambda attr, old, new: self.choose(new))
+        self.method_select.on_change("value", lambda attr, old, new: self.set_method(new))
+        self.time_step_input.on_change("value", lambda attr, old, new: self.set_time_step(new))
+        self.reset_button.on_click(self.reset)
+        self.csv_button.on_click(self.export_csv)
+
+        self.layout = self._layout(model)
+        self.choose(chosen)
+
+    def _slots(self) -> list[Series]:
+        return [Series(variable=name, label=f"slot {k}") for k, name in enumerate(self._slot_variables())]
+
+    def _slot_variables(self) -> list[str]:
+        chosen = getattr(self, "chosen", [])
+        return [chosen[k] if k < len(chosen) else "" for k in range(SLOTS)]
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _layout(self, model: Any) -> Any:
+        groups = group_levers(self.levers.values(), default_group="Constants")
+        panels = [
+            TabPanel(
+                title=group,
+                child=column(
+                    *(lever_block(self.sliders[lever.name], lever) for lever in levers),
+                    sizing_mode="stretch_width",
+                ),
+            )
+            for group, levers in groups.items()
+        ]
+        sliders = Tabs(tabs=panels, sizing_mode="stretch_width") if panels else Div(text="No constants.")
+        header = Div(
+            text=f"<h1 style='margin:0'>{html.escape(model.name)}</h1>"
+            f"<p>{html.escape(str(self.prepared.path))}</p>",
+            sizing_mode="stretch_width",
+        )
+        controls = column(
+            self.method_select,
+            self.time_step_input,
+            self.reset_button,
+            self.csv_button,
+            sizing_mode="stretch_width",
+        )
+        left = column(sliders, controls, width=380)
+        right = column(
+            self.message,
+            self.picker,
+            self.key,
+            gridplot(
+                self.slot_figures, ncols=2, sizing_mode="stretch_width", toolbar_location=None, height=240
+            ),
+            self.panel.layout,
+            sizing_mode="stretch_width",
+        )
+        return column(header, row(left, right, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+
+    # -- controls -------------------------------------------------------------------------
+
+    def choose(self, names: Sequence[str]) -> None:
+        """Chart these variables (the first `SLOTS` of them)."""
+        self.chosen = [name for name in names if name in self.choices][:SLOTS]
+        for plot, name in zip(self.slot_figures, self._slot_variables(), strict=True):
+            plot.visible = bool(name)
+            units = self.prepared.model[name].units.strip() if name else ""
+            plot.title.text = f"{name} ({units})" if units else name
+        self.redraw(self.run)
+        self.show_compared(self.compared)
+
+    def set_method(self, method: str) -> None:
+        """Integrate with another method and re-run."""
+        if method not in METHODS:
+            self.say(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.", "error")
+            return
+        previous, self.method = self.method, method
+        if not self.rerun():
+            self.method = previous
+
+    def set_time_step(self, text: str) -> None:
+        """Use another TIME STEP (typed by the user) and re-run."""
+        try:
+            value = float(str(text).strip())
+        except ValueError:
+            self.say(f"TIME STEP must be a number; got {text!r}. Kept {self.time_step:g}.", "error")
+            return
+        if not value > 0 or value != value or value == float("inf"):
+            self.say(f"TIME STEP must be a positive number; got {text!r}. Kept {self.time_step:g}.", "error")
+            return
+        horizon = float(self.prepared.baseline.times[-1] - self.prepared.baseline.times[0])
+        if horizon > 0 and horizon / value > 200_000:
+            self.say(f"TIME STEP {value:g} would take over 200,000 steps; kept {self.time_step:g}.", "error")
+            return
+        previous, self.time_step = self.time_step, value
+        if self.rerun():
+            self.say(f"TIME STEP is now {value:g}.", "info")
+        else:
+            self.time_step = previous
+
+    def params(self) -> dict[str, float]:
+        params = dict(self.changed_values())
+        if self.time_step != self.default_time_step:
+            params["TIME STEP"] = self.time_step
+        return params
+
+    def simulate_options(self) -> dict[str, Any]:
+        return {"method": self.method}
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def redraw(self, run: Any) -> None:
+        self.source.data = self._columns(run, baseline=self.prepared.baseline)
+
+    def _columns(self, run: Any, *, baseline: Any = None) -> dict[str, Any]:
+        # Every slot has a column, an empty slot zeros, so that all columns stay one length.
+        columns: dict[str, Any] = {"time": self.axis.of(run.times)}
+        for k, name in enumerate(self._slot_variables()):
+            label = f"slot {k}"
+            columns[label] = _values(run, name)
+            if baseline is not None:
+                columns[BASELINE_PREFIX + label] = np.interp(
+                    run.times, baseline.times, _values(baseline, name)
+                )
+        return columns
+
+    def show_compared(self, runs: Mapping[str, Any]) -> None:
+        self.compared = dict(list(runs.items())[:MAX_COMPARED])
+        names = list(self.compared)
+        for k, compare in enumerate(self.compare_sources):
+            if k < len(names):
+                compare.data = self._columns(self.compared[names[k]])
+            else:
+                compare.data = empty_columns(self._slots())
+        self.key.text = legend_key_html({name: PALETTE[k] for k, name in enumerate(names)})
+
+
+def _values(run: Any, name: str) -> Any:
+    if name and name in run.names:
+        return np.asarray(run[name], dtype=float)
+    return np.zeros(len(run.times))
+
+
+def _time_step(model: Any) -> float:
+    variable = model.get("TIME STEP")
+    value = getattr(getattr(variable, "equation", None), "value", None)
+    if value is None:
+        raise ParameterError(f"{model.name}: TIME STEP is not a number, so the explorer cannot vary it")
+    return float(value)
+
+
+def build_document(
+    doc: Any,
+    *,
+    model_path: str | Path | None = None,
+    store: ScenarioStore | str | Path | None = None,
+    arguments: Mapping[str, Any] | None = None,
+) -> Explorer | None:
+    """Build the explorer for the model at ``model_path`` into a Bokeh document.
+
+    Returns the session object, or ``None`` when the model could not be loaded, in
+    which case the page says why.
+    """
+    doc.title = f"Explorer: {Path(str(model_path)).name}" if model_path else "Explorer"
+    if model_path is None:
+        doc.add_root(error_page("No model given", ParameterError("start the explorer with a model file")))
+        return None
+    try:
+        prepared = prepared_model(model_path)
+        opened, problem = open_store(store)
+        app = Explorer(prepared, opened, store_problem=problem)
+    except NestedSystemsError as error:
+        doc.add_root(error_page("The model could not be loaded", error))
+        return None
+    doc.add_root(app.layout)
+    app.apply_arguments(request_arguments(doc) if arguments is None else arguments)
+    return app

@@ -1,0 +1,238 @@
+"""The charts: trajectories of several indices on one chart, and small multiples.
+
+Data layout, shared by every chart of a session so that one assignment of
+``source.data`` redraws them all:
+
+- the *run* source holds ``time`` and, for each shown `Series`, a column named by its
+  label with the current run and a column ``baseline: <label>`` with the baseline
+  (the ghost line), so a hover can show both;
+- each *compare* source (one per saved scenario shown, up to four) holds ``time`` and
+  the same label columns.
+
+In the trajectories chart colour tells the series apart and the dash pattern the
+scenario; in the small multiples, with one series each, colour tells the scenario.
+Colours are Okabe and Ito's, which stay distinct for colour-blind readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, Range1d
+from bokeh.plotting import figure
+
+__all__ = [
+    "BASELINE_PREFIX",
+    "COMPARE_DASHES",
+    "MAX_COMPARED",
+    "PALETTE",
+    "Series",
+    "TimeAxis",
+    "empty_columns",
+    "indicator_figure",
+    "run_columns",
+    "time_axis",
+    "trajectories_figure",
+]
+
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+CURRENT_COLOR = "#1a1a1a"
+BASELINE_COLOR = "#9a9a9a"
+COMPARE_DASHES = ("dashed", "dotted", "dotdash", "dashdot")
+MAX_COMPARED = len(COMPARE_DASHES)
+BASELINE_PREFIX = "baseline: "
+_TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One line to draw: a model variable, possibly turned over so that up means worse.
+
+    Attributes
+    ----------
+    variable:
+        The model variable.
+    label:
+        What the reader sees; also the column name.
+    units:
+        Shown in titles and tooltips.
+    invert:
+        Draw ``1 - value``: for an index where 1 is good (organizational climate) on a
+        chart where up means trouble.
+    """
+
+    variable: str
+    label: str = ""
+    units: str = ""
+    invert: bool = False
+
+    @property
+    def column(self) -> str:
+        return self.label or self.variable
+
+    @property
+    def title(self) -> str:
+        return f"{self.column} ({self.units})" if self.units else self.column
+
+    def values(self, run: object) -> np.ndarray:
+        """The series' values over the run's times."""
+        values = np.asarray(run[self.variable], dtype=float)  # type: ignore[index]
+        return 1.0 - values if self.invert else values
+
+
+@dataclass(frozen=True, slots=True)
+class TimeAxis:
+    """How model time is shown: months become years, which boards think in."""
+
+    factor: float
+    label: str
+
+    def of(self, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        return np.asarray(times, dtype=float) * self.factor
+
+
+def time_axis(time_units: str) -> TimeAxis:
+    """Years for a model in months (or years); the model's own unit otherwise."""
+    unit = time_units.strip().lower().rstrip("s")
+    if unit in {"month", "mo"}:
+        return TimeAxis(1.0 / 12.0, "Year")
+    if unit in {"year", "yr"}:
+        return TimeAxis(1.0, "Year")
+    return TimeAxis(1.0, time_units.strip().capitalize() or "Time")
+
+
+def run_columns(
+    run: object,
+    series: Sequence[Series],
+    axis: TimeAxis,
+    *,
+    baseline: object | None = None,
+) -> dict[str, np.ndarray]:
+    """The columns of a run source (or, without ``baseline``, of a compare source)."""
+    columns: dict[str, np.ndarray] = {"time": axis.of(run.times)}  # type: ignore[attr-defined]
+    for item in series:
+        columns[item.column] = item.values(run)
+        if baseline is not None:
+            columns[BASELINE_PREFIX + item.column] = item.values(baseline)
+    return columns
+
+
+def empty_columns(series: Sequence[Series], *, with_baseline: bool = False) -> dict[str, list[float]]:
+    """Columns with no rows: what a compare source holds while it shows nothing."""
+    columns: dict[str, list[float]] = {"time": []}
+    for item in series:
+        columns[item.column] = []
+        if with_baseline:
+            columns[BASELINE_PREFIX + item.column] = []
+    return columns
+
+
+def _base_figure(title: str, axis: TimeAxis, *, height: int, width: int | None, **kwargs: object):  # type: ignore[no-untyped-def]
+    plot = figure(
+        title=title,
+        height=height,
+        width=width or 600,
+        sizing_mode="stretch_width" if width is None else "fixed",
+        tools=_TOOLS,
+        toolbar_location="right",
+        x_axis_label=axis.label,
+        **kwargs,
+    )
+    plot.toolbar.logo = None
+    plot.title.text_font_size = "11pt"
+    plot.xgrid.grid_line_alpha = 0.4
+    plot.ygrid.grid_line_alpha = 0.4
+    return plot
+
+
+def trajectories_figure(
+    source: ColumnDataSource,
+    compare_sources: Sequence[ColumnDataSource],
+    series: Sequence[Series],
+    axis: TimeAxis,
+    *,
+    title: str = "The nested systems move together",
+    y_label: str = "0 = well, 1 = in crisis",
+    height: int = 340,
+    width: int | None = None,
+):  # type: ignore[no-untyped-def]
+    """Several 0-1 indices on one chart: current run solid, baseline faint, compared
+    scenarios dashed, one colour per index."""
+    plot = _base_figure(title, axis, height=height, width=width, y_range=Range1d(0, 1))
+    plot.yaxis.axis_label = y_label
+    items = []
+    hover_renderers = []
+    for k, item in enumerate(series):
+        color = PALETTE[k % len(PALETTE)]
+        plot.line("time", BASELINE_PREFIX + item.column, source=source, color=color, line_width=2, alpha=0.3)
+        current = plot.line("time", item.column, source=source, color=color, line_width=3)
+        hover_renderers.append(current)
+        for dash, compare in zip(COMPARE_DASHES, compare_sources, strict=False):
+            plot.line("time", item.column, source=compare, color=color, line_width=1.6, line_dash=dash)
+        items.append(LegendItem(label=item.column, renderers=[current]))
+    tooltips = [(axis.label, "@time{0.0}")] + [
+        (item.column, f"@{{{item.column}}}{{0.00}} (baseline @{{{BASELINE_PREFIX + item.column}}}{{0.00}})")
+        for item in series
+    ]
+    plot.add_tools(HoverTool(renderers=hover_renderers[:1], tooltips=tooltips, mode="vline"))
+    legend = Legend(items=items, location="top_left", click_policy="hide", background_fill_alpha=0.7)
+    plot.add_layout(legend)
+    return plot
+
+
+def indicator_figure(
+    source: ColumnDataSource,
+    compare_sources: Sequence[ColumnDataSource],
+    item: Series,
+    axis: TimeAxis,
+    *,
+    compare_colors: Sequence[str] = PALETTE,
+    x_range: Range1d | None = None,
+    height: int = 220,
+    width: int | None = None,
+):  # type: ignore[no-untyped-def]
+    """One headline indicator: current run dark, baseline grey ghost, each compared
+    scenario in its own colour; the hover reads value and baseline with units."""
+    kwargs: dict[str, object] = {}
+    if x_range is not None:
+        kwargs["x_range"] = x_range
+    plot = _base_figure(item.title, axis, height=height, width=width, **kwargs)
+    plot.line("time", BASELINE_PREFIX + item.column, source=source, color=BASELINE_COLOR, line_width=2)
+    for color, compare in zip(compare_colors, compare_sources, strict=False):
+        plot.line("time", item.column, source=compare, color=color, line_width=1.6, line_dash="dashed")
+    current = plot.line("time", item.column, source=source, color=CURRENT_COLOR, line_width=2.5)
+    units = f" {item.units}" if item.units else ""
+    plot.add_tools(
+        HoverTool(
+            renderers=[current],
+            mode="vline",
+            tooltips=[
+                (axis.label, "@time{0.0}"),
+                ("Now", f"@{{{item.column}}}{{0,0.0[0]}}{units}"),
+                ("Baseline", f"@{{{BASELINE_PREFIX + item.column}}}{{0,0.0[0]}}{units}"),
+            ],
+        )
+    )
+    return plot
+
+
+def legend_key_html(compared: Mapping[str, str]) -> str:
+    """A small HTML key for compared scenarios: name → dash pattern and colour, plus the
+    meaning of the solid and faint lines. Names are escaped by the caller's ``html``."""
+    import html
+
+    rows = [
+        '<span style="border-top:3px solid #1a1a1a;display:inline-block;width:28px;'
+        'vertical-align:middle"></span> your levers',
+        '<span style="border-top:3px solid #9a9a9a;display:inline-block;width:28px;'
+        'vertical-align:middle;opacity:.6"></span> baseline (no change)',
+    ]
+    for (name, color), dash in zip(compared.items(), COMPARE_DASHES, strict=False):
+        style = {"dashed": "dashed", "dotted": "dotted"}.get(dash, "dashed")
+        rows.append(
+            f'<span style="border-top:2px {style} {color};display:inline-block;width:28px;'
+            f'vertical-align:middle"></span> {html.escape(name)}'
+        )
+    return '<div class="ns-key">' + " &nbsp; ".join(rows) + "</div>"
