@@ -1,0 +1,181 @@
+"""Loops That Matter: the papers' fixtures, analytic dominance, and Simlin as an oracle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nestedsystems as ns
+from nestedsystems.dominance import flow_link_score, link_score, loop_scores
+from nestedsystems.errors import ParameterError
+from nestedsystems.expressions import canonical
+from nestedsystems.loops import Polarity, find_loops
+
+MODELS = Path(__file__).parent / "models"
+
+
+def test_t1_link_scores_of_a_sum():
+    # z = 2x + y; x 5→7, y 4→5, z 14→19
+    def f(x, y):
+        return 2 * x + y
+
+    x_score, _ = link_score(f(7, 4) - 14, 19 - 14, 7 - 5)
+    y_score, _ = link_score(f(5, 5) - 14, 19 - 14, 5 - 4)
+    assert x_score == pytest.approx(0.8, abs=1e-12)
+    assert y_score == pytest.approx(0.2, abs=1e-12)
+
+
+def test_t2_link_scores_of_a_ratio():
+    # z = (w + x) / y; w 7→10, x 2→4, y 3→5, z 3→2.8
+    def f(w, x, y):
+        return (w + x) / y
+
+    dz = 2.8 - 3
+    assert link_score(f(10, 2, 3) - 3, dz, 3)[0] == pytest.approx(5.0, abs=1e-12)
+    assert link_score(f(7, 4, 3) - 3, dz, 2)[0] == pytest.approx(10 / 3, abs=1e-12)
+    assert link_score(f(7, 2, 5) - 3, dz, 2)[0] == pytest.approx(-6.0, abs=1e-12)
+
+
+def test_t3_flow_to_stock_link_scores_use_the_2023_correction():
+    # S(0) = 100; inflow 5→10, outflow 4→5, so the net flow goes 1→5 (S 101→106)
+    net_change = (10 - 5) - (5 - 4)
+    assert flow_link_score(10 - 5, net_change, +1)[0] == pytest.approx(1.25, abs=1e-12)
+    assert flow_link_score(5 - 4, net_change, -1)[0] == pytest.approx(-0.25, abs=1e-12)
+
+
+def test_scores_are_zero_without_change_and_guarded_when_the_ratio_breaks_down():
+    score, guarded = link_score([1.0, 1.0, 0.0], [0.0, 1e-320, 1.0], [1.0, 1.0, 1.0])
+    assert score.tolist() == [0.0, 0.0, 0.0]  # Δz = 0; 1/1e-320 overflows; Δx z = 0
+    assert guarded.tolist() == [False, True, False]
+    score, guarded = flow_link_score([2.0, 1.0], [0.0, 4.0], -1)
+    assert score.tolist() == [0.0, -0.25] and not guarded.any()
+
+
+def test_t4_a_loop_alone_in_its_partition_reads_plus_or_minus_one(test_models):
+    scores = loop_scores(ns.load(test_models / "samples" / "teacup" / "teacup.mdl"))
+    (loop,) = scores.loops
+    assert loop.polarity is Polarity.BALANCING
+    series = scores[loop.id]
+    assert series[0] == 0.0 and not scores.active[0, 0, 0]
+    assert scores.active[0, 1:, 0].all()
+    np.testing.assert_array_equal(series[1:], -1.0)
+
+    smoothed = loop_scores(ns.load(MODELS / "smoothed_goal.mdl"))
+    active = smoothed.active[0, :, 0]
+    # nothing moves until the step in shipments at week 10; then every step reads -1
+    assert not active[smoothed.times <= 10].any() and active[smoothed.times > 10].all()
+    np.testing.assert_array_equal(smoothed["B1"][active], -1.0)
+
+
+def test_t5_logistic_growth_reinforcing_until_the_inflection_then_balancing():
+    model = ns.load(MODELS / "logistic_growth.mdl")
+    scores = loop_scores(model)
+    periods = scores.dominant_periods()
+    assert [(p.loops, p.polarity) for p in periods] == [
+        (("R1",), Polarity.REINFORCING),
+        (("B1",), Polarity.BALANCING),
+    ]
+    run = ns.simulate(model)
+    population = run["Population"]
+    # births = P·f(P): |R| / |B| = (1 - P/K) / (P/K) at the step's start, so the
+    # balancing loop takes over at the first step that starts at or past K/2.
+    switch = int(np.argmax(population >= 500.0)) + 1
+    assert periods[0].start == scores.times[1]
+    assert periods[0].end == scores.times[switch - 1]
+    assert periods[1].start == scores.times[switch] and periods[1].end == 100.0
+    # and that is the logistic curve's inflection, ln((K - P0)/P0)/r = 45.95 years, to Euler's error
+    assert periods[1].start == pytest.approx(np.log(99) / 0.1, abs=1.0)
+    # two loops share the partition: their shares add to one at every active step
+    np.testing.assert_allclose(np.abs(scores.relative[0, 1:, :]).sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_an_ensemble_is_scored_member_by_member_in_one_pass():
+    model = ns.load(MODELS / "logistic_growth.mdl")
+    ensemble = loop_scores(model, params={"maximum birth rate": np.array([0.1, 0.2])})
+    assert ensemble.ensemble and ensemble["R1"].shape == (2, 401)
+    for member, rate in enumerate([0.1, 0.2]):
+        single = loop_scores(model, params={"maximum birth rate": rate})
+        np.testing.assert_allclose(ensemble.relative[member], single.relative[0], rtol=0, atol=1e-12)
+    # the faster-growing member turns balancing sooner
+    starts = [ensemble.dominant_periods(run=i)[1].start for i in range(2)]
+    assert starts[1] < starts[0]
+
+
+def test_at_equilibrium_nothing_is_scored_and_nothing_is_infinite(test_models):
+    model = ns.load(test_models / "samples" / "teacup" / "teacup.mdl")
+    scores = loop_scores(model, params={"Room Temperature": 180.0})
+    assert not scores.active.any()
+    assert np.isfinite(scores.scores).all() and (scores.relative == 0).all()
+    assert scores.dominant_periods() == ()
+
+
+def test_a_run_that_skips_steps_is_refused(test_models):
+    model = ns.load(test_models / "samples" / "pendulum" / "Single_Pendulum.mdl")
+    with pytest.raises(ParameterError, match="Euler run"):
+        loop_scores(model, run=ns.simulate(model, method="rk4"))
+    # without a run of its own, it simulates at every TIME STEP whatever SAVEPER says
+    scores = loop_scores(model)
+    assert np.diff(scores.times) == pytest.approx(0.0078125)
+
+
+# ----------------------------------------------------------------------------- Simlin
+
+
+def _simlin_key(variables) -> frozenset[str]:
+    """Simlin's loop variables as ours: it names a stock's unnamed flow
+    ``<stock>_net_flow`` and a SMOOTH's module instance ``$⁚<var>⁚0⁚smth1``; we
+    fold both into the variable the modeler wrote, so they drop out here."""
+    return frozenset(
+        canonical(v) for v in variables if not v.startswith("$") and not v.endswith("_net_flow")
+    )
+
+
+SIMLIN_MODELS = [
+    "samples/SIR/SIR.mdl",
+    "samples/teacup/teacup.mdl",
+    "samples/Lotka_Volterra/Lotka_Volterra.mdl",
+    "samples/Roessler_Chaos/roessler_chaos.mdl",
+    "samples/simple_harmonic_oscillator/simple_harmonic_oscillator.mdl",
+    "samples/pendulum/Single_Pendulum.mdl",
+    "tests/initial_function/test_initial.mdl",
+    "tests/ln/test_ln.mdl",
+    "tests/time/test_time.mdl",
+    "MODELS/logistic_growth.mdl",
+    "MODELS/smoothed_goal.mdl",
+    "MODELS/smoothed_goal_with_spoilage.mdl",
+]
+
+
+@pytest.mark.parametrize("name", SIMLIN_MODELS)
+def test_relative_loop_scores_agree_with_simlin(name, test_models):
+    """Same model, same TIME STEP: every loop both find, within 1e-6 at every time both save.
+
+    Differences that are not disagreements, each handled here:
+
+    - Simlin saves at SAVEPER; we score every TIME STEP, so we compare at its
+      saved times. Where SAVEPER is not a multiple of TIME STEP (the pendulum)
+      Simlin writes rows past FINAL TIME; those rows are left out.
+    - Simlin keeps a stock's unnamed flow and a SMOOTH's module as variables of
+      the loop (`_simlin_key`).
+    """
+    simlin = pytest.importorskip("simlin")
+    path = MODELS / name.split("/", 1)[1] if name.startswith("MODELS/") else test_models / name
+    model = ns.load(path)
+    ours = loop_scores(model)
+    run = simlin.load(str(path)).run()
+    theirs = {_simlin_key(loop.variables): loop for loop in run.loops}
+    assert len(theirs) == len(run.loops) == len(ours.loops)
+    saved = np.asarray(run.results.index, dtype=float)
+    final = float(ours.times[-1])
+    keep = saved <= final + 1e-9
+    at = np.searchsorted(ours.times, saved[keep] - 1e-9)
+    np.testing.assert_allclose(ours.times[at], saved[keep], atol=1e-9)
+    for i, loop in enumerate(ours.loops):
+        other = theirs[frozenset(canonical(v) for v in loop.variables)]
+        np.testing.assert_allclose(
+            ours.relative[0, at, i], other.behavior_time_series[keep], rtol=0, atol=1e-6, err_msg=str(loop)
+        )
+        if other.polarity.name in ("REINFORCING", "BALANCING") and loop.polarity is not Polarity.UNDETERMINED:
+            assert loop.polarity.name == other.polarity.name, loop
