@@ -465,7 +465,14 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
         entry = entries.get(canonical(element.name))
         line = entry.line if entry else (_xmile_line(text, element.name.strip('"')) if xmile else None)
         where = _Where(path, line, element.name, lookups)
-        variable = _variable(element, where, entry.units if entry else None)
+        try:
+            variable = _variable(element, where, entry.units if entry else None)
+        except ModelError:
+            raise
+        except (ValueError, TypeError, IndexError, AttributeError) as error:
+            # A shape PySD accepted but the IR cannot hold (a lookup with odd points, ...).
+            raise ModelSyntaxError(f"cannot read this definition: {error}", file=path, line=line,
+                                   variable=element.name) from None
         group = views.get(canonical(element.name), "")
         variables.append(Variable(**{**_fields(variable), "group": group}))
     time_step = next((v for v in variables if v.key == "time step"), None)
