@@ -327,3 +327,12 @@ def test_other_constructs_are_named(folder: str, construct: str) -> None:
 def test_not_available_is_vensims_number(tmp_path: Path) -> None:
     model = load(write(tmp_path, entry("missing = :NA:"), entry("flag = IF THEN ELSE(missing = :NA:, 1, 0)")))
     assert model["missing"].equation == Number(-(2.0**109))
+
+
+def test_stella_stmx_is_read_as_xmile(tmp_path: Path) -> None:
+    source = TEST_MODELS / "tests" / "lookups" / "test_lookups.xmile"
+    path = tmp_path / "copy.stmx"
+    path.write_bytes(source.read_bytes())
+    model = load(path)
+    assert model.name == "copy"
+    assert any(v.kind is Kind.LOOKUP for v in model.variables)

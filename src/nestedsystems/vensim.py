@@ -50,7 +50,7 @@ from .vensim_text import find_line, scan_equations, scan_views, split_range
 __all__ = ["load"]
 
 VENSIM_SUFFIXES = (".mdl",)
-XMILE_SUFFIXES = (".xmile", ".xml", ".stmx", ".itmx")
+XMILE_SUFFIXES = (".xmile", ".xml", ".stmx")
 NOT_AVAILABLE = -(2.0**109)  # Vensim's :NA:
 
 # ---------------------------------------------------------------- the guard
@@ -59,6 +59,7 @@ NOT_AVAILABLE = -(2.0**109)  # Vensim's :NA:
 _NUMERIC_TEXT = re.compile(r"[\s\\0-9eE.+\-(),\[\]]*")
 _STRING_TEXT = re.compile(r"'[^']*'")
 _GUARD_LOCK = threading.Lock()
+_MISSING = object()
 
 
 class _Refused(Exception):
@@ -110,8 +111,6 @@ def _guard() -> Iterator[_GuardState]:
                 else:
                     module.eval = old  # type: ignore[attr-defined]
 
-
-_MISSING = object()
 
 # ------------------------------------------------------------------ reading
 
