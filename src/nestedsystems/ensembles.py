@@ -269,7 +269,9 @@ class EnsembleResult:
         else:
             dataset = self.quantiles([0.05, 0.25, 0.5, 0.75, 0.95])
         if suffix == ".nc":
-            dataset.to_netcdf(path)
+            # netCDF cannot mark names with spaces as coordinates; store the sampled
+            # constants as plain variables over ``run`` instead of letting xarray warn.
+            dataset.reset_coords().to_netcdf(path)
             return path
         table = dataset.to_dataframe().reset_index()
         if suffix == ".parquet":
