@@ -336,3 +336,14 @@ def test_stella_stmx_is_read_as_xmile(tmp_path: Path) -> None:
     model = load(path)
     assert model.name == "copy"
     assert any(v.kind is Kind.LOOKUP for v in model.variables)
+
+
+def test_a_lone_quote_in_documentation_does_not_confuse_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        entry("a = 1", "people [0,5]", 'Twelve-inch ("foot) rulers.'),
+        entry('"b, quoted" = a', "people [0,9,1]"),
+    )
+    model = load(path)
+    assert model["a"].documentation == 'Twelve-inch ("foot) rulers.'
+    assert (model['"b, quoted"'].line, model['"b, quoted"'].range) == (7, Range(0.0, 9.0, 1.0))

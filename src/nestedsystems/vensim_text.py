@@ -12,6 +12,7 @@ Nothing here evaluates text from the file.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .expressions import canonical
@@ -57,7 +58,43 @@ def _split_unquoted(text: str, separators: str) -> list[tuple[int, str, str]]:
     return pieces
 
 
-_NAME_END = re.compile(r"\s*(=|\(|\[|:|$)")
+def _until(text: str, start: int, stops: str, quotes: bool) -> tuple[int, str]:
+    """Scan from `start` to the first of `stops`; inside quotes when `quotes` says
+    quotes matter (equations and units), plainly otherwise (documentation)."""
+    i = start
+    quoted = False
+    while i < len(text):
+        char = text[i]
+        if quoted and char == "\\":
+            i += 2
+            continue
+        if quotes and char == '"':
+            quoted = not quoted
+        elif not quoted and char in stops:
+            return i, char
+        i += 1
+    return len(text), ""
+
+
+def _entries(section: str) -> Iterator[tuple[int, str, str]]:
+    """(offset, equation, units) of each ``equation ~ units ~ documentation |`` entry.
+
+    As in PySD's grammar, quotes protect separators in the equation and the units
+    but not in the documentation, where a lone quote is just a character.
+    """
+    position = 0
+    while position < len(section):
+        end, stop = _until(section, position, "~|", quotes=True)
+        equation = section[position:end]
+        units = ""
+        if stop == "~":
+            units_end, stop = _until(section, end + 1, "~|", quotes=True)
+            units = section[end + 1 : units_end]
+            end = units_end
+            while stop == "~":  # documentation, then the optional supplementary field
+                end, stop = _until(section, end + 1, "~|", quotes=False)
+        yield position, equation, units
+        position = end + 1
 
 
 def _leading_name(equation: str) -> str | None:
@@ -100,9 +137,7 @@ def scan_equations(text: str) -> dict[str, Entry]:
     """
     section = equation_section(text)
     entries: dict[str, Entry] = {}
-    for start, body, _ in _split_unquoted(section, "|"):
-        parts = _split_unquoted(body, "~")
-        equation = parts[0][1]
+    for start, equation, units in _entries(section):
         # The {UTF-8} marker sits before the first entry.
         skipped = re.match(r"\s*(\{[^}\n]*\}\s*)?", equation)
         stripped = equation[skipped.end() :] if skipped else equation
@@ -113,8 +148,7 @@ def scan_equations(text: str) -> dict[str, Entry]:
             continue
         offset = start + (skipped.end() if skipped else 0)
         line = section.count("\n", 0, offset) + 1
-        units = parts[1][1].strip() if len(parts) > 1 else ""
-        entries.setdefault(canonical(name), Entry(name, line, stripped.strip(), units))
+        entries.setdefault(canonical(name), Entry(name, line, stripped.strip(), units.strip()))
     return entries
 
 
