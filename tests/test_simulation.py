@@ -202,3 +202,16 @@ def test_run_writes_csv_and_parquet(decay: ns.Model, tmp_path: Path) -> None:
         assert np.allclose(frame["Stock"], run["Stock"])
     with pytest.raises(ParameterError, match="expected a .csv"):
         run.write(tmp_path / "out.xlsx")
+
+
+@pytest.mark.parametrize("case", ["samples/SIR/SIR.mdl", "tests/lookups/test_lookups.mdl", "tests/smooth/test_smooth.mdl",
+                                  "tests/delay_fixed/test_delay_fixed.mdl", "tests/xidz_zidz/xidz_zidz.mdl"])
+def test_native_kernels_agree_with_the_interpreter(case: str) -> None:
+    from conftest import TEST_MODELS
+
+    model = ns.load(TEST_MODELS / case)
+    interpreted = ns.simulate(ns.compile_model(model, native=False))
+    native = ns.compile_model(model, native=True)
+    if not native.native:
+        pytest.fail("numba is a dependency: native kernels must be available")
+    assert np.allclose(ns.simulate(native).values, interpreted.values, rtol=1e-12, atol=1e-12, equal_nan=True)

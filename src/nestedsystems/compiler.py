@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import builtins
+from . import native as native_kernels
 from .errors import UnsupportedError
 from .expressions import (
     Binary,
@@ -293,24 +294,43 @@ class _Source:
         lines += [f"{self.local[v.key]} = n{j}" for j, v in enumerate(self.layout.memories)]
         return lines
 
-    def euler(self, saved: tuple[Variable, ...]) -> str:
+    def euler(self, saved: tuple[Variable, ...], every_step: bool = False) -> str:
+        """The Euler loop, inlined. The last step is peeled off the loop (it saves
+        but does not integrate), and with ``every_step`` (SAVEPER = TIME STEP)
+        the save needs no test: both spare a branch on every step."""
         if self.flavour == SCALAR:
             save = [f"out.extend(({self.names(saved)}))"]
         else:
             save = [f"out[row, {j}] = {self.local[v.key]}" for j, v in enumerate(saved)] + ["row += 1"]
-        body = [
-            "t = t0 + k * dt",
-            *self.auxiliaries("varying"),
-            "if k % every == 0:",
-            *["    " + line for line in save],
-            "if k == n:",
-            "    break",
-            *self.rates(),
-            *self.update(),
-        ]
-        lines = [*self.bind_constants(), *self.bind_state("state"), "t = t0", *self.auxiliaries("static"), "row = 0"]
-        lines += ["for k in range(n + 1):", *["    " + line for line in body], "return out"]
+        clock = ["t = t0 + k * dt"] if self.reads_time() else []
+        varying = self.auxiliaries("varying")
+        body = [*clock, *varying]
+        body += save if every_step else ["if k % every == 0:", *["    " + line for line in save]]
+        body += [*self.rates(), *self.update()]
+        last = ["k = n", "t = t0 + n * dt", *varying, "if n % every == 0:", *["    " + line for line in save]]
+        lines = [*self.bind_constants(), *self.bind_state("state"), "t = t0", *self.auxiliaries("static")]
+        lines += ["row = 0", "for k in range(n):", *["    " + line for line in body], *last, "return out"]
         return "def euler(p, state, t0, dt, n, every, out):\n" + _indent(lines, 1) + "\n"
+
+    def euler_native(self, saved: tuple[Variable, ...]) -> str:
+        """The scalar Euler loop in the subset of Python that numba compiles: state
+        and parameters in arrays, results written into a preallocated array."""
+        save = [f"out[row, {j}] = {self.local[v.key]}" for j, v in enumerate(saved)] + ["row += 1"]
+        clock = ["t = t0 + k * dt"] if self.reads_time() else []
+        varying = self.auxiliaries("varying")
+        state = self.layout.stocks + self.layout.memories
+        lines = [*self.bind_constants(), *[f"{self.local[v.key]} = state[{j}]" for j, v in enumerate(state)]]
+        lines += ["t = t0", *self.auxiliaries("static"), "row = 0", "for k in range(n):"]
+        body = [*clock, *varying, "if k % every == 0:", *["    " + x for x in save], *self.rates(), *self.update()]
+        lines += ["    " + line for line in body]
+        lines += ["t = t0 + n * dt", *varying, "if n % every == 0:", *["    " + x for x in save], "return row"]
+        return "def euler(p, state, t0, dt, n, every, out):\n" + _indent(lines, 1) + "\n"
+
+    def reads_time(self) -> bool:
+        """Whether anything computed inside the time loop reads the clock."""
+        inside = [v.equation for v in self.layout.auxiliaries if v.key in self.layout.varying]
+        inside += [v.equation for v in self.layout.stocks + self.layout.memories]
+        return any("time" in references(e) or _reads_clock(e) for e in inside)  # type: ignore[arg-type]
 
     def euler_dynamic(self, saved: tuple[Variable, ...]) -> str:
         """Euler for models whose TIME STEP, SAVEPER or FINAL TIME change as it runs.
@@ -363,7 +383,7 @@ class CompiledModel:
         Names of the variables a run reports (stocks, auxiliaries, constants).
     """
 
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, native: bool | None = None):
         self.model = model
         self._layout = _layout(model)
         layout = self._layout
@@ -374,6 +394,9 @@ class CompiledModel:
         self.outputs: tuple[str, ...] = tuple(v.name for v in layout.outputs)
         self.stocks: tuple[str, ...] = tuple(v.name for v in layout.stocks)
         self.dynamic_time = layout.dynamic_time
+        # Single Euler runs use numba-compiled kernels where numba is installed, unless
+        # told otherwise: compiling costs seconds, worth it for a model run many times.
+        self.native = native_kernels.available() if native is None else native and native_kernels.available()
         self._parameter_index = {v.key: j for j, v in enumerate(layout.constants)}
         self._tables: dict[str, tuple[tuple, tuple]] = {}
         self._kernels: dict[tuple, Callable[..., Any]] = {}
@@ -387,7 +410,7 @@ class CompiledModel:
 
     def __reduce__(self) -> tuple:
         # Kernels are generated code; ship the model and compile again on arrival.
-        return compile_model, (self.model,)
+        return CompiledModel, (self.model, self.native)
 
     def __repr__(self) -> str:
         return f"<CompiledModel {self.model.name!r}: {len(self.outputs)} variables, {len(self.stocks)} stocks>"
@@ -419,17 +442,26 @@ class CompiledModel:
 
     def kernel(self, flavour: str, kind: str, saved: tuple[Variable, ...] = ()) -> Callable[..., Any]:
         """The generated function ``kind`` ('initial', 'evaluate', 'euler',
-        'euler_dynamic') of one flavour, generated on first use and kept."""
+        'euler_every_step', 'euler_dynamic') of one flavour, generated on first use and kept."""
         key = (flavour, kind, tuple(map(id, saved)))
         function = self._kernels.get(key)
         if function is None:
             source = _Source(self.model, self._layout, flavour, self._tables)
-            text = source.initial() if kind == "initial" else getattr(source, kind)(saved)
+            if kind == "euler_native":
+                text = source.euler_native(saved)
+                function = self._kernels[key] = native_kernels.build(text, dict(self._tables), "euler")
+                return function
+            if kind == "initial":
+                text = source.initial()
+            elif kind == "euler_every_step":
+                text = source.euler(saved, every_step=True)
+            else:
+                text = getattr(source, kind)(saved)
             namespace = dict(builtins.SCALAR_NAMESPACE if flavour == SCALAR else builtins.VECTOR_NAMESPACE)
             code = compile(text, f"<nestedsystems {kind} {flavour}>", "exec")
             namespace.update(self._table_values(flavour))
             exec(code, namespace)  # generated from indices and numbers only (see module docstring)
-            function = self._kernels[key] = namespace[kind]
+            function = self._kernels[key] = namespace[kind.removesuffix("_every_step")]
         return function
 
     def _table_values(self, flavour: str) -> dict[str, Any]:
@@ -465,13 +497,18 @@ class CompiledModel:
 
 
 @functools.lru_cache(maxsize=64)
-def compile_model(model: Model) -> CompiledModel:
+def compile_model(model: Model, *, native: bool | None = None) -> CompiledModel:
     """Compile `model` into kernels (cached: the same model compiles once).
 
     Parameters
     ----------
     model:
         A loaded (and lowered) `Model`.
+    native:
+        Run single Euler runs as machine code (numba). Default: when numba is
+        installed. The first run of a model then compiles for a few seconds (kept
+        on disk for later processes); worth it for a model run many times
+        (dashboards, calibration), not for one quick run.
 
     Returns
     -------
@@ -479,4 +516,4 @@ def compile_model(model: Model) -> CompiledModel:
     """
     if isinstance(model, CompiledModel):
         return model
-    return CompiledModel(model)
+    return CompiledModel(model, native)

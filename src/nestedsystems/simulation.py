@@ -71,6 +71,7 @@ def simulate(
     -------
     Run
     """
+    native = model.native if isinstance(model, CompiledModel) else None
     if scenario is not None:
         from .scenarios import apply_scenario, load_scenario
 
@@ -78,7 +79,7 @@ def simulate(
         if not hasattr(scenario, "interventions"):
             scenario = load_scenario(scenario)
         model = apply_scenario(base, scenario)
-    compiled = compile_model(model) if isinstance(model, Model) else model
+    compiled = compile_model(model, native=native) if isinstance(model, Model) else model
     values, n_runs = _parameters(compiled, params or {})
     columns = None if return_columns is None else _columns(compiled, return_columns)
     plan = compiled.plan(columns)
@@ -239,10 +240,16 @@ def _evaluate_control(compiled: CompiledModel, values: list[Any], name: str) -> 
 
 
 def _euler(compiled, values, saved, flavour, t0, dt, n, every, n_runs):  # type: ignore[no-untyped-def]
+    if flavour == SCALAR and compiled.native:
+        state = np.array(compiled.kernel(SCALAR, "initial")(t0, dt, values), dtype=float)
+        out = np.empty((n // every + 1, len(saved)))
+        compiled.kernel(SCALAR, "euler_native", saved)(np.array(values, float), state, t0, dt, n, every, out)
+        return out.reshape(len(out), len(saved), 1)
     if flavour == SCALAR:
         try:
             state = compiled.kernel(SCALAR, "initial")(t0, dt, values)
-            out = compiled.kernel(SCALAR, "euler", saved)(values, state, t0, dt, n, every, array("d"))
+            kind = "euler_every_step" if every == 1 else "euler"
+            out = compiled.kernel(SCALAR, kind, saved)(values, state, t0, dt, n, every, array("d"))
             return np.frombuffer(out, dtype=float).reshape(-1, len(saved), 1)
         except (ArithmeticError, ValueError):
             # Plain floats raise where numpy returns inf or NaN (1/0, exp(1000), ln(-1)):

@@ -71,10 +71,12 @@ def parse_settings(settings: list[str]) -> dict[str, float]:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from .. import load, simulate
+    from .. import compile_model, load, simulate
 
     params = parse_settings(args.settings)
     model = load(args.model)
+    # One run: the interpreter finishes before a native compile would.
+    model = compile_model(model, native=False)
     run = simulate(
         model,
         params=params,
