@@ -347,3 +347,10 @@ def test_a_lone_quote_in_documentation_does_not_confuse_lines(tmp_path: Path) ->
     model = load(path)
     assert model["a"].documentation == 'Twelve-inch ("foot) rulers.'
     assert (model['"b, quoted"'].line, model['"b, quoted"'].range) == (7, Range(0.0, 9.0, 1.0))
+
+
+def test_a_malformed_lookup_range_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, entry("a = 1"), entry("shape(\n\t[(0,0)-(1e,1)],(0,0),(1,1))"))
+    with pytest.raises(ModelSyntaxError, match="expected numbers") as caught:
+        load(path)
+    assert (caught.value.line, caught.value.variable) == (8, "shape")

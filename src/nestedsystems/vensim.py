@@ -68,7 +68,8 @@ class _Refused(Exception):
 
 @dataclass
 class _GuardState:
-    refused: str | None = None
+    refused: str | None = None  # text that was not a literal at all
+    malformed: str | None = None  # numeric-looking text that is not a number
 
 
 def _literal(state: _GuardState, text: Any, *_: Any) -> Any:
@@ -81,6 +82,7 @@ def _literal(state: _GuardState, text: Any, *_: Any) -> Any:
             try:
                 return ast.literal_eval(text.replace("\\", " ").strip())
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as error:
+                state.malformed = text
                 raise ValueError(f"not a number: {text!r}") from error
     state.refused = str(text)
     raise _Refused(str(text))
@@ -162,6 +164,14 @@ def _parse(path: Path, text: str) -> Any:
         except Exception as error:
             if state.refused is not None:
                 raise _unsafe(path, text, state.refused, xmile) from None
+            if state.malformed is not None:
+                line, variable = _locate(text, state.malformed, xmile)
+                raise ModelSyntaxError(
+                    f"expected numbers, found {state.malformed.strip()[:80]!r}",
+                    file=path,
+                    line=line,
+                    variable=variable,
+                ) from None
             raise _syntax_error(path, text, error, xmile) from None
 
 
