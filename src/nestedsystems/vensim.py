@@ -243,6 +243,16 @@ _SPELLED = {
     "vmax_xmile": "MAX over an array",
     "vmin_xmile": "MIN over an array",
 }
+# PySD structure -> (IR function, the structure's fields in the IR's argument order)
+_STATEFUL_STRUCTURES = {
+    "SmoothNStructure": ("smooth n", ("input", "smooth_time", "initial", "order")),
+    "DelayNStructure": ("delay n", ("input", "delay_time", "initial", "order")),
+    "DelayFixedStructure": ("delay fixed", ("input", "delay_time", "initial")),
+    "TrendStructure": ("trend", ("input", "average_time", "initial_trend")),
+    "ForecastStructure": ("forecast", ("input", "average_time", "horizon", "initial_trend")),
+    "SampleIfTrueStructure": ("sample if true", ("condition", "input", "initial")),
+    "InitialStructure": ("initial", ("initial",)),
+}
 _UNSUPPORTED_STRUCTURES = {
     "GameStructure": "GAME",
     "AllocateAvailableStructure": "ALLOCATE AVAILABLE",
@@ -300,29 +310,15 @@ def _expression(node: Any, where: _Where) -> Expr:
         return _call(node, where, walk)
     if kind == "InlineLookupsStructure":
         return LookupCall(_table(node.lookups), walk(node.argument))
-    if kind == "SmoothStructure":
+    if kind == "SmoothStructure":  # SMOOTH and SMOOTH3, with or without an initial value
         name = "smooth" if node.order == 1 else "smooth3"
         return Call(name, (walk(node.input), walk(node.smooth_time), walk(node.initial)))
-    if kind == "SmoothNStructure":
-        args = (node.input, node.smooth_time, node.initial, node.order)
-        return Call("smooth n", tuple(walk(a) for a in args))
-    if kind == "DelayStructure":
+    if kind == "DelayStructure":  # DELAY1 and DELAY3, with or without an initial value
         name = "delay1" if node.order == 1 else "delay3"
         return Call(name, (walk(node.input), walk(node.delay_time), walk(node.initial)))
-    if kind == "DelayNStructure":
-        args = (node.input, node.delay_time, node.initial, node.order)
-        return Call("delay n", tuple(walk(a) for a in args))
-    if kind == "DelayFixedStructure":
-        return Call("delay fixed", (walk(node.input), walk(node.delay_time), walk(node.initial)))
-    if kind == "TrendStructure":
-        return Call("trend", (walk(node.input), walk(node.average_time), walk(node.initial_trend)))
-    if kind == "ForecastStructure":
-        args = (node.input, node.average_time, node.horizon, node.initial_trend)
-        return Call("forecast", tuple(walk(a) for a in args))
-    if kind == "SampleIfTrueStructure":
-        return Call("sample if true", (walk(node.condition), walk(node.input), walk(node.initial)))
-    if kind == "InitialStructure":
-        return Call("initial", (walk(node.initial),))
+    if kind in _STATEFUL_STRUCTURES:
+        function, fields = _STATEFUL_STRUCTURES[kind]
+        return Call(function, tuple(walk(getattr(node, field)) for field in fields))
     if kind == "IntegStructure":
         raise where.unsupported("INTEG inside a larger expression")
     if isinstance(node, float) or (isinstance(node, np.ndarray) and node.ndim == 0):
