@@ -57,7 +57,7 @@ class Series:
     label:
         What the reader sees; also the column name.
     units:
-        Shown in titles and tooltips.
+        Shown in titles and tooltips; ``None`` takes the model's, ``""`` shows none.
     invert:
         Draw ``1 - value``: for an index where 1 is good (organizational climate) on a
         chart where up means trouble.
@@ -65,7 +65,7 @@ class Series:
 
     variable: str
     label: str = ""
-    units: str = ""
+    units: str | None = None
     invert: bool = False
 
     @property
@@ -177,8 +177,8 @@ def trajectories_figure(
         for item in series
     ]
     plot.add_tools(HoverTool(renderers=hover_renderers[:1], tooltips=tooltips, mode="vline"))
-    legend = Legend(items=items, location="top_left", click_policy="hide", background_fill_alpha=0.7)
-    plot.add_layout(legend)
+    legend = Legend(items=items, click_policy="hide", border_line_alpha=0)
+    plot.add_layout(legend, "right")
     return plot
 
 

@@ -102,12 +102,12 @@ FLAGSHIP = WhatIfSpec(
         Series("Financial pressure", "Financial pressure"),
     ),
     indicators=(
-        Series("Annual staff turnover"),
-        Series("Restraints per 1000 client days"),
-        Series("Burnout prevalence"),
-        Series("Months of reserves"),
-        Series("Clients in care"),
-        Series("Incidents"),
+        Series("Annual staff turnover", units="% per year"),
+        Series("Restraints per 1000 client days", units=""),
+        Series("Burnout prevalence", units="% of staff"),
+        Series("Months of reserves", units=""),
+        Series("Clients in care", units=""),
+        Series("Incidents", units="per month"),
     ),
     shocks=(
         Shock(
@@ -156,7 +156,7 @@ def _fit_spec(spec: WhatIfSpec, model: Any) -> tuple[WhatIfSpec, list[str]]:
             if variable is None:
                 missing.append(item.variable)
                 continue
-            kept.append(replace(item, units=item.units or variable.units.strip()))
+            kept.append(item if item.units is not None else replace(item, units=variable.units.strip()))
         return tuple(kept)
 
     shocks = []
