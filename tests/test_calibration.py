@@ -125,5 +125,6 @@ def test_command_line_prints_intervals_and_writes_the_plot(observed, tmp_path, c
     assert "Contact Infectivity = 0.349" in out
     assert "Infectious: RMSE" in out
     assert plot.exists()
-    assert main(["calibrate", str(SIR), "--data", str(tmp_path / "observed.csv"), "--fit", "Duration"]) == 2
+    data = str(tmp_path / "observed.csv")
+    assert main(["calibrate", str(SIR), "--data", data, "--fit", "Infectious=0:1", "--no-plot"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
