@@ -134,9 +134,7 @@ WRITER = textwrap.dedent(
 
 def test_killing_a_writer_mid_save_loses_nothing_committed(tmp_path):
     path = tmp_path / "scenarios.sqlite"
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
-    )
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
     reported = []
     try:
         assert writer.stdout is not None

@@ -270,13 +270,17 @@ class _Trajectories:
         for j, name in enumerate(run.names):
             self.values[canonical(name)] = np.asarray(run.values[:, :, j], dtype=float)
         self.values[TIME] = np.broadcast_to(self.times, (n_runs, len(self.times)))
+        self.dt = float(self.times[1] - self.times[0]) if len(self.times) > 1 else 0.0
         self._functions: dict[str, tuple[tuple[str, ...], Any]] = {}
         self._current: dict[str, np.ndarray] = {}
 
     def function(self, node: str) -> tuple[tuple[str, ...], Any]:
+        """The equation of `node` (its stock's net flow for an unnamed flow) as
+        ``fn(*inputs)``, TIME STEP bound, TIME an input whenever the equation reads the clock."""
         owner = node[: -len(UNNAMED_FLOW)] if node.endswith(UNNAMED_FLOW) else node
         if owner not in self._functions:
-            self._functions[owner] = self.compiled.equation_function(owner)
+            inputs, function = self.compiled.equation_function(owner)
+            self._functions[owner] = _clocked(inputs, function, self.dt)
         return self._functions[owner]
 
     def series(self, node: str) -> np.ndarray:
@@ -328,6 +332,21 @@ class _Trajectories:
         n = len(self.times)
         delta = series[:, 1 : n - lag] - series[:, : n - 1 - lag]
         return np.concatenate([np.full((delta.shape[0], lag), np.nan), delta], axis=1) if lag else delta
+
+
+def _clocked(inputs: tuple[str, ...], function: Any, dt: float) -> tuple[tuple[str, ...], Any]:
+    """Bind TIME STEP, and make TIME an explicit input where STEP, RAMP or PULSE read
+    the clock without the equation naming TIME (the generated code then looks ``t``
+    up among its globals, which are its own)."""
+    if "t" in function.__code__.co_names and TIME not in inputs:
+        scope = function.__globals__
+
+        def with_clock(*arguments: Any) -> Any:
+            scope["t"] = arguments[-1]
+            return function(*arguments[:-1], dt=dt)
+
+        return (*inputs, TIME), with_clock
+    return inputs, lambda *arguments: function(*arguments, dt=dt)
 
 
 def _score_links(trajectories: _Trajectories, loops: LoopSet) -> tuple[dict, dict]:

@@ -28,7 +28,7 @@ import networkx as nx
 from .errors import ModelError
 from .expressions import Binary, Expr, Number, Op, Ref, Table, Unary, UnaryOp, canonical, references
 from .model import CONTROL_VARIABLES, Kind, Model, NamedLoop, Variable
-from .polarity import LinkPolarity, expression_sign, table_sign
+from .polarity import SHAPE, LinkPolarity, expression_sign, table_sign
 
 __all__ = [
     "Link",
@@ -267,7 +267,11 @@ def known_value_signs(model: Model) -> dict[str, int]:
         elif variable.kind is Kind.LOOKUP and isinstance(variable.equation, Table):
             shape = table_sign(variable.equation)
             if shape is not None:
-                known[variable.key] = shape
+                known[SHAPE + variable.key] = shape
+            if min(variable.equation.y) >= 0:
+                known[variable.key] = 1
+            elif max(variable.equation.y) <= 0:
+                known[variable.key] = -1
         elif variable.kind is Kind.STOCK and variable.non_negative:
             known[variable.key] = 1
     return known
@@ -336,12 +340,13 @@ def find_loops(
     if max_loops < 1:
         raise ModelError(f"max_loops must be at least 1, found {max_loops}")
     graph = causal_graph(model)
-    polarities = structural_polarities(graph, known_value_signs(model))
+    known = known_value_signs(model)
+    polarities = structural_polarities(graph, known)
     open_links = [edge for edge, polarity in polarities.items() if polarity is LinkPolarity.UNDETERMINED]
     if open_links and sample:
         from .polarity import sample_polarities
 
-        polarities.update(sample_polarities(model, graph, open_links))
+        polarities.update(sample_polarities(model, graph, open_links, known=known))
     if link_polarities:
         polarities.update(link_polarities)
     nx.set_edge_attributes(graph, {edge: polarity for edge, polarity in polarities.items()}, "polarity")
@@ -359,22 +364,84 @@ def find_loops(
         )
 
     found: dict[tuple[str, ...], list[list[str]]] = {}
-    cycles = nx.simple_cycles(graph.subgraph(set(component_of)), length_bound=max_length)
-    for cycle in cycles:
-        if not any(graph.nodes[node]["state"] for node in cycle):
-            continue
-        collapsed = _collapse(graph, cycle)
-        if len(collapsed) == 1 and any(graph.nodes[node]["group"] != node for node in cycle if
-                                       graph.nodes[node]["kind"] != "flow"):
-            continue  # the inner workings of a lowered SMOOTH or DELAY, not the modeler's loop
-        key = _rotation_key(collapsed)
-        if key not in found and len(found) >= max_loops:
-            complete = False
-            notes.append(f"enumeration stopped at max_loops={max_loops}; the model has more loops")
-            break
-        found.setdefault(key, []).append(cycle)
+    seen: set[tuple[str, ...]] = set()
 
-    return _assemble(model, graph, found, components, component_of, complete, notes)
+    def accept(cycle: list[str]) -> tuple[str, ...] | None:
+        if not any(graph.nodes[node]["state"] for node in cycle):
+            return None
+        collapsed = _collapse(graph, cycle)
+        internal = [n for n in cycle if graph.nodes[n]["kind"] != "flow" and graph.nodes[n]["group"] != n]
+        if len(collapsed) == 1 and internal:
+            return None  # the inner workings of a lowered SMOOTH or DELAY, not the modeler's loop
+        exact = _rotation_key(tuple(cycle))
+        key = _rotation_key(collapsed)
+        if exact not in seen:
+            seen.add(exact)
+            found.setdefault(key, []).append(cycle)
+        return key
+
+    # The author's loops first, traced along their chains, so that no bound can lose them.
+    declared_keys = {}
+    for declared in model.loops:
+        cycle = _trace(graph, declared)
+        key = accept(cycle) if cycle else None
+        if key is not None:
+            declared_keys[declared.id] = key
+
+    # Then every loop, shortest first: a bound then keeps the loops a reader can
+    # follow, rather than whichever long detours a depth-first search meets first.
+    feedback = graph.subgraph(set(component_of))
+    longest = min(largest, max_length) if max_length is not None else largest
+    for bound in range(1, longest + 1):
+        for cycle in nx.simple_cycles(feedback, length_bound=bound):
+            if len(cycle) < bound:
+                continue  # found in an earlier round
+            if len(found) >= max_loops:
+                break
+            accept(cycle)
+        else:
+            continue
+        complete = False
+        notes.append(f"enumeration stopped at max_loops={max_loops}; the model has more loops")
+        break
+
+    return _assemble(model, graph, found, declared_keys, components, component_of, complete, notes)
+
+
+def _trace(graph: nx.DiGraph, declared: NamedLoop) -> list[str] | None:
+    """The cycle an author's chain describes, traced in the graph.
+
+    Each variable must reach the next one directly, through nothing but its own
+    or the next one's parts (a stock's unnamed flow, a SMOOTH's inner stock); when
+    the chain skips variables, the shortest way to the next one that avoids the
+    rest of the chain is taken instead. None when neither gives an elementary cycle.
+    """
+    chain = [canonical(v) for v in declared.variables]
+    if len(chain) > 1 and chain[0] == chain[-1]:
+        chain.pop()
+    if not chain or any(name not in graph for name in chain):
+        return None
+    members: dict[str, set[str]] = {}
+    for node, group in graph.nodes(data="group"):
+        members.setdefault(group, set()).add(node)
+    for strict in (True, False):
+        cycle: list[str] = []
+        for i, source in enumerate(chain):
+            target = chain[(i + 1) % len(chain)]
+            if strict:
+                allowed = members.get(source, {source}) | members.get(target, {target})
+            else:
+                others = set().union(*(members.get(c, {c}) for c in chain if c not in (source, target)))
+                allowed = set(graph) - others - set(cycle[1:])
+            try:
+                path = nx.shortest_path(graph.subgraph(allowed), source, target)
+            except nx.NetworkXNoPath:
+                break
+            cycle.extend(path[:-1])
+        else:
+            if len(set(cycle)) == len(cycle):
+                return cycle
+    return None
 
 
 def _has_cycle(graph: nx.DiGraph, component: set[str]) -> bool:
@@ -400,6 +467,7 @@ def _assemble(
     model: Model,
     graph: nx.DiGraph,
     found: dict[tuple[str, ...], list[list[str]]],
+    declared_keys: dict[str, tuple[str, ...]],
     components: list[set[str]],
     component_of: dict[str, int],
     complete: bool,
@@ -436,7 +504,9 @@ def _assemble(
     missing: list[NamedLoop] = []
     taken: set[tuple[str, ...]] = set()
     for declared in model.loops:
-        key = _match(declared, candidates, taken)
+        key = declared_keys.get(declared.id)
+        if key is None or key in taken:
+            key = _match(declared, candidates, taken)
         if key is None:
             missing.append(declared)
             notes.append(f"loop {declared.id} ({declared.name}) is declared but no cycle of the model matches it")

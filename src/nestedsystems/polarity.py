@@ -22,6 +22,7 @@ import numpy as np
 from .expressions import Binary, Call, Expr, If, LookupCall, Number, Op, Ref, Table, Unary, UnaryOp, walk
 
 __all__ = [
+    "SHAPE",
     "LinkPolarity",
     "expression_sign",
     "sample_link_sign",
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 Sign = int | None
+
+# Key prefix, in the mapping of known signs, of a lookup's shape (rising or falling);
+# the lookup's own name there holds the sign of its values.
+SHAPE = "\u2197"
 
 # Functions that rise with their (only or every) argument.
 _INCREASING = frozenset(
@@ -90,9 +95,10 @@ def table_sign(table: Table) -> Sign:
 def value_sign(expr: Expr, known: Mapping[str, int]) -> Sign:
     """The sign of the value of `expr` when the structure decides it.
 
-    `known` maps canonical names to the sign of their value (+1 for quantities
-    that are positive throughout, such as positive constants). Returns 0 only for
-    a literal zero; ``None`` when the structure leaves it open.
+    `known` maps canonical names to the sign of their value: +1 for quantities
+    that are never negative (constants, stocks that stay positive along a run), as
+    a never-negative factor cannot turn a product's slope around. Returns 0 only
+    for a literal zero; ``None`` when the structure leaves it open.
     """
     if isinstance(expr, Number):
         return int(np.sign(expr.value))
@@ -110,11 +116,36 @@ def value_sign(expr: Expr, known: Mapping[str, int]) -> Sign:
         if expr.op is Op.SUB and left is not None and right is not None and left == -right:
             return left
         return None
-    if isinstance(expr, Call) and expr.function == "exp":
+    if isinstance(expr, If):
+        then, otherwise = value_sign(expr.then, known), value_sign(expr.otherwise, known)
+        return then if then == otherwise else None
+    if isinstance(expr, LookupCall):
+        if isinstance(expr.table, Table):
+            return _values_sign(expr.table.y)
+        return known.get(expr.table.name)
+    if isinstance(expr, Call):
+        signs = [value_sign(arg, known) for arg in expr.args]
+        if expr.function in ("exp", "sqrt", "abs"):
+            return 1  # never negative: as good as positive for the sign of a product
+        if expr.function == "max" and any(sign is not None and sign >= 0 for sign in signs):
+            return 1
+        if expr.function == "min" and all(sign == 1 for sign in signs):
+            return 1
+        if expr.function in ("xidz", "zidz"):
+            return _times(signs[0], signs[1])
+        if expr.function in ("pulse", "pulse train"):
+            return 1  # 0 or 1
+        if expr.function in ("step", "ramp"):
+            return signs[0]  # 0 or the height (slope) given
+    return None
+
+
+def _values_sign(values: tuple[float, ...]) -> Sign:
+    """+1 for a table that never goes negative, -1 for one that never goes positive."""
+    if min(values) >= 0:
         return 1
-    if isinstance(expr, LookupCall) and isinstance(expr.table, Table):
-        lowest, highest = min(expr.table.y), max(expr.table.y)
-        return 1 if lowest > 0 else -1 if highest < 0 else None
+    if max(values) <= 0:
+        return -1
     return None
 
 
@@ -129,7 +160,8 @@ def expression_sign(expr: Expr | Table, source: str, known: Mapping[str, int]) -
         The canonical name of the input moved.
     known:
         Signs of values known in advance (see `value_sign`); for a lookup
-        variable, the shape of its table (`table_sign`).
+        variable, the sign of its values, and under ``SHAPE + name`` the shape of
+        its table (`table_sign`).
 
     Returns
     -------
@@ -149,8 +181,9 @@ def expression_sign(expr: Expr | Table, source: str, known: Mapping[str, int]) -
     if isinstance(expr, Binary):
         return _binary_sign(expr, source, known)
     if isinstance(expr, If):
-        if expression_sign(expr.condition, source, known) != 0:
-            return None  # a switch flips: no sign holds on both sides of it
+        # A condition switches between branches; it adds a jump, not a slope. The
+        # link's sign is the branches' when they agree (a switch between two
+        # positive delay times still divides by something positive).
         return _combine_sum(
             expression_sign(expr.then, source, known), expression_sign(expr.otherwise, source, known)
         )
@@ -158,8 +191,8 @@ def expression_sign(expr: Expr | Table, source: str, known: Mapping[str, int]) -
         inner = expression_sign(expr.argument, source, known)
         if isinstance(expr.table, Ref) and expr.table.name == source:
             return None
-        # for a lookup variable, `known` holds the shape of its table (`table_sign`)
-        shape = table_sign(expr.table) if isinstance(expr.table, Table) else known.get(expr.table.name)
+        # for a lookup variable, `known` holds the shape of its table under SHAPE + name
+        shape = table_sign(expr.table) if isinstance(expr.table, Table) else known.get(SHAPE + expr.table.name)
         return _times(inner, shape)
     if isinstance(expr, Call):
         return _call_sign(expr, source, known)
@@ -249,13 +282,21 @@ def sample_link_sign(
 
 
 def sample_polarities(
-    model: Any, graph: Any, links: list[tuple[str, str]], *, params: Mapping[str, Any] | None = None
+    model: Any,
+    graph: Any,
+    links: list[tuple[str, str]],
+    *,
+    known: Mapping[str, int] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> dict[tuple[str, str], LinkPolarity]:
-    """Polarities of `links` read from one simulated run (`sample_link_sign`).
+    """Polarities of `links` read with the help of one simulated run.
 
-    A link whose sign changes along the run, or that never responds, stays
-    ``UNDETERMINED``. When the model cannot be simulated the result is empty and
-    the structural reading stands.
+    First the structure again, with the signs of values the run shows never
+    change (a stock that stays positive); then, for what is still open, the sign
+    of ∂z/∂x measured along the run (`sample_link_sign`). A link whose sign
+    changes along the run, or that never responds, stays ``UNDETERMINED``. When
+    the model cannot be simulated the result is empty and the structural reading
+    stands.
     """
     from .compiler import compile_model
     from .dominance import _Trajectories
@@ -270,8 +311,21 @@ def sample_polarities(
     except NestedSystemsError:
         return {}
     trajectories = _Trajectories(compiled, graph, run)
+    # The structure again, now that the run tells which values never go negative.
+    observed = dict(known or {})
+    for name, series in trajectories.values.items():
+        finite = series[np.isfinite(series)]
+        if name not in observed and finite.size == series.size:
+            if np.all(finite >= 0):
+                observed[name] = 1
+            elif np.all(finite <= 0):
+                observed[name] = -1
     found = {}
     for source, target in links:
+        sign = expression_sign(graph.nodes[target]["equation"], source, observed)
+        if sign:
+            found[source, target] = LinkPolarity.from_sign(sign)
+            continue
         inputs, function = trajectories.function(target)
         if source not in inputs:
             continue

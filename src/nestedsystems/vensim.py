@@ -275,7 +275,13 @@ class _Where:
     lookups: frozenset[str]
 
     def unsupported(self, what: str) -> UnsupportedError:
-        return UnsupportedError(f"{what} is not supported yet", file=self.file, line=self.line, variable=self.variable)
+        verb = "are" if what.startswith(("subscripts", "data variables")) else "is"
+        return UnsupportedError(
+            f"{what} {verb} not supported yet", file=self.file, line=self.line, variable=self.variable
+        )
+
+    def syntax(self, message: str) -> ModelSyntaxError:
+        return ModelSyntaxError(message, file=self.file, line=self.line, variable=self.variable)
 
 
 def _is_number(node: Any) -> bool:
@@ -350,31 +356,16 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
     key = canonical(name)
     if key in where.lookups:
         if len(args) != 1:
-            raise ModelSyntaxError(
-                f"the lookup {name} takes one argument, found {len(args)}",
-                file=where.file,
-                line=where.line,
-                variable=where.variable,
-            )
+            raise where.syntax(f"the lookup {name} takes one argument, found {len(args)}")
         return LookupCall(Ref(key), args[0])
     if name in _LOOKUP_FUNCTIONS:
         table = args[0] if args else None
         if len(args) != 2 or not isinstance(table, Ref):
-            raise ModelSyntaxError(
-                f"{name.upper().replace('_', ' ')} takes a lookup's name and one argument",
-                file=where.file,
-                line=where.line,
-                variable=where.variable,
-            )
+            raise where.syntax(f"{name.upper().replace('_', ' ')} takes a lookup's name and one argument")
         return LookupCall(table, args[1], _LOOKUP_FUNCTIONS[name])
     if name == "if_then_else":
         if len(args) != 3:
-            raise ModelSyntaxError(
-                f"IF THEN ELSE takes 3 arguments, found {len(args)}",
-                file=where.file,
-                line=where.line,
-                variable=where.variable,
-            )
+            raise where.syntax(f"IF THEN ELSE takes 3 arguments, found {len(args)}")
         return If(*args)
     if name == "pulse_train":
         # PySD reorders Vensim's (start, width, interval, end) to (start, interval, width, end).
@@ -387,7 +378,7 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
     try:
         return Call(function, args)
     except ValueError as error:
-        raise ModelSyntaxError(str(error), file=where.file, line=where.line, variable=where.variable) from None
+        raise where.syntax(str(error)) from None
 
 
 # ------------------------------------------------------------- elements
