@@ -397,7 +397,7 @@ def _variable(element: Any, where: _Where, units_text: str | None) -> Variable:
         "name": element.name,
         "units": units,
         "range": ranged,
-        "documentation": element.documentation or "",
+        "documentation": (element.documentation or "").strip(),
         "line": where.line,
     }
     kind = type(component).__name__
