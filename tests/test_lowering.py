@@ -155,7 +155,9 @@ def test_lowering_leaves_no_stateful_call_and_is_idempotent() -> None:
     model = Model(
         variables=(
             Variable("a", Kind.CONSTANT, Number(1.0), group="Sector"),
-            Variable("b", Kind.AUXILIARY, Call("smooth", (Ref("a"), Number(2.0), Call("initial", (Ref("a"),))))),
+            Variable(
+                "b", Kind.AUXILIARY, Call("smooth", (Ref("a"), Number(2.0), Call("initial", (Ref("a"),))))
+            ),
             Variable("initial time", Kind.CONSTANT, Number(0.0)),
             Variable("time step", Kind.CONSTANT, Number(1.0)),
         )

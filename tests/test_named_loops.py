@@ -13,7 +13,9 @@ from nestedsystems.named_loops import LoopDeclaration, find_named_loops, parse_l
 def test_one_declaration() -> None:
     text = 'Loop R1 "Parallel process (trauma contagion)": Var a -> Var b -> Var c. It spreads. Fast.'
     assert parse_loop_declarations(text) == [
-        LoopDeclaration("R1", "Parallel process (trauma contagion)", ("Var a", "Var b", "Var c"), "It spreads. Fast.")
+        LoopDeclaration(
+            "R1", "Parallel process (trauma contagion)", ("Var a", "Var b", "Var c"), "It spreads. Fast."
+        )
     ]
 
 
@@ -76,5 +78,7 @@ def test_an_id_declared_twice_is_refused() -> None:
 
 
 def test_unicode_arrows_are_arrows_too() -> None:
-    (declaration,) = parse_loop_declarations('Loop R4 "Amnesia": Quits \u2192 Skill \u2192 Quits. Lost know-how.')
+    (declaration,) = parse_loop_declarations(
+        'Loop R4 "Amnesia": Quits \u2192 Skill \u2192 Quits. Lost know-how.'
+    )
     assert declaration.chain == ("Quits", "Skill")

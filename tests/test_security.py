@@ -81,7 +81,9 @@ def test_code_in_lookup_points_is_refused(tmp_path: Path) -> None:
 def test_the_guard_is_removed_after_a_refusal(tmp_path: Path) -> None:
     from pysd.translators.vensim import vensim_element
 
-    path = _model(tmp_path, "x(\n\t[(0,0)-(" + _payload(tmp_path / "m") + ",10)],(0,0),(1,1))\n\t~\t\n\t~\t|\n\n")
+    path = _model(
+        tmp_path, "x(\n\t[(0,0)-(" + _payload(tmp_path / "m") + ",10)],(0,0),(1,1))\n\t~\t\n\t~\t|\n\n"
+    )
     with pytest.raises(UnsafeModelError):
         load(path)
     assert "eval" not in vars(vensim_element)

@@ -14,7 +14,19 @@ from nestedsystems.errors import (
     UndefinedVariableError,
     UnsupportedError,
 )
-from nestedsystems.expressions import Binary, Call, If, LookupCall, LookupMode, Number, Op, Ref, Table, Unary, UnaryOp
+from nestedsystems.expressions import (
+    Binary,
+    Call,
+    If,
+    LookupCall,
+    LookupMode,
+    Number,
+    Op,
+    Ref,
+    Table,
+    Unary,
+    UnaryOp,
+)
 from nestedsystems.model import Kind, Range
 from nestedsystems.vensim import load
 
@@ -171,7 +183,7 @@ def test_groups_are_the_first_view_showing_a_variable(tmp_path: Path) -> None:
         "10,1,Staff,100,100,40,20,3,3,0,0,0,0,0,0\n"
         "10,2,Hiring,200,100,40,20,8,3,0,0,0,0,0,0\n"
         "*Clients\n"
-        "10,1,\"Client, waiting\",100,100,40,20,3,3,0,0,0,0,0,0\n"
+        '10,1,"Client, waiting",100,100,40,20,3,3,0,0,0,0,0,0\n'
         "10,2,Staff,200,100,40,20,8,2,0,3,-1,0,0,0\n"
         "///---\\\\\\\n"
     )
@@ -214,7 +226,7 @@ def test_a_loop_naming_an_unknown_variable_is_refused(tmp_path: Path) -> None:
         tmp_path,
         entry("Stress = INTEG(1, 1)", documentation='Loop R7 "Ghost": Stress -> Phantom. Boo.'),
     )
-    with pytest.raises(ModelError, match="R7.*'Phantom'"):
+    with pytest.raises(ModelError, match=r"R7.*'Phantom'"):
         load(path)
 
 

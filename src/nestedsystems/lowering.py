@@ -309,7 +309,9 @@ _CALLS = {
 }
 
 
-def _evaluate_initial(expr: Expr, variables: dict[str, Variable], _seen: frozenset[str] = frozenset()) -> float:
+def _evaluate_initial(
+    expr: Expr, variables: dict[str, Variable], _seen: frozenset[str] = frozenset()
+) -> float:
     """The value of `expr` at the initial time, computed from constants.
 
     Stocks and memories count as their initial values, ``time`` as INITIAL TIME.
@@ -363,7 +365,8 @@ def _interpolate(table: Table, x: float) -> float:
         return table.y[0]
     if x >= table.x[-1]:
         return table.y[-1]
-    for (x0, y0), (x1, y1) in zip(zip(table.x, table.y), zip(table.x[1:], table.y[1:]), strict=False):
-        if x0 <= x <= x1:
+    for i in range(1, len(table.x)):
+        if x <= table.x[i]:
+            x0, x1, y0, y1 = table.x[i - 1], table.x[i], table.y[i - 1], table.y[i]
             return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return table.y[-1]

@@ -74,7 +74,9 @@ def parse_loop_declarations(text: str) -> list[LoopDeclaration]:
         chain = [name for name in chain if name]
         if len(chain) > 1 and canonical(chain[-1]) == canonical(chain[0]):
             chain.pop()
-        declarations.append(LoopDeclaration(match.group(1), match.group(2).strip(), tuple(chain), description))
+        declarations.append(
+            LoopDeclaration(match.group(1), match.group(2).strip(), tuple(chain), description)
+        )
     return declarations
 
 
@@ -104,5 +106,7 @@ def find_named_loops(model: Model) -> tuple[NamedLoop, ...]:
                 names.append(defined.name)
             if not names:
                 raise ModelError(f"loop {declaration.id} lists no variables", **where)
-            found[declaration.id] = NamedLoop(declaration.id, declaration.name, tuple(names), declaration.description)
+            found[declaration.id] = NamedLoop(
+                declaration.id, declaration.name, tuple(names), declaration.description
+            )
     return tuple(sorted(found.values(), key=lambda loop: (loop.id[0], int(loop.id[1:]))))

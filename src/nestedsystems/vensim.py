@@ -45,7 +45,7 @@ from .expressions import (
 from .model import Kind, Model, Range, Variable
 from .named_loops import find_named_loops
 from .ordering import check_references, initial_order, run_order
-from .vensim_text import find_line, scan_equations, scan_views, split_range
+from .vensim_text import locate, scan_equations, scan_views, split_range, xmile_line
 
 __all__ = ["load"]
 
@@ -165,7 +165,7 @@ def _parse(path: Path, text: str) -> Any:
             if state.refused is not None:
                 raise _unsafe(path, text, state.refused, xmile) from None
             if state.malformed is not None:
-                line, variable = _locate(text, state.malformed, xmile)
+                line, variable = locate(text, state.malformed, xmile)
                 raise ModelSyntaxError(
                     f"expected numbers, found {state.malformed.strip()[:80]!r}",
                     file=path,
@@ -185,7 +185,7 @@ def _refuse_xmile_features(path: Path, text: str) -> None:
 
 
 def _unsafe(path: Path, text: str, refused: str, xmile: bool) -> UnsafeModelError:
-    line, variable = _locate(text, refused, xmile)
+    line, variable = locate(text, refused, xmile)
     return UnsafeModelError(
         f"expected numbers in a lookup or constant, found {refused[:80]!r}; refusing to evaluate it",
         file=path,
@@ -194,25 +194,12 @@ def _unsafe(path: Path, text: str, refused: str, xmile: bool) -> UnsafeModelErro
     )
 
 
-def _locate(text: str, fragment: str, xmile: bool) -> tuple[int | None, str | None]:
-    """The line holding `fragment` and the variable defined around it."""
-    line = find_line(text, fragment) or find_line(text, fragment.replace("),(", ")-("))
-    if line is None:
-        return None, None
-    if xmile:
-        before = "\n".join(text.splitlines()[:line])
-        names = re.findall(r'\bname="([^"]*)"', before)
-        return line, (names[-1] if names else None)
-    defined = [e for e in scan_equations(text).values() if e.line <= line]
-    return line, (max(defined, key=lambda e: e.line).name if defined else None)
-
-
 def _syntax_error(path: Path, text: str, error: Exception, xmile: bool) -> ModelError:
     fragment = getattr(error, "text", None)
     position = getattr(error, "pos", None)
     line = variable = None
     if isinstance(fragment, str) and isinstance(position, int):
-        line, variable = _locate(text, fragment[position : position + 40] or fragment, xmile)
+        line, variable = locate(text, fragment[position : position + 40] or fragment, xmile)
         found = fragment[position : position + 40] or "the end of the text"
         detail = f"cannot parse the model text near {found!r}"
     else:
@@ -289,7 +276,9 @@ def _is_number(node: Any) -> bool:
 
 
 def _table(node: Any) -> Table:
-    points = sorted(zip((float(x) for x in node.x), (float(y) for y in node.y), strict=True), key=lambda p: p[0])
+    points = sorted(
+        zip((float(x) for x in node.x), (float(y) for y in node.y), strict=True), key=lambda p: p[0]
+    )
     return Table(
         x=tuple(p[0] for p in points),
         y=tuple(p[1] for p in points),
@@ -374,7 +363,9 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
     function = _RENAMED.get(name, key)
     if function not in FUNCTIONS:
         spelled = _SPELLED.get(name, name.upper().replace("_", " "))
-        raise where.unsupported(f"the function {spelled} (neither a known function nor a lookup of this model)")
+        raise where.unsupported(
+            f"the function {spelled} (neither a known function nor a lookup of this model)"
+        )
     try:
         return Call(function, args)
     except ValueError as error:
@@ -430,14 +421,6 @@ def _lookup_names(section: Any) -> frozenset[str]:
     )
 
 
-def _xmile_line(text: str, name: str) -> int | None:
-    for pattern in (f'name="{name}"', f"name='{name}'"):
-        offset = text.find(pattern)
-        if offset >= 0:
-            return text.count("\n", 0, offset) + 1
-    return None
-
-
 def _to_model(abstract: Any, path: Path, text: str) -> Model:
     xmile = path.suffix.lower() in XMILE_SUFFIXES
     entries = {} if xmile else scan_equations(text)
@@ -459,7 +442,7 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
     variables = []
     for element in main.elements:
         entry = entries.get(canonical(element.name))
-        line = entry.line if entry else (_xmile_line(text, element.name.strip('"')) if xmile else None)
+        line = entry.line if entry else (xmile_line(text, element.name.strip('"')) if xmile else None)
         where = _Where(path, line, element.name, lookups)
         try:
             variable = _variable(element, where, entry.units if entry else None)
@@ -467,8 +450,9 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
             raise
         except (ValueError, TypeError, IndexError, AttributeError) as error:
             # A shape PySD accepted but the IR cannot hold (a lookup with odd points, ...).
-            raise ModelSyntaxError(f"cannot read this definition: {error}", file=path, line=line,
-                                   variable=element.name) from None
+            raise ModelSyntaxError(
+                f"cannot read this definition: {error}", file=path, line=line, variable=element.name
+            ) from None
         group = views.get(canonical(element.name), "")
         variables.append(Variable(**{**_fields(variable), "group": group}))
     time_step = next((v for v in variables if v.key == "time step"), None)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .expressions import canonical
 from .model import Range
 
-__all__ = ["Entry", "find_line", "scan_equations", "scan_views", "split_range"]
+__all__ = ["Entry", "find_line", "locate", "scan_equations", "scan_views", "split_range", "xmile_line"]
 
 SKETCH_MARK = "\\\\\\---///"  # \\\---/// opens the sketch section
 PLOTS_MARK = "///---\\\\\\"  # ///---\\\ closes it
@@ -221,3 +221,25 @@ def find_line(text: str, fragment: str) -> int | None:
         lines.append(line)
     found = "".join(squeezed).find(wanted)
     return lines[found] if found >= 0 else None
+
+
+def locate(text: str, fragment: str, xmile: bool) -> tuple[int | None, str | None]:
+    """The line holding `fragment` and the variable defined around it."""
+    line = find_line(text, fragment) or find_line(text, fragment.replace("),(", ")-("))
+    if line is None:
+        return None, None
+    if xmile:
+        before = "\n".join(text.splitlines()[:line])
+        names = re.findall(r'\bname="([^"]*)"', before)
+        return line, (names[-1] if names else None)
+    defined = [e for e in scan_equations(text).values() if e.line <= line]
+    return line, (max(defined, key=lambda e: e.line).name if defined else None)
+
+
+def xmile_line(text: str, name: str) -> int | None:
+    """The line of the XMILE element named `name`, if it can be found."""
+    for pattern in (f'name="{name}"', f"name='{name}'"):
+        offset = text.find(pattern)
+        if offset >= 0:
+            return text.count("\n", 0, offset) + 1
+    return None
