@@ -1,0 +1,215 @@
+"""Benchmark: ensembles against loops of single runs in PySD and pysimlin, and the memory of 100,000 members.
+
+Prints, for the flagship model when present (else SIR):
+
+- the time of a 10,000-member ensemble (`run_ensemble`, chunks of 1,000) and its cost
+  per member;
+- the cost per member of a loop of PySD runs (``pysd.read_vensim(f).run(params=...)``)
+  and of pysimlin runs (reset, set the constants, run to the end), measured on a few
+  members and extrapolated, and how many times slower each is than the ensemble;
+- the peak resident memory of a 100,000-member ensemble saving 10 variables,
+  measured in a fresh subprocess (``resource.getrusage`` maxrss), beside the same
+  process's memory just before the ensemble starts.
+
+Usage::
+
+    python benchmarks/ensembles.py [--model FILE] [--members 10000] [--large 100000]
+        [--pysd-runs 3] [--simlin-runs 20] [--chunk-size 1000]
+
+Figures are medians where repeated; the machine's load matters, so quote them with
+the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGSHIP = ROOT / "models" / "nested_systems.mdl"
+SIR = ROOT.parent / "shared" / "conformance" / "test-models" / "samples" / "SIR" / "SIR.mdl"
+SIR_RANGES = {"Contact Infectivity": (0.1, 0.6), "Duration": (2.0, 10.0)}
+
+
+def uncertain_constants(model, limit: int = 6) -> dict[str, tuple[float, float]]:
+    """Constants with a continuous slider range in the model (levers), else SIR's two."""
+    ranges = {}
+    for variable in model.constants:
+        r = variable.range
+        if r.minimum is None or r.maximum is None or not r.minimum < r.maximum:
+            continue
+        if r.step is not None and r.step >= (r.maximum - r.minimum) / 2:  # a switch, not a dial
+            continue
+        ranges[variable.name] = (float(r.minimum), float(r.maximum))
+    if not ranges:
+        ranges = {k: v for k, v in SIR_RANGES.items() if k in model}
+    return dict(list(ranges.items())[:limit])
+
+
+def saved_variables(model, count: int = 10) -> list[str]:
+    names = [v.name for v in model.stocks if v.origin is None]
+    if len(names) < count:
+        from nestedsystems.model import Kind
+
+        names += [v.name for v in model.of_kind(Kind.AUXILIARY) if v.origin is None and v.name not in names]
+    return names[:count]
+
+
+def members_table(ranges, n: int, seed: int = 0):
+    from nestedsystems.sampling import Uniform, sample
+
+    return sample({name: Uniform(*bounds) for name, bounds in ranges.items()}, n, seed=seed)
+
+
+def time_ensemble(path: Path, n: int, chunk_size: int) -> dict:
+    import nestedsystems as ns
+    from nestedsystems.ensembles import run_ensemble
+
+    model = ns.load(path)
+    ranges = uncertain_constants(model)
+    save = saved_variables(model)
+    table = members_table(ranges, n)
+    run_ensemble(model, table.iloc[:chunk_size], save=save, chunk_size=chunk_size, progress=False)  # compile, warm
+    start = time.perf_counter()
+    result = run_ensemble(model, table, save=save, chunk_size=chunk_size, progress=False)
+    seconds = time.perf_counter() - start
+    return {
+        "model": model.name,
+        "members": n,
+        "times": len(result.times),
+        "saved": len(save),
+        "varied": list(ranges),
+        "seconds": seconds,
+        "per_member_ms": 1e3 * seconds / n,
+        "exact": result.exact,
+        "first_member_final": {k: float(v) for k, v in result.outcomes("final").iloc[0].items()},
+        "table": table,
+        "save": save,
+    }
+
+
+def time_pysd(path: Path, table, runs: int) -> float:
+    """Milliseconds per PySD run (loading excluded), median over ``runs`` members."""
+    import pysd
+
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copy = Path(folder) / path.name
+        shutil.copy(path, copy)  # PySD writes its translation beside the model
+        model = pysd.read_vensim(str(copy))
+        model.run(params=dict(table.iloc[0]))  # first run pays one-off costs
+        costs = []
+        for i in range(runs):
+            start = time.perf_counter()
+            model.run(params=dict(table.iloc[i]))
+            costs.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(costs)
+
+
+def time_simlin(path: Path, table, runs: int, save: list[str]) -> tuple[float, float | None]:
+    """Milliseconds per pysimlin run, and its first member's final value of ``save[0]``."""
+    import simlin
+
+    model = simlin.load(path)
+
+    def key(name: str) -> str:
+        return "_".join(name.lower().split())
+
+    with model.simulate() as sim:
+        known = set(sim.get_var_names())
+        costs, first = [], None
+        for i in range(runs + 1):
+            start = time.perf_counter()
+            sim.reset()
+            for name, value in table.iloc[i].items():
+                sim.set_value(key(name), float(value))
+            sim.run_to_end()
+            series = [sim.get_series(key(name)) for name in save if key(name) in known]
+            if i == 0:
+                first = float(series[0][-1]) if series else None
+                continue  # the first run pays one-off costs
+            costs.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(costs), first
+
+
+LARGE_SCRIPT = """
+import json, resource, sys, time
+import nestedsystems as ns
+sys.path.insert(0, {bench!r})
+from ensembles import members_table, saved_variables, uncertain_constants
+from nestedsystems.ensembles import run_ensemble
+model = ns.load({path!r})
+ranges, save = uncertain_constants(model), saved_variables(model)
+table = members_table(ranges, {n})
+run_ensemble(model, table.iloc[:10], save=save, progress=False)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+result = run_ensemble(model, table, save=save, chunk_size={chunk}, progress=False)
+seconds = time.perf_counter() - start
+quantiles = result.quantiles([0.05, 0.5, 0.95])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"members": {n}, "saved": len(save), "times": len(result.times), "exact": result.exact,
+    "seconds": seconds, "maxrss_before_mb": before / 1024, "maxrss_peak_mb": peak / 1024,
+    "kept_would_need_mb": {n} * len(result.times) * len(save) * 8 / 2**20,
+    "max_quantile_error_relative": max(float((result.quantile_error[v] / (abs(quantiles[v]).max() + 1e-300)).max())
+        for v in result.names)}}))
+"""
+
+
+def large_ensemble_memory(path: Path, n: int, chunk_size: int) -> dict:
+    script = LARGE_SCRIPT.format(bench=str(Path(__file__).parent), path=str(path), n=n, chunk=chunk_size)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=FLAGSHIP if FLAGSHIP.exists() else SIR)
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--large", type=int, default=100_000, help="members of the memory run (0 skips it)")
+    parser.add_argument("--pysd-runs", type=int, default=3)
+    parser.add_argument("--simlin-runs", type=int, default=20)
+    parser.add_argument("--chunk-size", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    ours = time_ensemble(args.model, args.members, args.chunk_size)
+    per_member = ours["per_member_ms"]
+    print(f"model {ours['model']} ({args.model}): {ours['times']} saved times, {ours['saved']} variables saved, "
+          f"varying {', '.join(ours['varied'])}")
+    print(f"nestedsystems run_ensemble, {ours['members']:,} members (chunks of {args.chunk_size}): "
+          f"{ours['seconds']:.2f} s, {per_member:.3f} ms per member")
+    if args.pysd_runs:
+        pysd_ms = time_pysd(args.model, ours["table"], args.pysd_runs)
+        print(f"PySD loop: {pysd_ms:.1f} ms per run (median of {args.pysd_runs}) -> {pysd_ms / per_member:,.0f}x "
+              f"the ensemble's cost per member; {ours['members']:,} runs would take {pysd_ms * ours['members'] / 1e3:,.0f} s")
+    if args.simlin_runs:
+        simlin_ms, first = time_simlin(args.model, ours["table"], args.simlin_runs, ours["save"])
+        ratio = simlin_ms / per_member
+        verdict = f"{ratio:.2f}x the ensemble's cost per member" if ratio >= 1 else (
+            f"{1 / ratio:.2f}x faster than the ensemble per member")
+        ours_first = ours["first_member_final"][ours["save"][0]]
+        print(f"pysimlin loop: {simlin_ms:.3f} ms per run (median of {args.simlin_runs}) -> {verdict}; "
+              f"first member's final {ours['save'][0]}: pysimlin {first}, nestedsystems {ours_first:.6g}")
+    if args.large:
+        memory = large_ensemble_memory(args.model, args.large, args.chunk_size)
+        print(f"{memory['members']:,} members saving {memory['saved']} variables over {memory['times']} times: "
+              f"{memory['seconds']:.1f} s, peak RSS {memory['maxrss_peak_mb']:.0f} MB "
+              f"({memory['maxrss_before_mb']:.0f} MB before the ensemble; keeping every member would need "
+              f"{memory['kept_would_need_mb']:,.0f} MB); quantiles "
+              f"{'exact' if memory['exact'] else 'from merged histograms'}, largest error "
+              f"{100 * memory['max_quantile_error_relative']:.2f}% of the variable's largest quantile")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
