@@ -28,6 +28,7 @@ matches Vensim's output):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 from .errors import UnsupportedError
@@ -184,7 +185,7 @@ class _Lowerer:
             return output
         raise AssertionError(f"no lowering for {function}")
 
-    def smooth(self, base: str, value: Expr, time: Expr, initial: Expr, order: int) -> Ref:
+    def smooth(self, base: str, value: Expr, time: Expr, initial: Expr, order: int) -> Expr:
         stage_time = time if order == 1 else _div(time, Number(float(order)))
         target = value
         for i in range(1, order + 1):
@@ -204,7 +205,7 @@ class _Lowerer:
             inflow = outflow
         return self.add(base, Kind.AUXILIARY, inflow)
 
-    def delay_fixed(self, base: str, value: Expr, time: Expr, initial: Expr) -> Ref:
+    def delay_fixed(self, base: str, value: Expr, time: Expr, initial: Expr) -> Expr:
         steps = self.constant(time, "delay time") / self.constant(Ref("time step"), "TIME STEP")
         count = round(max(steps, 1.0) + SMALL_VENSIM)
         previous = value
@@ -289,7 +290,7 @@ _BINARY = {
     Op.OR: lambda a, b: float(bool(a) or bool(b)),
 }
 
-_CALLS = {
+_CALLS: dict[str, Callable[..., float]] = {
     "abs": abs,
     "exp": math.exp,
     "ln": math.log,
@@ -328,9 +329,8 @@ def _evaluate_initial(
         variable = variables.get(name)
         if variable is None or name in _seen or variable.kind is Kind.LOOKUP:
             raise _NotConstant(f"it reads {expr.name!r}")
-        source = variable.initial if variable.initial is not None else variable.equation
-        if variable.kind in (Kind.STOCK, Kind.MEMORY):
-            source = variable.initial
+        initialised = variable.initial is not None or variable.kind in (Kind.STOCK, Kind.MEMORY)
+        source: Expr | Table | None = variable.initial if initialised else variable.equation
         assert source is not None and not isinstance(source, Table)
         return _evaluate_initial(source, variables, _seen | {name})
     try:
@@ -348,7 +348,7 @@ def _evaluate_initial(
             if expr.function in _CALLS:
                 return float(_CALLS[expr.function](*(value(a) for a in expr.args)))
         if isinstance(expr, LookupCall) and expr.mode in (None, LookupMode.INTERPOLATE):
-            table = expr.table
+            table: Expr | Table | None = expr.table
             if isinstance(table, Ref):
                 defined = variables.get(table.name)
                 table = defined.equation if defined is not None else None

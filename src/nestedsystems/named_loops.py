@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .errors import ModelError
 from .expressions import canonical
-from .model import Model, NamedLoop
+from .model import Model, NamedLoop, Variable
 
 __all__ = ["LoopDeclaration", "find_named_loops", "parse_loop_declarations"]
 
@@ -91,21 +91,23 @@ def find_named_loops(model: Model) -> tuple[NamedLoop, ...]:
     found: dict[str, NamedLoop] = {}
     for variable in model.variables:
         for declaration in parse_loop_declarations(variable.documentation):
-            where = {"file": model.source, "line": variable.line, "variable": variable.name}
+
+            def error(message: str, variable: Variable = variable) -> ModelError:
+                return ModelError(message, file=model.source, line=variable.line, variable=variable.name)
+
             if declaration.id in found:
-                raise ModelError(f"loop {declaration.id} is declared twice", **where)
+                raise error(f"loop {declaration.id} is declared twice")
             names = []
             for name in declaration.chain:
                 defined = model.get(name)
                 if defined is None:
-                    raise ModelError(
+                    raise error(
                         f"loop {declaration.id} names {name!r}, which the model does not define; "
-                        "write the chain as 'Loop R1 \"name\": A -> B -> C.' with exact variable names",
-                        **where,
+                        "write the chain as 'Loop R1 \"name\": A -> B -> C.' with exact variable names"
                     )
                 names.append(defined.name)
             if not names:
-                raise ModelError(f"loop {declaration.id} lists no variables", **where)
+                raise error(f"loop {declaration.id} lists no variables")
             found[declaration.id] = NamedLoop(
                 declaration.id, declaration.name, tuple(names), declaration.description
             )
