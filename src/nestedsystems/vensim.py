@@ -261,10 +261,10 @@ class _Where:
     variable: str
     lookups: frozenset[str]
 
-    def unsupported(self, what: str) -> UnsupportedError:
+    def unsupported(self, what: str, hint: str = "") -> UnsupportedError:
         verb = "are" if what.startswith(("subscripts", "data variables")) else "is"
         return UnsupportedError(
-            f"{what} {verb} not supported yet", file=self.file, line=self.line, variable=self.variable
+            f"{what} {verb} not supported yet{hint}", file=self.file, line=self.line, variable=self.variable
         )
 
     def syntax(self, message: str) -> ModelSyntaxError:
@@ -363,9 +363,7 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
     function = _RENAMED.get(name, key)
     if function not in FUNCTIONS:
         spelled = _SPELLED.get(name, name.upper().replace("_", " "))
-        raise where.unsupported(
-            f"the function {spelled} (neither a known function nor a lookup of this model)"
-        )
+        raise where.unsupported(f"the function {spelled}", " (and the model defines no lookup of that name)")
     try:
         return Call(function, args)
     except ValueError as error:
