@@ -195,7 +195,11 @@ def test_structural_signs_of_common_equation_shapes():
     assert expression_sign(Call("min", (x, y)), "x", known) == 1
     assert expression_sign(Call("exp", (Unary(UnaryOp.NEG, x),)), "x", known) == -1
     assert expression_sign(Call("sin", (x,)), "x", known) is None
-    assert expression_sign(If(Binary(Op.GT, x, y), y, y), "x", known) is None
+    # a condition switches, it has no slope: only the branches give the link a sign
+    assert expression_sign(If(Binary(Op.GT, x, y), y, y), "x", known) == 0
+    assert expression_sign(If(Binary(Op.GT, x, y), Binary(Op.SUB, y, x), y), "x", known) == -1
+    strain_change = Binary(Op.DIV, Binary(Op.SUB, y, x), If(Binary(Op.GT, y, x), Ref("k"), Ref("k2")))
+    assert expression_sign(strain_change, "x", {**known, "k2": 1}) == -1
     assert expression_sign(If(Binary(Op.GT, y, Number(0)), x, Binary(Op.MUL, Number(2), x)), "x", known) == 1
     falling = Table((0.0, 1.0, 2.0), (1.0, 0.5, 0.2))
     assert table_sign(falling) == -1

@@ -379,12 +379,14 @@ def _every_step_run(compiled: Any, params: Mapping[str, Any] | None) -> Any:
     names = [v.name for v in model.variables if v.kind is not Kind.LOOKUP]
     params = dict(params or {})
     saveper = model.get("saveper")
-    if saveper is not None and saveper.kind is Kind.CONSTANT:
+    if saveper is not None and saveper.kind is not Kind.CONSTANT:
+        model = model.with_variables(Variable(saveper.name, Kind.AUXILIARY, Ref("time step")))
+    elif saveper is not None:
         # Loops That Matter compares consecutive Euler steps: save every one of them.
         params["saveper"] = _time_step(compiled, params)
-    elif saveper is not None:
-        model = model.with_variables(Variable(saveper.name, Kind.AUXILIARY, Ref("time step")))
-        compiled = compile_model(model)
+    # Saving every variable, internal ones too, is a kernel of its own: generate it
+    # in Python rather than spend seconds compiling machine code for one run.
+    compiled = compile_model(model, native=False)
     return compiled, simulate(compiled, params=params, method="euler", return_columns=names)
 
 

@@ -390,20 +390,30 @@ def find_loops(
 
     # Then every loop, shortest first: a bound then keeps the loops a reader can
     # follow, rather than whichever long detours a depth-first search meets first.
-    feedback = graph.subgraph(set(component_of))
+    # A plain copy without attributes: networkx's subgraph views cost more than the search.
+    feedback = nx.DiGraph(graph.subgraph(set(component_of)).edges())
     longest = min(largest, max_length) if max_length is not None else largest
-    for bound in range(1, longest + 1):
-        for cycle in nx.simple_cycles(feedback, length_bound=bound):
-            if len(cycle) < bound:
-                continue  # found in an earlier round
+    low, cut = 0, False
+    while low < longest and not cut:
+        # Rounds of a few lengths at a time: each round searches every shorter length
+        # again, so one length per round would cost several times the search itself.
+        high = min(longest, low + 3)
+        fresh = []
+        for cycle in nx.simple_cycles(feedback, length_bound=high):
+            if len(cycle) > low:
+                fresh.append(cycle)
+                if len(fresh) > 2 * (max_loops - len(found)) + 100:
+                    cut = True
+                    break
+        for cycle in sorted(fresh, key=len):
             if len(found) >= max_loops:
+                cut = True
                 break
             accept(cycle)
-        else:
-            continue
+        low = high
+    if cut:
         complete = False
         notes.append(f"enumeration stopped at max_loops={max_loops}; the model has more loops")
-        break
 
     return _assemble(model, graph, found, declared_keys, components, component_of, complete, notes)
 
@@ -459,7 +469,7 @@ def _links(graph: nx.DiGraph, cycle: list[str]) -> tuple[Link, ...]:
 
 
 def _display(model: Model, group: str) -> str:
-    variable = model.get(group)
+    variable = model._index.get(group)  # group keys are canonical already
     return variable.name if variable is not None else group
 
 
@@ -474,6 +484,7 @@ def _assemble(
     notes: list[str],
 ) -> LoopSet:
     order = {v.key: i for i, v in enumerate(model.variables)}
+    kinds = {v.key: v.kind for v in model.variables}
     # Partitions in a stable order: biggest first, then by where their first stock is declared.
     stock_sets = [
         sorted({graph.nodes[n]["group"] for n in c if graph.nodes[n]["state"]}, key=lambda g: order.get(g, 0))
@@ -491,7 +502,7 @@ def _assemble(
         polarity = signs.pop() if len(signs) == 1 else Polarity.UNDETERMINED
         # Start at the first stock the model declares, so that loops read stock → ... → stock.
         sequence = _collapse(graph, cycles[0])
-        states = [i for i, g in enumerate(sequence) if model.get(g) and model[g].kind in (Kind.STOCK, Kind.MEMORY)]
+        states = [i for i, g in enumerate(sequence) if kinds.get(g) in (Kind.STOCK, Kind.MEMORY)]
         start = min(states or [0], key=lambda i: order.get(sequence[i], 0))
         candidates[key] = {
             "sequence": sequence[start:] + sequence[:start],

@@ -305,7 +305,7 @@ def sample_polarities(
     from .simulation import simulate
 
     try:
-        compiled = compile_model(model)
+        compiled = compile_model(model, native=False)  # one run: not worth compiling to machine code
         names = [v.name for v in model.variables if v.kind is not Kind.LOOKUP]
         run = simulate(compiled, params=params, return_columns=names, on_nonfinite="ignore")
     except NestedSystemsError:
