@@ -205,7 +205,7 @@ def causal_graph(model: Model) -> nx.DiGraph:
     unnamed flow, the rest of its stock's net flow). Edge attributes: ``flow``
     (flow → stock) and, on those, ``sign`` (+1 inflow, -1 outflow).
     """
-    graph = nx.DiGraph()
+    graph = nx.DiGraph(time_units=model.time_units)
     skipped = {canonical(name) for name in CONTROL_VARIABLES}
     for variable in model.variables:
         if variable.kind is Kind.LOOKUP or variable.key in skipped:

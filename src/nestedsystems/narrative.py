@@ -1,0 +1,145 @@
+"""Loop dominance in plain words, for a board or a classroom.
+
+One sentence per period of dominance::
+
+    Months 0–20: the Burnout–attrition loop (R3, reinforcing) drives most of the
+    change: rising strain pushes staff out, which raises the workload of those who stay.
+
+A loop the author named speaks through its description; others are described by
+the variables they pass through. Periods shorter than a small share of the run are
+folded into their neighbours, so that a flicker of dominance at a turning point
+does not become a sentence of its own.
+"""
+
+from __future__ import annotations
+
+from .dominance import DominantPeriod, LoopScores
+from .errors import ParameterError
+from .loops import Loop
+
+__all__ = ["describe_dominance", "merge_periods"]
+
+
+def merge_periods(periods: list[DominantPeriod], shortest: float) -> list[DominantPeriod]:
+    """Fold periods shorter than `shortest` into the one before (or after, for the first)."""
+    kept: list[DominantPeriod] = []
+    for period in periods:
+        if kept and (period.end - period.start < shortest or period.loops == kept[-1].loops):
+            previous = kept[-1]
+            kept[-1] = DominantPeriod(
+                previous.partition, previous.loops, previous.polarity, previous.start, period.end, previous.share
+            )
+        else:
+            kept.append(period)
+    if len(kept) > 1 and kept[0].end - kept[0].start < shortest:
+        first, second = kept[0], kept[1]
+        kept[:2] = [DominantPeriod(second.partition, second.loops, second.polarity, first.start, second.end, second.share)]
+    return kept
+
+
+def _plural(units: str) -> str:
+    units = units.strip() or "Time"
+    units = units[0].upper() + units[1:]
+    return units if units.endswith("s") or units == "Time" else units + "s"
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 or abs(value) >= 20 else f"{value:.1f}"
+
+
+def _clause(text: str) -> str:
+    """A description as the second half of a sentence: its first letter lowered
+    unless it starts an acronym or a name written in capitals."""
+    text = text.strip()
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        text = text[0].lower() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _title(loop: Loop) -> str:
+    if loop.named:
+        return f"the {loop.name} loop ({loop.id}, {loop.polarity.value})"
+    through = list(loop.variables)
+    listed = ", ".join(through[:-1]) + f" and {through[-1]}" if len(through) > 1 else through[0]
+    return f"the loop through {listed} ({loop.id}, {loop.polarity.value})"
+
+
+def _sentence(period: DominantPeriod, loops: list[Loop], units: str) -> str:
+    when = f"{units} {_number(period.start)}–{_number(period.end)}"
+    if len(loops) == 1:
+        (loop,) = loops
+        text = f"{when}: {_title(loop)} drives most of the change"
+        return f"{text}: {_clause(loop.description)}" if loop.description else text + "."
+    names = [f"{loop.name} ({loop.id})" if loop.named else loop.id for loop in loops]
+    together = ", ".join(names[:-1]) + f" and {names[-1]}"
+    every = "both" if len(loops) == 2 else "all"
+    text = f"{when}: the {together} loops, {every} {period.polarity.value}, together drive most of the change"
+    described = [loop for loop in loops if loop.description]
+    return f"{text}: {_clause(described[0].description)}" if described else text + "."
+
+
+def describe_dominance(
+    scores: LoopScores,
+    *,
+    partition: int | None = None,
+    run: int = 0,
+    threshold: float = 0.5,
+    shortest: float | None = None,
+    time_units: str | None = None,
+) -> list[str]:
+    """Sentences saying which loops drive the model, period by period.
+
+    Parameters
+    ----------
+    scores:
+        From `loop_scores`.
+    partition:
+        Which cycle partition to tell about; default the first (the largest) in
+        which some loop is ever active.
+    run:
+        Which member of an ensemble.
+    threshold:
+        Share of the change a dominant set explains (see `dominant_periods`).
+    shortest:
+        Periods shorter than this are folded into their neighbours; default 5%
+        of the run.
+    time_units:
+        As the model says ("Month"); default the model's own time units.
+
+    Returns
+    -------
+    list of str
+        Empty when nothing in the partition ever changes.
+    """
+    periods = scores.dominant_periods(threshold, run=run)
+    if partition is None:
+        active = sorted({p.partition for p in periods})
+        if not active:
+            return []
+        partition = active[0]
+    elif not 0 <= partition < len(scores.loops.partitions):
+        raise ParameterError(
+            f"partition {partition} does not exist; the model has {len(scores.loops.partitions)}"
+        )
+    times = scores.times
+    horizon = float(times[-1] - times[0]) if len(times) > 1 else 0.0
+    step = float(times[1] - times[0]) if len(times) > 1 else 0.0
+    # A step's scores describe the change over the step before it: a period of
+    # steps t1..t2 tells about the time from t1 - dt to t2.
+    mine = [
+        DominantPeriod(p.partition, p.loops, p.polarity, max(p.start - step, float(times[0])), p.end, p.share)
+        for p in periods
+        if p.partition == partition
+    ]
+    merged = merge_periods(mine, 0.05 * horizon if shortest is None else shortest)
+    model = getattr(scores.loops.graph, "graph", {}).get("time_units", "")
+    units = _plural(time_units if time_units is not None else model)
+    by_id = {loop.id: loop for loop in scores.loops}
+    return [_sentence(period, [by_id[i] for i in _ranked(period, scores, run)], units) for period in merged]
+
+
+def _ranked(period: DominantPeriod, scores: LoopScores, run: int) -> list[str]:
+    """The period's loops, the one with the largest share over the period first."""
+    window = (scores.times >= period.start) & (scores.times <= period.end)
+    index = {loop.id: i for i, loop in enumerate(scores.loops)}
+    return sorted(period.loops, key=lambda i: -abs(scores.relative[run, window, index[i]]).mean())
