@@ -179,3 +179,41 @@ def test_relative_loop_scores_agree_with_simlin(name, test_models):
         )
         if other.polarity.name in ("REINFORCING", "BALANCING") and loop.polarity is not Polarity.UNDETERMINED:
             assert loop.polarity.name == other.polarity.name, loop
+
+
+# ----------------------------------------------------------------------------- plain words
+
+
+def test_the_narrative_tells_each_period_with_the_authors_descriptions():
+    from nestedsystems.narrative import describe_dominance
+
+    scores = loop_scores(ns.load(MODELS / "logistic_growth.mdl"))
+    assert describe_dominance(scores) == [
+        "Years 0–46: the Growth loop (R1, reinforcing) drives most of the change: more people, more births.",
+        "Years 46–100: the Crowding loop (B1, balancing) drives most of the change: crowding slows births "
+        "as the population nears its carrying capacity.",
+    ]
+    assert describe_dominance(scores, time_units="month")[0].startswith("Months 0–46:")
+
+
+def test_the_narrative_names_unnamed_loops_by_their_variables_and_folds_flickers(test_models):
+    from nestedsystems.narrative import describe_dominance
+
+    scores = loop_scores(ns.load(test_models / "samples" / "SIR" / "SIR.mdl"))
+    story = describe_dominance(scores)
+    assert story[0] == (
+        "Days 0–34: the loop through Infectious and Succumbing (R1, reinforcing) drives most of the change."
+    )
+    assert story[-1].startswith("Days 48–100: the loop through Infectious and Recovering (B1, balancing)")
+    # a shortest period longer than the run folds everything into the first dominant set
+    (whole,) = describe_dominance(scores, shortest=1000.0)
+    assert whole.startswith("Days 0–100: the loop through Infectious and Succumbing")
+    with pytest.raises(ParameterError, match="partition 3 does not exist"):
+        describe_dominance(scores, partition=3)
+
+
+def test_a_model_at_rest_has_nothing_to_tell(test_models):
+    from nestedsystems.narrative import describe_dominance
+
+    model = ns.load(test_models / "samples" / "teacup" / "teacup.mdl")
+    assert describe_dominance(loop_scores(model, params={"Room Temperature": 180.0})) == []

@@ -244,3 +244,43 @@ def test_conformance_models_have_the_loops_a_modeler_would_draw(test_models):
     pendulum = find_loops(ns.load(test_models / "samples" / "pendulum" / "Single_Pendulum.mdl"))
     # damping switched off (coefficient 0) still draws as the balancing damping loop
     assert {loop.polarity for loop in pendulum} == {Polarity.BALANCING}
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_the_loops_command_prints_a_table_json_and_dot(capsys, test_models):
+    import json
+
+    from nestedsystems.cli import main
+
+    sir = str(test_models / "samples" / "SIR" / "SIR.mdl")
+    assert main(["loops", sir]) == 0
+    table = capsys.readouterr().out
+    assert "R1  R         0      Infectious → Succumbing → Infectious" in table
+    assert "3 loops (0 named) in 1 cycle partitions" in table
+
+    assert main(["loops", str(MODELS / "logistic_growth.mdl"), "--format", "json", "--dominance"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [(loop["id"], loop["name"], loop["polarity"]) for loop in result["loops"]] == [
+        ("B1", "Crowding", "balancing"),
+        ("R1", "Growth", "reinforcing"),
+    ]
+    assert [(p["loops"], p["polarity"]) for p in result["dominant_periods"]] == [
+        (["R1"], "reinforcing"),
+        (["B1"], "balancing"),
+    ]
+    assert result["narrative"][0].startswith("Years 0–46: the Growth loop (R1, reinforcing)")
+    assert result["complete"] is True and result["partitions"] == [["Population"]]
+
+    assert main(["loops", sir, "--format", "dot"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith("digraph loops {") and '"recovering" -> "infectious" [label="-"];' in dot
+
+
+def test_the_loops_command_reports_a_bad_model_in_one_line(capsys, tmp_path):
+    from nestedsystems.cli import main
+
+    assert main(["loops", str(tmp_path / "missing.mdl")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("nestedsystems: error:") and error.count("\n") == 1
