@@ -371,11 +371,36 @@ def _score_links(trajectories: _Trajectories, loops: LoopSet) -> tuple[dict, dic
     return scores, guards
 
 
-def _every_step_run(compiled: Any, params: Mapping[str, Any] | None) -> Any:
+def _products(
+    loops: LoopSet, links: dict[tuple[str, str], np.ndarray], guards: dict[tuple[str, str], np.ndarray], shape: tuple
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every loop's score, the product of its links' scores (summed over the
+    graph paths that show as the loop), and whether any link was guarded.
+
+    The links' series are rows of one contiguous table, so each loop is one
+    gather and one reduction over the whole (runs × times) axis.
+    """
+    edges = list(links)
+    row = {edge: i for i, edge in enumerate(edges)}
+    width = int(np.prod(shape))
+    table = np.stack([links[edge].reshape(-1) for edge in edges]) if edges else np.zeros((0, width))
+    flags = np.stack([guards[edge].reshape(-1) for edge in edges]) if edges else np.zeros((0, width), bool)
+    raw = np.zeros((len(loops), width))
+    guarded = np.zeros((len(loops), width), dtype=bool)
+    for i, loop in enumerate(loops):
+        for path in loop.paths:
+            rows = [row[link.source, link.target] for link in path]
+            raw[i] += np.prod(table[rows], axis=0)
+            guarded[i] |= np.any(flags[rows], axis=0)
+    return raw.T.reshape(*shape, len(loops)), guarded.T.reshape(*shape, len(loops))
+
+
+def _every_step_run(compiled: Any, params: Mapping[str, Any] | None, explicit: bool) -> Any:
     from .compiler import compile_model
     from .simulation import simulate
 
     model: Model = compiled.model
+    native = compiled.native
     names = [v.name for v in model.variables if v.kind is not Kind.LOOKUP]
     params = dict(params or {})
     saveper = model.get("saveper")
@@ -384,9 +409,10 @@ def _every_step_run(compiled: Any, params: Mapping[str, Any] | None) -> Any:
     elif saveper is not None:
         # Loops That Matter compares consecutive Euler steps: save every one of them.
         params["saveper"] = _time_step(compiled, params)
-    # Saving every variable, internal ones too, is a kernel of its own: generate it
-    # in Python rather than spend seconds compiling machine code for one run.
-    compiled = compile_model(model, native=False)
+    # Saving every variable, internal ones too, is a kernel of its own: unless the
+    # caller compiled for machine code, generate it in Python rather than spend
+    # seconds compiling for one run.
+    compiled = compile_model(model, native=native if explicit else False)
     return compiled, simulate(compiled, params=params, method="euler", return_columns=names)
 
 
@@ -412,7 +438,9 @@ def loop_scores(
     Parameters
     ----------
     model:
-        A `Model` or `CompiledModel`.
+        A `Model`, or a `CompiledModel`: one compiled for machine code
+        (``compile_model(model, native=True)``) runs its scoring run as machine
+        code too, worth it when a model is scored again and again.
     loops:
         The loops to score (default: `find_loops(model)`).
     params:
@@ -428,10 +456,11 @@ def loop_scores(
     """
     from .compiler import compile_model
 
-    compiled = compile_model(model) if isinstance(model, Model) else model
+    explicit = not isinstance(model, Model)
+    compiled = compile_model(model, native=False) if isinstance(model, Model) else model
     loops = loops if loops is not None else find_loops(compiled.model)
     if run is None:
-        compiled, run = _every_step_run(compiled, params)
+        compiled, run = _every_step_run(compiled, params, explicit)
     elif getattr(run, "method", "euler") != "euler":
         raise ParameterError(f"loop scores need an Euler run, found method {run.method!r}")
     trajectories = _Trajectories(compiled, loops.graph, run)
@@ -441,15 +470,7 @@ def loop_scores(
 
     links, guards = _score_links(trajectories, loops)
     n_runs, n_times = trajectories.values[TIME].shape
-    raw = np.zeros((n_runs, n_times, len(loops)))
-    guarded = np.zeros((n_runs, n_times, len(loops)), dtype=bool)
-    for i, loop in enumerate(loops):
-        for path in loop.paths:
-            product = np.ones((n_runs, n_times))
-            for link in path:
-                product = product * links[link.source, link.target]
-                guarded[:, :, i] |= guards[link.source, link.target]
-            raw[:, :, i] += product
+    raw, guarded = _products(loops, links, guards, (n_runs, n_times))
 
     relative = np.zeros_like(raw)
     active = np.zeros((n_runs, n_times, len(loops.partitions)), dtype=bool)
