@@ -128,3 +128,27 @@ def test_command_line_prints_intervals_and_writes_the_plot(observed, tmp_path, c
     data = str(tmp_path / "observed.csv")
     assert main(["calibrate", str(SIR), "--data", data, "--fit", "Infectious=0:1", "--no-plot"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.slow  # the engine compiles the flagship's scalar kernel (numba) on first use
+def test_flagship_constants_are_recovered_within_their_intervals():
+    from conftest import MODELS
+
+    model = ns.load(MODELS / "nested_systems.mdl")
+    true = {"Staff trauma vulnerability": 1.2, "Leadership participation": 0.45}
+    observed = ["Staff strain", "Organizational climate", "Experienced staff"]
+    run = ns.simulate(model, params=true, return_columns=observed)
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"time": run.times})
+    for name in observed:
+        series = run[name]
+        data[name] = series + rng.normal(0.0, 0.05 * (series.max() - series.min()), series.size)
+    data.loc[::7, "Organizational climate"] = np.nan  # a survey that is not run every month
+    calibration = calibrate(
+        model, data, {"Staff trauma vulnerability": (1.0, 1.3), "Leadership participation": (0.0, 1.0)}
+    )
+    for name, value in true.items():
+        row = calibration.estimates.loc[name]
+        assert row["low"] <= value <= row["high"]
+        assert row["value"] == pytest.approx(value, rel=0.02)
+    assert calibration.statistics.loc["Organizational climate", "n"] == 121 - 18
