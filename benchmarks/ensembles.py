@@ -33,8 +33,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP = ROOT / "models" / "nested_systems.mdl"
 SIR = ROOT.parent / "shared" / "conformance" / "test-models" / "samples" / "SIR" / "SIR.mdl"
@@ -79,7 +77,9 @@ def time_ensemble(path: Path, n: int, chunk_size: int) -> dict:
     ranges = uncertain_constants(model)
     save = saved_variables(model)
     table = members_table(ranges, n)
-    run_ensemble(model, table.iloc[:chunk_size], save=save, chunk_size=chunk_size, progress=False)  # compile, warm
+    run_ensemble(
+        model, table.iloc[:chunk_size], save=save, chunk_size=chunk_size, progress=False
+    )  # compile, warm
     start = time.perf_counter()
     result = run_ensemble(model, table, save=save, chunk_size=chunk_size, progress=False)
     seconds = time.perf_counter() - start
@@ -161,7 +161,8 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({{"members": {n}, "saved": len(save), "times": len(result.times), "exact": result.exact,
     "seconds": seconds, "maxrss_before_mb": before / 1024, "maxrss_peak_mb": peak / 1024,
     "kept_would_need_mb": {n} * len(result.times) * len(save) * 8 / 2**20,
-    "max_quantile_error_relative": max(float((result.quantile_error[v] / (abs(quantiles[v]).max() + 1e-300)).max())
+    "max_quantile_error_relative": max(
+        float((result.quantile_error[v] / (abs(quantiles[v]).max() + 1e-300)).max())
         for v in result.names)}}))
 """
 
@@ -184,30 +185,44 @@ def main(argv: list[str] | None = None) -> int:
 
     ours = time_ensemble(args.model, args.members, args.chunk_size)
     per_member = ours["per_member_ms"]
-    print(f"model {ours['model']} ({args.model}): {ours['times']} saved times, {ours['saved']} variables saved, "
-          f"varying {', '.join(ours['varied'])}")
-    print(f"nestedsystems run_ensemble, {ours['members']:,} members (chunks of {args.chunk_size}): "
-          f"{ours['seconds']:.2f} s, {per_member:.3f} ms per member")
+    print(
+        f"model {ours['model']} ({args.model}): {ours['times']} saved times, "
+        f"{ours['saved']} variables saved, varying {', '.join(ours['varied'])}"
+    )
+    print(
+        f"nestedsystems run_ensemble, {ours['members']:,} members (chunks of {args.chunk_size}): "
+        f"{ours['seconds']:.2f} s, {per_member:.3f} ms per member"
+    )
     if args.pysd_runs:
         pysd_ms = time_pysd(args.model, ours["table"], args.pysd_runs)
-        print(f"PySD loop: {pysd_ms:.1f} ms per run (median of {args.pysd_runs}) -> {pysd_ms / per_member:,.0f}x "
-              f"the ensemble's cost per member; {ours['members']:,} runs would take {pysd_ms * ours['members'] / 1e3:,.0f} s")
+        print(
+            f"PySD loop: {pysd_ms:.1f} ms per run (median of {args.pysd_runs}) -> "
+            f"{pysd_ms / per_member:,.0f}x the ensemble's cost per member; {ours['members']:,} runs "
+            f"would take {pysd_ms * ours['members'] / 1e3:,.0f} s"
+        )
     if args.simlin_runs:
         simlin_ms, first = time_simlin(args.model, ours["table"], args.simlin_runs, ours["save"])
         ratio = simlin_ms / per_member
-        verdict = f"{ratio:.2f}x the ensemble's cost per member" if ratio >= 1 else (
-            f"{1 / ratio:.2f}x faster than the ensemble per member")
+        verdict = (
+            f"{ratio:.2f}x the ensemble's cost per member"
+            if ratio >= 1
+            else (f"{1 / ratio:.2f}x faster than the ensemble per member")
+        )
         ours_first = ours["first_member_final"][ours["save"][0]]
-        print(f"pysimlin loop: {simlin_ms:.3f} ms per run (median of {args.simlin_runs}) -> {verdict}; "
-              f"first member's final {ours['save'][0]}: pysimlin {first}, nestedsystems {ours_first:.6g}")
+        print(
+            f"pysimlin loop: {simlin_ms:.3f} ms per run (median of {args.simlin_runs}) -> {verdict}; "
+            f"first member's final {ours['save'][0]}: pysimlin {first}, nestedsystems {ours_first:.6g}"
+        )
     if args.large:
         memory = large_ensemble_memory(args.model, args.large, args.chunk_size)
-        print(f"{memory['members']:,} members saving {memory['saved']} variables over {memory['times']} times: "
-              f"{memory['seconds']:.1f} s, peak RSS {memory['maxrss_peak_mb']:.0f} MB "
-              f"({memory['maxrss_before_mb']:.0f} MB before the ensemble; keeping every member would need "
-              f"{memory['kept_would_need_mb']:,.0f} MB); quantiles "
-              f"{'exact' if memory['exact'] else 'from merged histograms'}, largest error "
-              f"{100 * memory['max_quantile_error_relative']:.2f}% of the variable's largest quantile")
+        print(
+            f"{memory['members']:,} members saving {memory['saved']} variables over {memory['times']} times: "
+            f"{memory['seconds']:.1f} s, peak RSS {memory['maxrss_peak_mb']:.0f} MB "
+            f"({memory['maxrss_before_mb']:.0f} MB before the ensemble; keeping every member would need "
+            f"{memory['kept_would_need_mb']:,.0f} MB); quantiles "
+            f"{'exact' if memory['exact'] else 'from merged histograms'}, largest error "
+            f"{100 * memory['max_quantile_error_relative']:.2f}% of the variable's largest quantile"
+        )
     return 0
 
 

@@ -1,12 +1,12 @@
 import numpy as np
 import pandas as pd
 import pytest
-from test_sampling import SIR
 
 import nestedsystems as ns
 from nestedsystems.calibration import calibrate, plot_fit, read_data
 from nestedsystems.cli import main
 from nestedsystems.errors import ParameterError
+from test_sampling import SIR
 
 TRUE = {"Contact Infectivity": 0.35, "Duration": 6.0}
 BOUNDS = {"Contact Infectivity": (0.05, 1.0), "Duration": (1.0, 20.0)}

@@ -9,8 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from test_calibration import BOUNDS, TRUE
-from test_sampling import SIR
 
 import nestedsystems as ns
 from nestedsystems.calibration import calibrate
@@ -18,6 +16,8 @@ from nestedsystems.cli import main
 from nestedsystems.ensembles import connect, run_ensemble
 from nestedsystems.errors import ParameterError
 from nestedsystems.sampling import Uniform, sample
+from test_calibration import BOUNDS, TRUE
+from test_sampling import SIR
 
 distributed = pytest.importorskip("distributed")
 
@@ -55,13 +55,17 @@ def test_cluster_gives_bit_identical_members(sir, members, client):
     remote = run_ensemble(sir, members, save=SAVE, chunk_size=200, client=client, progress=False)
     xr.testing.assert_identical(local.dataset, remote.dataset)
     # the chunks really ran on both workers, each compiling the model once
-    compiled = client.run(lambda: __import__("nestedsystems.ensembles").ensembles._compiled.cache_info().currsize)
+    compiled = client.run(
+        lambda: __import__("nestedsystems.ensembles").ensembles._compiled.cache_info().currsize
+    )
     assert sorted(compiled.values()) == [1, 1]
 
 
 def test_cluster_gives_identical_summaries(sir, members, client):
     local = run_ensemble(sir, members, save=SAVE, chunk_size=200, keep_runs=False, progress=False)
-    remote = run_ensemble(sir, members, save=SAVE, chunk_size=200, keep_runs=False, client=client, progress=False)
+    remote = run_ensemble(
+        sir, members, save=SAVE, chunk_size=200, keep_runs=False, client=client, progress=False
+    )
     xr.testing.assert_identical(local.quantiles(), remote.quantiles())
     assert local.outcomes("max").equals(remote.outcomes("max"))
 
@@ -82,7 +86,10 @@ def test_sweep_command_on_the_scheduler_matches_local(cluster, tmp_path, capsys)
     arguments += ["--n", "400", "--seed", "4", "--chunk-size", "100", "--quiet"]
     assert main([*arguments, "--output", str(tmp_path / "local.nc")]) == 0
     local_out = capsys.readouterr().out
-    assert main([*arguments, "--output", str(tmp_path / "remote.nc"), "--scheduler", cluster.scheduler_address]) == 0
+    assert (
+        main([*arguments, "--output", str(tmp_path / "remote.nc"), "--scheduler", cluster.scheduler_address])
+        == 0
+    )
     remote_out = capsys.readouterr().out
     assert remote_out.replace("remote.nc", "local.nc") == local_out
     assert local_out.startswith("ran 400 members (lhs) of SIR")
@@ -93,7 +100,9 @@ def test_sweep_command_on_the_scheduler_matches_local(cluster, tmp_path, capsys)
 def test_unreachable_scheduler_is_one_line(capsys):
     with pytest.raises(ParameterError, match=r"^--scheduler tcp://127.0.0.1:9: expected a dask scheduler"):
         connect("tcp://127.0.0.1:9", timeout=1)
-    code = main(["sweep", str(SIR), "--vary", "Duration=2:10", "--n", "10", "--scheduler", "tcp://127.0.0.1:9"])
+    code = main(
+        ["sweep", str(SIR), "--vary", "Duration=2:10", "--n", "10", "--scheduler", "tcp://127.0.0.1:9"]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("nestedsystems: error: --scheduler tcp://127.0.0.1:9")
@@ -107,7 +116,9 @@ def test_a_worker_killed_mid_ensemble_is_replaced_and_the_result_complete(sir, c
     outcome: dict = {}
 
     def ensemble() -> None:
-        outcome["result"] = run_ensemble(sir, members, save=SAVE, chunk_size=100, client=client, progress=False)
+        outcome["result"] = run_ensemble(
+            sir, members, save=SAVE, chunk_size=100, client=client, progress=False
+        )
 
     worker = threading.Thread(target=ensemble)
     worker.start()

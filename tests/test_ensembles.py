@@ -2,12 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from test_sampling import SIR
 
 import nestedsystems as ns
 from nestedsystems.ensembles import run_ensemble
 from nestedsystems.errors import ParameterError
 from nestedsystems.sampling import Uniform, sample
+from test_sampling import SIR
 
 SAVE = ["Infectious", "Recovered"]
 
@@ -24,9 +24,7 @@ def members():
 
 def test_members_equal_one_vectorised_simulate(sir, members):
     result = run_ensemble(sir, members, save=SAVE, chunk_size=128, progress=False)
-    direct = ns.simulate(
-        sir, params={c: members[c].to_numpy() for c in members.columns}, return_columns=SAVE
-    )
+    direct = ns.simulate(sir, params={c: members[c].to_numpy() for c in members.columns}, return_columns=SAVE)
     data = result.dataset
     assert dict(data.sizes) == {"run": 300, "time": 3201}
     np.testing.assert_array_equal(data.time, direct.times)
@@ -77,7 +75,7 @@ def test_summaries_only_give_quantiles_within_their_stated_error(sir):
     assert float(error["Recovered"].max()) < 6.0
     pd.testing.assert_frame_equal(summary.outcomes("final"), exact.outcomes("final"))
     with pytest.raises(ParameterError, match="found only summaries"):
-        summary.dataset
+        _ = summary.dataset
 
 
 def test_memory_limit_decides_what_is_kept(sir, members):
@@ -95,9 +93,9 @@ def test_dict_samples_and_the_default_save(sir):
 
 
 def test_bad_samples_are_one_line_parameter_errors(sir):
-    with pytest.raises(ParameterError, match="'Infectious': expected a constant of .*found a stock"):
+    with pytest.raises(ParameterError, match=r"'Infectious': expected a constant of .*found a stock"):
         run_ensemble(sir, {"Infectious": [1.0]}, progress=False)
-    with pytest.raises(ParameterError, match="'Nobody': expected a constant .*found no such variable"):
+    with pytest.raises(ParameterError, match=r"'Nobody': expected a constant .*found no such variable"):
         run_ensemble(sir, {"Nobody": [1.0]}, progress=False)
     with pytest.raises(ParameterError, match="'Duration': expected finite numbers, found nan"):
         run_ensemble(sir, pd.DataFrame({"Duration": [1.0, np.nan]}), progress=False)
@@ -119,7 +117,7 @@ def test_results_are_written(sir, tmp_path, suffix):
         assert list(table.columns[:3]) == ["run", "time", "Infectious"]
         assert len(table) == 2 * 3201
         assert table["Infectious"].iloc[-1] == pytest.approx(result.outcomes()["Infectious"].iloc[-1])
-    with pytest.raises(ParameterError, match="'.xlsx'"):
+    with pytest.raises(ParameterError, match=r"'\.xlsx'"):
         result.save(tmp_path / "ensemble.xlsx")
 
 
@@ -128,3 +126,15 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(sir, capsys):
     assert capsys.readouterr().err == ""
     run_ensemble(sir, {"Duration": np.array([2.0, 5.0])}, chunk_size=1, progress=True)
     assert "ensemble" in capsys.readouterr().err
+
+
+def test_a_scenario_is_applied_before_the_members_run(sir, tmp_path):
+    scenarios = pytest.importorskip("nestedsystems.scenarios", reason="the scenario module has not landed")
+    path = tmp_path / "bigger.toml"
+    path.write_text('name = "Bigger town"\n[set]\n"Total Population" = 2000\n')
+    members = {"Duration": np.array([2.0, 5.0])}
+    for scenario in (path, str(path), scenarios.load_scenario(path)):
+        result = run_ensemble(sir, members, scenario=scenario, progress=False)
+        final = result.outcomes("final").loc[1]
+        assert final["Susceptible"] + final["Infectious"] + final["Recovered"] == pytest.approx(2005.0)
+    assert sir["Total Population"].equation.value == 1000.0  # the model itself is untouched

@@ -110,9 +110,9 @@ def test_ranges_come_from_arguments_or_the_model():
     sir = ns.load(SIR)
     with pytest.raises(ParameterError, match="'Duration': expected LOW:HIGH or a \\[min,max\\] range"):
         ranges_from_model(sir, ["Duration"])
-    with pytest.raises(ParameterError, match="'Infectious': expected a constant of .*found a stock"):
+    with pytest.raises(ParameterError, match=r"'Infectious': expected a constant of .*found a stock"):
         ranges_from_model(sir, {"Infectious": (0, 1)})
-    with pytest.raises(ParameterError, match="'Nobody': expected a constant .*found no such variable"):
+    with pytest.raises(ParameterError, match=r"'Nobody': expected a constant .*found no such variable"):
         ranges_from_model(sir, {"Nobody": (0, 1)})
 
 
@@ -123,7 +123,7 @@ def test_distort_lookup_bends_about_the_normal_point_and_leaves_the_model_alone(
     flat = distort_lookup(model, "Effect of workload", strength=0.0, shift=0.25)
     assert flat["Effect of workload"].equation.y == (1.25, 1.25, 1.25)
     assert model["Effect of workload"].equation.y == (0.5, 1.0, 2.0)
-    with pytest.raises(ParameterError, match="'Workload': expected a lookup .*found a constant"):
+    with pytest.raises(ParameterError, match=r"'Workload': expected a lookup .*found a constant"):
         distort_lookup(model, "Workload", strength=2.0)
 
 

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
-from test_sampling import workload_model
 
 from nestedsystems.ensembles import run_ensemble
 from nestedsystems.errors import ParameterError
 from nestedsystems.expressions import Number
 from nestedsystems.model import Kind, Variable
 from nestedsystems.sensitivity import describe, design
+from test_sampling import workload_model
 
 
 def test_sobol_recovers_the_variance_shares_of_a_linear_function():
@@ -61,3 +61,41 @@ def test_bad_designs_and_outcomes_are_parameter_errors():
         plan.analyse(np.ones(3))
     with pytest.raises(ParameterError, match="finite"):
         plan.analyse(np.full(24, np.nan))
+
+
+def test_sweep_command_ranks_constants_in_words(tmp_path, capsys):
+    from nestedsystems.cli import main
+    from test_sampling import SIR
+
+    base = ["sweep", str(SIR), "--vary", "Contact Infectivity=0.1:0.6", "--vary", "Duration=2:10", "--quiet"]
+    assert (
+        main([*base, "--n", "500", "--outcome", "Recovered", "--output", str(tmp_path / "sweep.parquet")])
+        == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ran 500 members (lhs) of SIR: final Recovered median")
+    assert out[1] == "what matters most:"
+    assert out[2].startswith("  Contact Infectivity strongly raises final Recovered (rank correlation +0.")
+    assert out[3].startswith("  Duration strongly raises final Recovered")
+    assert out[4] == f"wrote members to {tmp_path / 'sweep.parquet'}"
+
+    assert main([*base, "--n", "512", "--method", "sobol", "--save", "Infectious", "--statistic", "max"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ran 512 members (sobol) of SIR: max Infectious")  # 2**7 x (2 + 2)
+    assert "explains" in out[2]
+    assert "with its interactions" in out[3]
+
+
+def test_sweep_command_errors_are_one_line(capsys):
+    from nestedsystems.cli import main
+    from test_sampling import SIR
+
+    assert main(["sweep", str(SIR), "--vary", "Duration", "--n", "10"]) == 2
+    assert capsys.readouterr().err == (
+        "nestedsystems: error: 'Duration': expected LOW:HIGH or a [min,max] range in the model, "
+        "found neither\n"
+    )
+    assert main(["sweep", str(SIR), "--vary", "Duration=2:10", "--n", "10", "--outcome", "Nobody"]) == 2
+    assert capsys.readouterr().err == (
+        "nestedsystems: error: save 'Nobody': expected a variable of SIR, found no such variable\n"
+    )

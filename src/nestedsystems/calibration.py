@@ -12,8 +12,8 @@ engine has two ways to make them. A single run goes through its compiled scalar
 kernel in milliseconds; many go through the vectorised one, whose cost hardly
 grows with their number but starts near a second for a large model. So up to
 `SINGLE_RUNS_UP_TO` members run one by one, more in one vectorised call. The same
-Jacobian at the optimum gives the covariance of the estimates, ``s^2 (J^T J)^-1`` with ``s^2`` the residual variance,
-hence standard errors and Student-t confidence intervals.
+Jacobian at the optimum gives the covariance of the estimates, ``s^2 (J^T J)^-1``
+with ``s^2`` the residual variance, hence standard errors and Student-t confidence intervals.
 
 Several starts (``starts``, Latin hypercube over the bounds) guard against local
 minima; on a Dask ``client`` each start runs on a worker.
@@ -68,7 +68,8 @@ def _checked_data(table: pd.DataFrame, where: str) -> pd.DataFrame:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise ParameterError(
-                f"{where}: column {column!r} row {row + 2}: expected a number, found {table[column].iloc[row]!r}"
+                f"{where}: column {column!r} row {row + 2}: "
+                f"expected a number, found {table[column].iloc[row]!r}"
             )
         table[column] = numbers.astype(float)
     if table["time"].isna().any():
@@ -123,7 +124,9 @@ class Calibration:
             )
         lines.append("fit:")
         for name, row in self.statistics.iterrows():
-            lines.append(f"  {name}: RMSE {row['rmse']:.4g}, R² {row['r2']:.4f} over {int(row['n'])} observations")
+            lines.append(
+                f"  {name}: RMSE {row['rmse']:.4g}, R² {row['r2']:.4f} over {int(row['n'])} observations"
+            )
         if not self.success:
             lines.append(f"warning: the optimiser stopped early: {self.message}")
         return "\n".join(lines)
@@ -152,12 +155,18 @@ class _Problem:
         columns = list(self.series)
         if len(thetas) <= SINGLE_RUNS_UP_TO:
             runs = [
-                simulate(compiled, params=dict(zip(self.names, map(float, theta), strict=True)),
-                         method=self.method, return_columns=columns)
+                simulate(
+                    compiled,
+                    params=dict(zip(self.names, map(float, theta), strict=True)),
+                    method=self.method,
+                    return_columns=columns,
+                )
                 for theta in thetas
             ]
             run = runs[0]
-            values = np.stack([np.asarray(r.values, dtype=float).reshape(len(r.times), len(columns)) for r in runs])
+            values = np.stack(
+                [np.asarray(r.values, dtype=float).reshape(len(r.times), len(columns)) for r in runs]
+            )
         else:
             params = {name: thetas[:, i] for i, name in enumerate(self.names)}
             run = simulate(compiled, params=params, method=self.method, return_columns=columns)
@@ -314,7 +323,9 @@ def _problem(
         raise ParameterError("data: expected at least one observed series besides 'time', found none")
     for name in series:
         if name not in model:
-            raise ParameterError(f"data column {name!r}: expected a variable of {model.name}, found no such variable")
+            raise ParameterError(
+                f"data column {name!r}: expected a variable of {model.name}, found no such variable"
+            )
     for name in weights:
         if name not in series:
             raise ParameterError(f"--weight {name!r}: expected one of the observed {', '.join(series)}")
@@ -338,7 +349,11 @@ def _problem(
 
 
 def _report(
-    problem: _Problem, table: pd.DataFrame, result: optimize.OptimizeResult, confidence: float, costs: list[float]
+    problem: _Problem,
+    table: pd.DataFrame,
+    result: optimize.OptimizeResult,
+    confidence: float,
+    costs: list[float],
 ) -> Calibration:
     theta = np.asarray(result.x, dtype=float)
     residuals = problem.residuals(theta)

@@ -26,7 +26,8 @@ all (time, variable) cells at once with one `numpy.bincount`; their bins come fr
 the first chunk's spread (padded), values outside fall in two open end bins bounded
 by the exact running minimum and maximum. A quantile is then exact to within one
 bin (``bins`` default 256, so 0.4 % of the padded spread; `EnsembleResult.quantile_error`
-says how far) at a fixed memory of times x variables x (bins + 2) counters. When the members are kept, quantiles are exact (`numpy.quantile`).
+says how far) at a fixed memory of times x variables x (bins + 2) counters. When
+the members are kept, quantiles are exact (`numpy.quantile`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from .errors import ParameterError
 from .model import Kind, Model
 from .progress import progress_bar
 
-__all__ = ["EnsembleResult", "STATISTICS", "connect", "run_ensemble"]
+__all__ = ["STATISTICS", "EnsembleResult", "connect", "run_ensemble"]
 
 # Per-member summaries kept even when the members themselves are not.
 STATISTICS = ("final", "min", "max", "mean")
@@ -162,7 +163,9 @@ class _Summary:
             upper = np.where(b == self.bins + 1, self.maximum, self.low + b * self.width)
             lower = np.maximum(lower, self.minimum)
             upper = np.minimum(upper, self.maximum)
-            out[i] = np.clip(lower + np.clip(inside[..., 0], 0, 1) * (upper - lower), self.minimum, self.maximum)
+            out[i] = np.clip(
+                lower + np.clip(inside[..., 0], 0, 1) * (upper - lower), self.minimum, self.maximum
+            )
         return out
 
 
@@ -255,7 +258,7 @@ class EnsembleResult:
         return xr.Dataset(data, coords={"time": self.times})
 
     def save(self, path: str | PathLike[str]) -> Path:
-        """Write the members (or, when only summaries were kept, the quantiles and outcomes).
+        """Write the members (or, when only summaries were kept, five quantiles of each variable).
 
         ``.nc`` writes netCDF (needs a netCDF backend), ``.parquet`` and ``.csv`` a long
         table with one row per member and time.
@@ -263,11 +266,10 @@ class EnsembleResult:
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".nc", ".parquet", ".csv"):
-            raise ParameterError(f"output {str(path)!r}: expected a .nc, .parquet or .csv file, found {suffix!r}")
-        if self._values is not None:
-            dataset = self.dataset
-        else:
-            dataset = self.quantiles([0.05, 0.25, 0.5, 0.75, 0.95])
+            raise ParameterError(
+                f"output {str(path)!r}: expected a .nc, .parquet or .csv file, found {suffix!r}"
+            )
+        dataset = self.dataset if self._values is not None else self.quantiles([0.05, 0.25, 0.5, 0.75, 0.95])
         if suffix == ".nc":
             # netCDF cannot mark names with spaces as coordinates; store the sampled
             # constants as plain variables over ``run`` instead of letting xarray warn.
@@ -290,7 +292,9 @@ def _as_table(samples: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
             raise ParameterError(f"samples: expected arrays of one length, found lengths {lengths}")
         table = pd.DataFrame({name: np.atleast_1d(np.asarray(v, dtype=float)) for name, v in samples.items()})
     else:
-        raise ParameterError(f"samples: expected a DataFrame or a dict of arrays, found {type(samples).__name__}")
+        raise ParameterError(
+            f"samples: expected a DataFrame or a dict of arrays, found {type(samples).__name__}"
+        )
     if table.empty or table.shape[1] == 0:
         raise ParameterError("samples: expected at least one member and one constant, found none")
     return table
@@ -301,14 +305,20 @@ def _check(model: Model, table: pd.DataFrame, save: Sequence[str]) -> None:
         variable = model.get(str(name))
         if variable is None or variable.kind is not Kind.CONSTANT:
             found = "no such variable" if variable is None else f"a {variable.kind.value}"
-            raise ParameterError(f"samples column {name!r}: expected a constant of {model.name}, found {found}")
+            raise ParameterError(
+                f"samples column {name!r}: expected a constant of {model.name}, found {found}"
+            )
         column = pd.to_numeric(table[name], errors="coerce").to_numpy(dtype=float)
         if not np.all(np.isfinite(column)):
             row = int(np.flatnonzero(~np.isfinite(column))[0])
-            raise ParameterError(f"samples column {name!r}: expected finite numbers, found {table[name].iloc[row]!s}")
+            raise ParameterError(
+                f"samples column {name!r}: expected finite numbers, found {table[name].iloc[row]!s}"
+            )
     for name in save:
         if name not in model:
-            raise ParameterError(f"save {name!r}: expected a variable of {model.name}, found no such variable")
+            raise ParameterError(
+                f"save {name!r}: expected a variable of {model.name}, found no such variable"
+            )
 
 
 def _default_save(model: Model) -> tuple[str, ...]:
@@ -322,7 +332,7 @@ def _apply(model: Model, scenario: Any) -> Model:
     from .scenarios import apply_scenario, load_scenario
 
     if isinstance(scenario, str | PathLike):
-        scenario = load_scenario(scenario)
+        scenario = load_scenario(Path(scenario))
     return apply_scenario(model, scenario)
 
 
@@ -347,9 +357,7 @@ def connect(address: str, *, timeout: float = 10.0) -> Any:
         ) from None
 
 
-def _run_chunks(
-    client: Any, tasks: Iterator[tuple], retries: int
-) -> Iterator[dict[str, Any]]:
+def _run_chunks(client: Any, tasks: Iterator[tuple], retries: int) -> Iterator[dict[str, Any]]:
     """Results in chunk order; on a cluster a bounded window of chunks is in flight."""
     if client is None:
         for task in tasks:

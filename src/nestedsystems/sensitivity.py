@@ -93,7 +93,9 @@ class Design:
                 f"outcome: expected one value per member ({len(self.samples)}), found {y.size}"
             )
         if not np.all(np.isfinite(y)):
-            raise ParameterError(f"outcome: expected finite values, found {int(np.sum(~np.isfinite(y)))} not finite")
+            raise ParameterError(
+                f"outcome: expected finite values, found {int(np.sum(~np.isfinite(y)))} not finite"
+            )
         _, sobol_analysis, _, morris_analysis = _salib()
         names = list(self.ranges)
         if self.method == "sobol":
@@ -110,7 +112,11 @@ class Design:
 
 
 def design(
-    ranges: Mapping[str, tuple[float, float]], n: int, *, method: str = "sobol", seed: int | None = None,
+    ranges: Mapping[str, tuple[float, float]],
+    n: int,
+    *,
+    method: str = "sobol",
+    seed: int | None = None,
     num_levels: int = 4,
 ) -> Design:
     """The members a Sobol or Morris analysis of ``ranges`` needs.

@@ -31,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "calibrate", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("model", metavar="MODEL", help="model file (.mdl, .xmile, .stmx)")
-    parser.add_argument("--data", required=True, metavar="FILE", help="observed series (.csv with a time column)")
+    parser.add_argument(
+        "--data", required=True, metavar="FILE", help="observed series (.csv with a time column)"
+    )
     parser.add_argument(
         "--fit",
         action="append",
@@ -40,16 +42,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a constant to fit and its bounds (repeatable); without bounds, the model's [min,max]",
     )
     parser.add_argument(
-        "--weight", action="append", default=[], metavar="NAME=W", help="weight of an observed series (repeatable)"
+        "--weight",
+        action="append",
+        default=[],
+        metavar="NAME=W",
+        help="weight of an observed series (repeatable)",
     )
-    parser.add_argument("--confidence", type=float, default=0.95, help="level of the intervals (default 0.95)")
-    parser.add_argument("--starts", type=int, default=1, help="starting points, the best fit kept (default 1)")
+    parser.add_argument(
+        "--confidence", type=float, default=0.95, help="level of the intervals (default 0.95)"
+    )
+    parser.add_argument(
+        "--starts", type=int, default=1, help="starting points, the best fit kept (default 1)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the extra starting points (default 0)")
     parser.add_argument("--plot", metavar="FILE", help="where to write the plot (default MODEL-fit.html)")
     parser.add_argument("--no-plot", action="store_true", help="write no plot")
     parser.add_argument("--scenario", metavar="FILE", help="apply a scenario file before fitting")
     parser.add_argument("--integration", default="euler", help="integration method (default euler)")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the starts on this Dask scheduler")
+    parser.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT", help="run the starts on this Dask scheduler"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handle)
 

@@ -56,33 +56,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="variable to keep (repeatable; default the model's stocks)",
     )
-    parser.add_argument("--outcome", metavar="NAME", help="variable whose sensitivity is reported (default the first saved)")
+    parser.add_argument(
+        "--outcome",
+        metavar="NAME",
+        help="variable whose sensitivity is reported (saved too; default the first saved)",
+    )
     parser.add_argument(
         "--statistic",
         choices=("final", "min", "max", "mean"),
         default="final",
         help="which number of the outcome's series is analysed (default final)",
     )
-    parser.add_argument("--output", "-o", metavar="FILE", help="write the ensemble to FILE (.nc, .parquet, .csv)")
+    parser.add_argument(
+        "--output", "-o", metavar="FILE", help="write the ensemble to FILE (.nc, .parquet, .csv)"
+    )
     parser.add_argument("--scenario", metavar="FILE", help="apply a scenario file before running")
     parser.add_argument("--integration", default="euler", help="integration method (default euler)")
-    parser.add_argument("--chunk-size", type=int, default=1000, help="members per vectorised run (default 1000)")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the chunks on this Dask scheduler")
+    parser.add_argument(
+        "--chunk-size", type=int, default=1000, help="members per vectorised run (default 1000)"
+    )
+    parser.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT", help="run the chunks on this Dask scheduler"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handle)
 
 
-def _design(method: str, ranges: dict[str, tuple[float, float]], n: int, seed: int) -> tuple[pd.DataFrame, Any]:
+def _design(
+    method: str, ranges: dict[str, tuple[float, float]], n: int, seed: int
+) -> tuple[pd.DataFrame, Any]:
     from ..sampling import Uniform, sample
 
     if method in ("lhs", "random"):
-        return sample({name: Uniform(*bounds) for name, bounds in ranges.items()}, n, method=method, seed=seed), None
+        return sample(
+            {name: Uniform(*bounds) for name, bounds in ranges.items()}, n, method=method, seed=seed
+        ), None
     from ..sensitivity import design
 
     k = len(ranges)
     if method == "sobol":
         # Sobol sequences want a power of two; stay at or under the members asked for
-        base = 2 ** max(1, int(math.floor(math.log2(max(2, n // (k + 2))))))
+        base = 2 ** max(1, math.floor(math.log2(max(2, n // (k + 2)))))
     else:
         base = max(2, n // (k + 1))
     plan = design(ranges, base, method=method, seed=seed)
@@ -118,6 +132,9 @@ def handle(args: argparse.Namespace) -> int:
     parsed = [parse_range(text) for text in args.vary]
     ranges = ranges_from_model(model, {name: (low, high) for name, low, high in parsed})
     samples, plan = _design(args.method, ranges, args.n, args.seed)
+    save = list(args.save) if args.save else [v.name for v in model.stocks if v.origin is None]
+    if args.outcome and args.outcome not in save:
+        save.append(args.outcome)  # the outcome must be kept to be analysed
     client = connect(args.scheduler) if args.scheduler else None
     try:
         result = run_ensemble(
@@ -125,7 +142,7 @@ def handle(args: argparse.Namespace) -> int:
             samples,
             scenario=args.scenario,
             method=args.integration,
-            save=args.save,
+            save=save,
             chunk_size=args.chunk_size,
             client=client,
             progress=False if args.quiet else None,
@@ -134,8 +151,6 @@ def handle(args: argparse.Namespace) -> int:
         if client is not None:
             client.close()
     outcome_name = args.outcome or result.names[0]
-    if outcome_name not in result.names:
-        raise ParameterError(f"--outcome {outcome_name!r}: expected one of the saved {', '.join(result.names)}")
     outcome = result.outcomes(args.statistic)[outcome_name].to_numpy()
     label = f"{args.statistic} {outcome_name}"
     low, middle, high = np.quantile(outcome, [0.05, 0.5, 0.95])
