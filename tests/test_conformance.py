@@ -20,7 +20,6 @@ import nestedsystems as ns
 RTOL, ATOL = 1e-3, 1e-5
 
 _SUBSCRIPTS = "subscripts (arrays) are not supported yet"
-_MACROS = ":MACRO: definitions are not supported yet"
 _EXTERNAL = "external data (GET XLS/DIRECT ...) is not supported yet"
 EXPECTED_FAILURES: dict[str, str] = {
     **{
@@ -47,11 +46,6 @@ EXPECTED_FAILURES: dict[str, str] = {
             "get_with_missing_values_xlsx partial_range_definitions"
         ).split()
     },
-    **{
-        case: _MACROS
-        for case in "macro_expression macro_multi_expression macro_stock macro_trailing_definition".split()
-    },
-    "game": "GAME (interactive gaming input) is not supported yet",
     "bpowers-hares_and_lynxes_modules": "XMILE modules (sub-models) are not supported yet",
 }
 

@@ -320,22 +320,6 @@ def test_subscripts_are_not_supported_yet() -> None:
         load(TEST_MODELS / "tests" / "subscript_1d_arrays" / "test_subscript_1d_arrays.xmile")
 
 
-def test_macros_are_not_supported_yet() -> None:
-    with pytest.raises(UnsupportedError, match="macros are not supported yet"):
-        load(TEST_MODELS / "tests" / "macro_stock" / "test_macro_stock.mdl")
-
-
-@pytest.mark.parametrize(
-    ("folder", "construct"),
-    [("game", "GAME"), ("get_data", "GET XLS/DIRECT DATA"), ("get_constants", "GET XLS/DIRECT CONSTANTS")],
-)
-def test_other_constructs_are_named(folder: str, construct: str) -> None:
-    model_file = next((TEST_MODELS / "tests" / folder).glob("*.mdl"))
-    with pytest.raises(UnsupportedError, match=construct) as caught:
-        load(model_file)
-    assert caught.value.variable is not None and caught.value.line is not None
-
-
 def test_not_available_is_vensims_number(tmp_path: Path) -> None:
     model = load(write(tmp_path, entry("missing = :NA:"), entry("flag = IF THEN ELSE(missing = :NA:, 1, 0)")))
     assert model["missing"].equation == Number(-(2.0**109))

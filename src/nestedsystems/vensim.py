@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import lowering
+from . import external, lowering
 from .errors import ModelError, ModelFileError, ModelSyntaxError, UnsafeModelError, UnsupportedError
 from .expressions import (
     FUNCTIONS,
@@ -42,6 +42,7 @@ from .expressions import (
     UnaryOp,
     canonical,
 )
+from .macros import Macro, MacroCall, expand_macros
 from .model import Kind, Model, Range, Variable
 from .named_loops import find_named_loops
 from .ordering import check_references, initial_order, run_order
@@ -241,13 +242,11 @@ _STATEFUL_STRUCTURES = {
     "InitialStructure": ("initial", ("initial",)),
 }
 _UNSUPPORTED_STRUCTURES = {
-    "GameStructure": "GAME",
     "AllocateAvailableStructure": "ALLOCATE AVAILABLE",
     "AllocateByPriorityStructure": "ALLOCATE BY PRIORITY",
-    "GetLookupsStructure": "GET XLS/DIRECT LOOKUPS",
-    "GetDataStructure": "GET XLS/DIRECT DATA",
-    "GetConstantsStructure": "GET XLS/DIRECT CONSTANTS",
-    "DataStructure": "data variables (:=)",
+    "GetLookupsStructure": "GET XLS/DIRECT LOOKUPS outside a lookup definition",
+    "GetDataStructure": "GET XLS/DIRECT DATA outside a data variable (:=)",
+    "DataStructure": "data variables without an equation (data given at run time)",
     "SubscriptsReferenceStructure": "subscripts",
 }
 
@@ -260,6 +259,11 @@ class _Where:
     line: int | None
     variable: str
     lookups: frozenset[str]
+    macros: frozenset[str] = frozenset()  # canonical names of the file's macros
+
+    @property
+    def data(self) -> external.DataSource:
+        return external.DataSource(self.file, self.line, self.variable)
 
     def unsupported(self, what: str, hint: str = "") -> UnsupportedError:
         verb = "are" if what.startswith(("subscripts", "data variables")) else "is"
@@ -316,6 +320,10 @@ def _expression(node: Any, where: _Where) -> Expr:
         return Call(function, tuple(walk(getattr(node, field)) for field in fields))
     if kind == "IntegStructure":
         raise where.unsupported("INTEG inside a larger expression")
+    if kind == "GameStructure":  # without a gaming session, GAME(x) is x
+        return walk(node.expression)
+    if kind == "GetConstantsStructure":
+        return Number(external.read_constant(where.data, node.file, node.tab, node.cell))
     if isinstance(node, float) or (isinstance(node, np.ndarray) and node.ndim == 0):
         return Number(float(node))
     if isinstance(node, np.ndarray):
@@ -343,6 +351,8 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
     name = node.function.reference
     args = tuple(walk(a) for a in node.arguments)
     key = canonical(name)
+    if key in where.macros and key not in where.lookups:
+        return MacroCall(key, args)  # type: ignore[return-value]  # gone after expand_macros
     if key in where.lookups:
         if len(args) != 1:
             raise where.syntax(f"the lookup {name} takes one argument, found {len(args)}")
@@ -393,8 +403,21 @@ def _variable(element: Any, where: _Where, units_text: str | None) -> Variable:
     ast_node = component.ast
     if kind == "AbstractData":
         structure = type(ast_node).__name__
-        raise where.unsupported(_UNSUPPORTED_STRUCTURES.get(structure, "data variables (:=)"))
+        if structure == "GetDataStructure":
+            points = external.read_series(
+                where.data, ast_node.file, ast_node.tab, ast_node.time_row_or_col, ast_node.cell
+            )
+            equation = external.data_equation(points, component.keyword, where.data)
+            return Variable(kind=Kind.AUXILIARY, equation=equation, **common)
+        if structure == "DataStructure":
+            raise where.unsupported(_UNSUPPORTED_STRUCTURES[structure])
+        return Variable(kind=Kind.AUXILIARY, equation=_expression(ast_node, where), **common)
     if kind == "AbstractLookup":
+        if type(ast_node).__name__ == "GetLookupsStructure":
+            x, y = external.read_series(
+                where.data, ast_node.file, ast_node.tab, ast_node.x_row_or_col, ast_node.cell
+            )
+            return Variable(kind=Kind.LOOKUP, equation=Table(x=x, y=y), **common)
         if type(ast_node).__name__ != "LookupsStructure":
             raise where.unsupported(_UNSUPPORTED_STRUCTURES.get(type(ast_node).__name__, "this lookup"))
         return Variable(kind=Kind.LOOKUP, equation=_table(ast_node), **common)
@@ -424,10 +447,7 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
     entries = {} if xmile else scan_equations(text)
     views = {} if xmile else scan_views(text)
     main = abstract.sections[0]
-    if len(abstract.sections) > 1:
-        macro = abstract.sections[1].name
-        line = next((n for n, t in enumerate(text.splitlines(), 1) if t.strip().startswith(":MACRO:")), None)
-        raise UnsupportedError(f"macros are not supported yet (found macro {macro!r})", file=path, line=line)
+    macros = _macros(abstract.sections[1:], path, text, entries)
     if main.subscripts:
         first = main.subscripts[0].name
         entry = entries.get(canonical(first))
@@ -441,7 +461,7 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
     for element in main.elements:
         entry = entries.get(canonical(element.name))
         line = entry.line if entry else (xmile_line(text, element.name.strip('"')) if xmile else None)
-        where = _Where(path, line, element.name, lookups)
+        where = _Where(path, line, element.name, lookups, macros=frozenset(macros))
         try:
             variable = _variable(element, where, entry.units if entry else None)
         except ModelError:
@@ -454,9 +474,10 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
         group = views.get(canonical(element.name), "")
         variables.append(Variable(**{**_fields(variable), "group": group}))
     time_step = next((v for v in variables if v.key == "time step"), None)
+    expanded = expand_macros(variables, macros, path) if macros else tuple(variables)
     try:
         model = Model(
-            variables=tuple(variables),
+            variables=expanded,
             name=path.stem,
             source=str(path),
             time_units=time_step.units if time_step else "",
@@ -464,6 +485,38 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
     except ValueError as error:
         raise ModelSyntaxError(str(error), file=path) from None
     return model.replace(loops=find_named_loops(model))
+
+
+_MACRO_NAME = re.compile(r":MACRO:\s*([^(]+)\(", re.IGNORECASE)
+
+
+def _macros(sections: Any, path: Path, text: str, entries: dict) -> dict[str, Macro]:
+    """The file's ``:MACRO:`` sections, their variables read like the model's."""
+    headers = [(n, t.strip()) for n, t in enumerate(text.splitlines(), 1) if t.lstrip().startswith(":MACRO:")]
+    lines = [n for n, _ in headers]
+    # PySD spells a macro's name in Python style; errors and made names use the file's.
+    spelled = {canonical(m.group(1)): m.group(1).strip() for _, t in headers if (m := _MACRO_NAME.match(t))}
+    names = frozenset(canonical(section.name) for section in sections)
+    macros: dict[str, Macro] = {}
+    for i, section in enumerate(sections):
+        line = lines[i] if i < len(lines) else None
+        if section.returns:
+            raise UnsupportedError(
+                f"macros with additional outputs (':' in the parameters of {section.name!r}) "
+                "are not supported yet",
+                file=path,
+                line=line,
+            )
+        lookups = _lookup_names(section)
+        variables = []
+        for element in section.elements:
+            entry = entries.get(canonical(element.name))
+            where = _Where(path, entry.line if entry else line, element.name, lookups, macros=names)
+            variables.append(_variable(element, where, entry.units if entry else None))
+        name = spelled.get(canonical(section.name), section.name)
+        macro = Macro(name, tuple(canonical(p) for p in section.params), tuple(variables), line)
+        macros[macro.key] = macro
+    return macros
 
 
 def _fields(variable: Variable) -> dict[str, Any]:

@@ -138,8 +138,9 @@ def scan_equations(text: str) -> dict[str, Entry]:
     section = equation_section(text)
     entries: dict[str, Entry] = {}
     for start, equation, units in _entries(section):
-        # The {UTF-8} marker sits before the first entry.
-        skipped = re.match(r"\s*(\{[^}\n]*\}\s*)?", equation)
+        # The {UTF-8} marker sits before the first entry, and a macro's header or end
+        # marker before the entry that follows it.
+        skipped = re.match(r"\s*(\{[^}\n]*\}\s*)?((:MACRO:[^\n]*|:END OF MACRO:)\s*)*", equation)
         stripped = equation[skipped.end() :] if skipped else equation
         if not stripped or stripped.startswith(("*", ":MACRO:", ":END OF MACRO:")):
             continue
