@@ -6,8 +6,15 @@ budget, a graduate-training pipeline and the political pressure that long waits
 create. The regions repeat one structure, the way practitioners copy a sector
 and rename it, but each has its own size, parameters, graphical-function
 steepness and choice of delay and smoothing functions (SMOOTH, SMOOTHI, SMOOTH3,
-SMOOTH3I, DELAY1, DELAY3, DELAY3I, DELAY N), so a benchmark exercises every
-lowering the loader does, not one pattern 300 times.
+SMOOTH3I, DELAY1, DELAY1I, DELAY3, DELAY3I, DELAY N, TREND), so a benchmark
+exercises the loader's lowerings, not one pattern 300 times.
+
+The model keeps to what all three engines of the benchmark run alike: pysimlin
+0.8 refuses FORECAST and DELAY N or SMOOTH N of any order but 3, and its DELAY
+FIXED is not Vensim's pipeline, so the forecast is written out with TREND and
+every DELAY N is of order 3. Initial values of SMOOTHI and SMOOTH3I are written
+as 1.0, not 1: PySD 3.14 keeps an integer initial value in an integer array and
+truncates the smooth's input to an integer on the first step.
 
 Each region starts close to its own equilibrium (the generator works the
 help-seeking fraction, intake share, funding and the like out of the region's
@@ -62,19 +69,19 @@ class Region:
     sensitivity: float  # how steep this region's graphical functions are
     # Which Vensim function each delay or smoothing uses here
     perceived_wait: str  # "SMOOTH", "SMOOTH3", "SMOOTHI", "SMOOTH3I"
-    relapses: str  # "DELAY1", "DELAY3", "DELAY N 2", "DELAY N 5"
-    hiring: str  # "DELAY1", "DELAY3", "DELAY3I", "DELAY N 4"
+    relapses: str  # "DELAY1", "DELAY1I", "DELAY3", "DELAY N 3"
+    hiring: str  # "DELAY1", "DELAY3", "DELAY3I", "DELAY N 3"
 
 
 REGIONS = (
     Region("Metro", 910000, 0.019, 5200, 5, 24, 1.0, 0.06, 0.72, 0.14, 10200, 0.25, 24, 40, 1.0,
            "SMOOTH", "DELAY3", "DELAY3"),
     Region("North Coast", 230000, 0.023, 1400, 6, 22, 1.5, 0.05, 0.70, 0.16, 9400, 0.15, 30, 36, 1.2,
-           "SMOOTH3", "DELAY N 5", "DELAY1"),
+           "SMOOTH3", "DELAY N 3", "DELAY1"),
     Region("Inland", 150000, 0.026, 900, 7, 20, 1.75, 0.04, 0.66, 0.18, 9100, 0.3, 18, 48, 0.8,
            "SMOOTHI", "DELAY1", "DELAY3I"),
     Region("Highlands", 62000, 0.024, 330, 8, 18, 2.5, 0.035, 0.64, 0.2, 9800, 0.2, 36, 30, 1.4,
-           "SMOOTH3I", "DELAY N 2", "DELAY N 4"),
+           "SMOOTH3I", "DELAY1I", "DELAY N 3"),
 )
 
 HOURS_PER_CLINICIAN = 120.0
@@ -372,14 +379,15 @@ def state(w: Writer, regions: tuple[Region, ...], figures: list[dict[str, float]
     w.eq("Funding requested",
          "State base funding * (1 + RAMP(State funding growth, Funding growth start, Funding growth end)) * "
          "Effect of political pressure on funding lookup(Political pressure)", "$/Month")
-    w.eq("Budget cycle", "12", "Month", "Funding decided in one budget arrives the next year.")
-    w.eq("State funding", "DELAY FIXED(Funding requested, Budget cycle, State base funding)", "$/Month")
+    w.eq("Budget cycle", "12", "Month", "Funding decided in one budget arrives over the next year.")
+    w.eq("State funding", "DELAY3I(Funding requested, Budget cycle, State base funding)", "$/Month")
     w.eq("Weight of need in allocation", "0.3", "Dmnl [0,1]")
     w.eq("Recruitment cost", number(RECRUITMENT_COST), "$/Person")
     w.eq("Training places", number(graduates), "Person/Month", "Places funded at the state's university.")
     w.eq("Training duration", "18", "Month")
-    w.eq("Graduates", "DELAY N(Training places, Training duration, Training places, 6)", "Person/Month")
-    w.eq(q("Forecast referrals (12 months ahead)"), "FORECAST(Referrals statewide, 6, 12)", "Person/Month",
+    w.eq("Graduates", "DELAY N(Training places, Training duration, Training places, 3)", "Person/Month")
+    w.eq(q("Forecast referrals (12 months ahead)"), "Referrals statewide * (1 + TREND(Referrals statewide, 6, 0) * 12)",
+         "Person/Month",
          "What the planning unit tells the minister.")
     w.stock("Cumulative state spending", each("spending"), "0", "$")
 
