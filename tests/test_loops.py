@@ -284,3 +284,32 @@ def test_the_loops_command_reports_a_bad_model_in_one_line(capsys, tmp_path):
     assert main(["loops", str(tmp_path / "missing.mdl")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("nestedsystems: error:") and error.count("\n") == 1
+
+
+def test_shortest_first_enumeration_finds_exactly_the_elementary_cycles():
+    import networkx as nx
+
+    from nestedsystems.loops import cycles_by_length
+
+    def canonical_rotation(cycle):
+        i = cycle.index(min(cycle))
+        return tuple(cycle[i:] + cycle[:i])
+
+    for seed in range(20):
+        graph = nx.gnp_random_graph(11, 0.3, seed=seed, directed=True)
+        graph.add_edge(4, 4)
+        graph = nx.relabel_nodes(graph, {i: f"v{(7 * i) % 11:02d}" for i in graph})
+        mine = list(cycles_by_length(graph, 11))
+        expected = {canonical_rotation(c) for c in nx.simple_cycles(graph)}
+        assert len(mine) == len(expected) and {canonical_rotation(c) for c in mine} == expected
+        assert [len(c) for c in mine] == sorted(len(c) for c in mine)
+        assert all(len(c) <= 3 for c in cycles_by_length(graph, 3))
+
+
+def test_a_subset_of_loops_keeps_the_graph_and_partitions():
+    loops = find_loops(ns.load(MODELS / "logistic_growth.mdl"))
+    named = loops.named()
+    assert [loop.id for loop in named] == ["B1", "R1"] and named.graph is loops.graph
+    assert [loop.id for loop in loops.subset(["r1"])] == ["R1"]
+    with pytest.raises(KeyError, match="no loop with id 'b9'"):
+        loops.subset(["B9"])

@@ -385,13 +385,15 @@ def _products(
     width = int(np.prod(shape))
     table = np.stack([links[edge].reshape(-1) for edge in edges]) if edges else np.zeros((0, width))
     flags = np.stack([guards[edge].reshape(-1) for edge in edges]) if edges else np.zeros((0, width), bool)
+    ever = flags.any(axis=1)  # guards are rare: look at a loop's only when one of its links has any
     raw = np.zeros((len(loops), width))
     guarded = np.zeros((len(loops), width), dtype=bool)
     for i, loop in enumerate(loops):
         for path in loop.paths:
             rows = [row[link.source, link.target] for link in path]
             raw[i] += np.prod(table[rows], axis=0)
-            guarded[i] |= np.any(flags[rows], axis=0)
+            if ever[rows].any():
+                guarded[i] |= np.any(flags[rows], axis=0)
     return raw.T.reshape(*shape, len(loops)), guarded.T.reshape(*shape, len(loops))
 
 

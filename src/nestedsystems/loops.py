@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,6 +168,23 @@ class LoopSet:
 
     def in_partition(self, index: int) -> tuple[Loop, ...]:
         return tuple(loop for loop in self.loops if loop.partition == index)
+
+    def subset(self, ids: Iterable[str]) -> LoopSet:
+        """Only the loops with these ids, same graph and partitions.
+
+        Relative loop scores of a subset compare those loops among themselves:
+        the lens of the loops an author named, or of the few a dashboard shows.
+        """
+        wanted = {loop_id.lower() for loop_id in ids}
+        unknown = wanted - set(self._by_id)
+        if unknown:
+            raise KeyError(f"no loop with id {sorted(unknown)[0]!r}")
+        kept = tuple(loop for loop in self.loops if loop.id.lower() in wanted)
+        return LoopSet(kept, self.graph, self.partitions, self.complete, self.missing, self.notes)
+
+    def named(self) -> LoopSet:
+        """The loops the model's author named (`subset`)."""
+        return self.subset(loop.id for loop in self.loops if loop.named)
 
 
 def flow_terms(equation: Expr) -> list[tuple[int, Expr]]:
@@ -390,32 +407,78 @@ def find_loops(
 
     # Then every loop, shortest first: a bound then keeps the loops a reader can
     # follow, rather than whichever long detours a depth-first search meets first.
-    # A plain copy without attributes: networkx's subgraph views cost more than the search.
-    feedback = nx.DiGraph(graph.subgraph(set(component_of)).edges())
     longest = min(largest, max_length) if max_length is not None else largest
-    low, cut = 0, False
-    while low < longest and not cut:
-        # Rounds of a few lengths at a time: each round searches every shorter length
-        # again, so one length per round would cost several times the search itself.
-        high = min(longest, low + 3)
-        fresh = []
-        for cycle in nx.simple_cycles(feedback, length_bound=high):
-            if len(cycle) > low:
-                fresh.append(cycle)
-                if len(fresh) > 2 * (max_loops - len(found)) + 100:
-                    cut = True
-                    break
-        for cycle in sorted(fresh, key=len):
-            if len(found) >= max_loops:
-                cut = True
-                break
-            accept(cycle)
-        low = high
+    cut = False
+    for cycle in cycles_by_length(graph.subgraph(set(component_of)), longest):
+        if len(found) >= max_loops:
+            cut = True
+            break
+        accept(cycle)
     if cut:
         complete = False
         notes.append(f"enumeration stopped at max_loops={max_loops}; the model has more loops")
 
     return _assemble(model, graph, found, declared_keys, components, component_of, complete, notes)
+
+
+def cycles_by_length(graph: nx.DiGraph, longest: int) -> Iterator[list[str]]:
+    """Every elementary cycle of `graph` up to `longest` nodes, shortest first.
+
+    Each cycle is found once, from its first node in the graph's order, by a
+    depth-first search that only extends a path when it can still close within
+    the length sought: the distance back to the start (a breadth-first search
+    over later nodes, made once per start) prunes the dead ends that make a
+    plain length-bounded search slow on large, densely connected models.
+    Within one length, cycles come by start node, then in search order.
+    """
+    names = list(graph)
+    index = {name: i for i, name in enumerate(names)}
+    successors = [sorted(index[w] for w in graph.successors(v)) for v in names]
+    predecessors = [sorted(index[u] for u in graph.predecessors(v)) for v in names]
+    distances: dict[int, dict[int, int]] = {}
+
+    def back_to(start: int) -> dict[int, int]:
+        # edges from each later node back to `start`, through later nodes only
+        if start not in distances:
+            reach = {start: 0}
+            frontier = [start]
+            while frontier:
+                following = []
+                for v in frontier:
+                    for u in predecessors[v]:
+                        if u > start and u not in reach:
+                            reach[u] = reach[v] + 1
+                            following.append(u)
+                frontier = following
+            distances[start] = reach
+        return distances[start]
+
+    for length in range(1, longest + 1):
+        for start in range(len(names)):
+            distance = back_to(start)
+            if len(distance) < length:
+                continue  # not enough later nodes lead back to close so long a cycle
+            path = [start]
+            on_path = {start}
+            stack = [iter(successors[start])]
+            while stack:
+                step = next(stack[-1], None)
+                if step is None:
+                    stack.pop()
+                    on_path.discard(path.pop())
+                    continue
+                edges = len(path)  # edges from start to the step, once it is taken
+                if step == start:
+                    if edges == length:
+                        yield [names[i] for i in path]
+                    continue
+                if step < start or step in on_path or edges + distance.get(step, length + 1) > length:
+                    continue
+                if edges + 1 > length:
+                    continue
+                path.append(step)
+                on_path.add(step)
+                stack.append(iter(successors[step]))
 
 
 def _trace(graph: nx.DiGraph, declared: NamedLoop) -> list[str] | None:
