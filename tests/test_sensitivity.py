@@ -99,3 +99,30 @@ def test_sweep_command_errors_are_one_line(capsys):
     assert capsys.readouterr().err == (
         "nestedsystems: error: save 'Nobody': expected a variable of SIR, found no such variable\n"
     )
+
+
+def test_sweep_command_varies_a_lookup_through_its_strength(capsys):
+    from conftest import MODELS
+    from nestedsystems.cli import main
+
+    code = main(
+        [
+            "sweep",
+            str(MODELS / "nested_systems.mdl"),
+            "--vary",
+            "Effect of strain on healing table=0:2",
+            "--vary",
+            "Staff trauma vulnerability",  # its [1, 1.3] range comes from the model
+            "--n",
+            "32",
+            "--outcome",
+            "Total client distress",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ran 32 members (lhs) of nested_systems: final Total client distress")
+    # bending the whole curve moves the outcome far more than the lever's narrow range
+    assert out[2].startswith("  Effect of strain on healing table strength strongly ")
+    assert out[3].startswith("  Staff trauma vulnerability ")

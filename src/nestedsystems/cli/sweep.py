@@ -18,6 +18,10 @@ Run MODEL once per member of a sampled design over the constants named by --vary
 write the members (or, for very large ensembles, their quantiles) with --output,
 and print which constants move the outcome most, in words.
 
+A lookup (graphical function) named by --vary becomes uncertain too: LOW:HIGH
+then scale its departures from its value at input 1 ("<lookup> strength"; 1 is the
+curve as drawn, 0 flattens it).
+
 Designs: lhs (Latin hypercube, default) and random rank constants by rank
 correlation; sobol (variance shares, S1 and ST) and morris (elementary effects)
 use SALib. --n is the number of members; sobol and morris round it to what their
@@ -124,12 +128,19 @@ def rank_sentences(samples: pd.DataFrame, outcome: np.ndarray, label: str, top: 
 def handle(args: argparse.Namespace) -> int:
     from .. import load
     from ..ensembles import connect, run_ensemble
-    from ..sampling import parse_range, ranges_from_model
+    from ..model import Kind
+    from ..sampling import expose_lookup_strength, parse_range, ranges_from_model
 
     if args.n < 2:
         raise ParameterError(f"--n: expected at least 2 members, found {args.n}")
     model = load(args.model)
-    parsed = [parse_range(text) for text in args.vary]
+    parsed = []
+    for name, low, high in (parse_range(text) for text in args.vary):
+        variable = model.get(name)
+        if variable is not None and variable.kind is Kind.LOOKUP:
+            # an uncertain curve: vary how strongly it departs from its normal point
+            model, name = expose_lookup_strength(model, name)
+        parsed.append((name, low, high))
     ranges = ranges_from_model(model, {name: (low, high) for name, low, high in parsed})
     samples, plan = _design(args.method, ranges, args.n, args.seed)
     save = list(args.save) if args.save else [v.name for v in model.stocks if v.origin is None]
