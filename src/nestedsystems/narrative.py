@@ -13,7 +13,9 @@ does not become a sentence of its own.
 
 from __future__ import annotations
 
-from .dominance import DominantPeriod, LoopScores
+import numpy as np
+
+from .dominance import DominantPeriod, LoopScores, _dominant_set
 from .errors import ParameterError
 from .loops import Loop
 
@@ -111,31 +113,70 @@ def describe_dominance(
     list of str
         Empty when nothing in the partition ever changes.
     """
-    periods = scores.dominant_periods(threshold, run=run)
-    if partition is None:
-        active = sorted({p.partition for p in periods})
-        if not active:
-            return []
-        partition = active[0]
-    elif not 0 <= partition < len(scores.loops.partitions):
-        raise ParameterError(
-            f"partition {partition} does not exist; the model has {len(scores.loops.partitions)}"
-        )
     times = scores.times
     horizon = float(times[-1] - times[0]) if len(times) > 1 else 0.0
     step = float(times[1] - times[0]) if len(times) > 1 else 0.0
+    shortest = 0.05 * horizon if shortest is None else shortest
+    partitions = [partition] if partition is not None else range(len(scores.loops.partitions))
+    if partition is not None and not 0 <= partition < len(scores.loops.partitions):
+        raise ParameterError(
+            f"partition {partition} does not exist; the model has {len(scores.loops.partitions)}"
+        )
+    periods: list[DominantPeriod] = []
+    for candidate in partitions:
+        periods = _smoothed_periods(scores, candidate, run, threshold, round(shortest / step) if step else 1)
+        if periods:
+            break
     # A step's scores describe the change over the step before it: a period of
     # steps t1..t2 tells about the time from t1 - dt to t2.
-    mine = [
+    periods = [
         DominantPeriod(p.partition, p.loops, p.polarity, max(p.start - step, float(times[0])), p.end, p.share)
         for p in periods
-        if p.partition == partition
     ]
-    merged = merge_periods(mine, 0.05 * horizon if shortest is None else shortest)
+    merged = merge_periods(periods, shortest)
     model = getattr(scores.loops.graph, "graph", {}).get("time_units", "")
     units = _plural(time_units if time_units is not None else model)
     by_id = {loop.id: loop for loop in scores.loops}
     return [_sentence(period, [by_id[i] for i in _ranked(period, scores, run)], units) for period in merged]
+
+
+def _smoothed_periods(
+    scores: LoopScores, partition: int, run: int, threshold: float, window: int
+) -> list[DominantPeriod]:
+    """Dominant periods of relative scores averaged over a moving window.
+
+    Among many loops the dominant set changes at nearly every step; a reader
+    wants the loops that dominate over a stretch of time, so shares are averaged
+    over `window` steps (centred) before the dominant set is chosen.
+    """
+    loops = scores.loops.loops
+    members = [i for i, loop in enumerate(loops) if loop.partition == partition]
+    active = scores.active[run, :, partition]
+    if not members or not active.any():
+        return []
+    relative = np.where(active[:, None], scores.relative[run], 0.0)
+    window = max(1, min(window, len(relative)))
+    kernel = np.ones(window)
+    weights = np.convolve(active.astype(float), kernel, mode="same")
+    smoothed = np.zeros_like(relative)
+    for i in members:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            smoothed[:, i] = np.convolve(relative[:, i], kernel, mode="same") / weights
+    periods: list[DominantPeriod] = []
+    current, start, shares = None, 0, []
+    for t in range(len(scores.times) + 1):
+        chosen = _dominant_set(smoothed[t], members, loops, threshold) if t < len(scores.times) and active[t] else None
+        key = None if chosen is None else chosen[:2]
+        if key != current or t == len(scores.times):
+            if current is not None:
+                periods.append(
+                    DominantPeriod(partition, current[0], current[1], float(scores.times[start]),
+                                   float(scores.times[t - 1]), float(np.mean(shares)))
+                )
+            current, start, shares = key, t, []
+        if chosen is not None:
+            shares.append(chosen[2])
+    return periods
 
 
 def _ranked(period: DominantPeriod, scores: LoopScores, run: int) -> list[str]:
