@@ -191,7 +191,7 @@ class Explorer(LeverSession):
         if not value > 0 or value != value or value == float("inf"):
             self.say(f"TIME STEP must be a positive number; got {text!r}. Kept {self.time_step:g}.", "error")
             return
-        horizon = float(self.prepared.baseline.times[-1] - self.prepared.baseline.times[0])
+        horizon = float(self.baseline.times[-1] - self.baseline.times[0])
         if horizon > 0 and horizon / value > 200_000:
             self.say(f"TIME STEP {value:g} would take over 200,000 steps; kept {self.time_step:g}.", "error")
             return
@@ -213,7 +213,7 @@ class Explorer(LeverSession):
     # -- drawing --------------------------------------------------------------------------
 
     def redraw(self, run: Any) -> None:
-        self.source.data = self._columns(run, baseline=self.prepared.baseline)
+        self.source.data = self._columns(run, baseline=self.baseline)
 
     def _columns(self, run: Any, *, baseline: Any = None) -> dict[str, Any]:
         # Every slot has a column, an empty slot zeros, so that all columns stay one length.

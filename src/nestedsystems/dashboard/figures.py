@@ -31,6 +31,8 @@ __all__ = [
     "Series",
     "TimeAxis",
     "empty_columns",
+    "IndexedRun",
+    "indexed",
     "indicator_figure",
     "run_columns",
     "time_axis",
@@ -236,3 +238,36 @@ def legend_key_html(compared: Mapping[str, str]) -> str:
             f'vertical-align:middle"></span> {html.escape(name)}'
         )
     return '<div class="ns-key">' + " &nbsp; ".join(rows) + "</div>"
+
+
+class IndexedRun:
+    """A run whose columns are found by exact name in one dictionary lookup.
+
+    The dashboards read a dozen columns of every run, and of the baseline again on
+    every redraw; looking each up by Vensim's rules (case, spaces and underscores
+    ignored) scans every name of the run each time. Names not found exactly fall back
+    to the run's own lookup. Everything else is the wrapped run's.
+    """
+
+    __slots__ = ("_index", "run")
+
+    def __init__(self, run: object) -> None:
+        self.run = run
+        self._index = {name: j for j, name in enumerate(run.names)}  # type: ignore[attr-defined]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        j = self._index.get(name)
+        if j is None or getattr(self.run, "ensemble", False):
+            return self.run[name]  # type: ignore[index,no-any-return]
+        return self.run.values[0, :, j]  # type: ignore[attr-defined,no-any-return]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._index or name in self.run  # type: ignore[operator]
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(self.run, attribute)
+
+
+def indexed(run: object) -> IndexedRun:
+    """``run`` wrapped for fast column reads (a run already wrapped is returned as is)."""
+    return run if isinstance(run, IndexedRun) else IndexedRun(run)

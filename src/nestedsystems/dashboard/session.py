@@ -21,6 +21,7 @@ from bokeh.models import Div
 from ..errors import NestedSystemsError
 from .cache import PreparedModel
 from .export import run_csv
+from .figures import indexed
 from .levers import Lever, read_lever_arguments
 from .scenario_panel import ScenarioPanel
 from .store import SavedScenario, ScenarioStore
@@ -67,13 +68,18 @@ class LeverSession:
         self.prepared = prepared
         self.levers = {lever.name: lever for lever in levers}
         self.values = {lever.name: lever.default for lever in levers}
-        self.run: Any = prepared.baseline
+        self.baseline = indexed(prepared.baseline)
+        self.run: Any = self.baseline
         self.runs_made = 0
         self.sliders = {lever.name: lever_slider(lever) for lever in levers}
         for name, slider in self.sliders.items():
             slider.on_change("value_throttled", functools.partial(self._slider_released, name))
-        self.message = Div(text="", name="message", sizing_mode="stretch_width")
         self.downloader = Downloader()
+        # A data source no drawn model refers to never reaches the browser: the message
+        # line carries the download source so that the page has it.
+        self.message = Div(
+            text="", name="message", sizing_mode="stretch_width", tags=[self.downloader.source]
+        )
         self.panel = ScenarioPanel(
             store,
             prepared.key,
@@ -167,10 +173,11 @@ class LeverSession:
         import nestedsystems as ns
 
         try:
-            return ns.simulate(self.prepared.compiled, params=dict(params), **self.simulate_options())
+            run = ns.simulate(self.prepared.compiled, params=dict(params), **self.simulate_options())
         except NestedSystemsError as error:
             self.say(f"The model could not run with these settings: {error}", "error")
             return None
+        return indexed(run)
 
     # -- scenarios -----------------------------------------------------------------------
 
@@ -232,12 +239,15 @@ class LeverSession:
         elif "scenario" in arguments and values:
             self.say(f"Showing scenario {_text(arguments['scenario']).strip()!r}.", "success")
 
+    def label(self) -> str:
+        """What the current levers are called: the scenario name typed, or "Current levers"."""
+        return self.panel.name_input.value.strip() or "Current levers"
+
     # -- exports -------------------------------------------------------------------------
 
     def export_csv(self) -> str:
         """Send the current run to the browser as CSV; return the text."""
         text = run_csv(self.run)
-        name = self.panel.name_input.value.strip() or "current levers"
-        self.downloader.offer(f"{file_stem(self.prepared.key, name)}.csv", text, "text/csv")
+        self.downloader.offer(f"{file_stem(self.prepared.key, self.label())}.csv", text, "text/csv")
         self.say("The data of the current run is downloading as CSV.", "info")
         return text

@@ -27,6 +27,7 @@ from ..errors import NestedSystemsError
 from .cache import PreparedModel, find_model, prepared_model
 from .export import ExportError, export_png, report_html, report_layout
 from .figures import (
+    BASELINE_PREFIX,
     MAX_COMPARED,
     PALETTE,
     Series,
@@ -207,7 +208,7 @@ class WhatIf(LeverSession):
 
         # Data.
         self.source = ColumnDataSource(
-            run_columns(prepared.baseline, self.shown, self.axis, baseline=prepared.baseline), name="run"
+            run_columns(self.baseline, self.shown, self.axis, baseline=self.baseline), name="run"
         )
         self.compare_sources = [
             ColumnDataSource(empty_columns(self.shown), name=f"compare-{k}") for k in range(MAX_COMPARED)
@@ -327,7 +328,12 @@ class WhatIf(LeverSession):
     # -- drawing --------------------------------------------------------------------------
 
     def redraw(self, run: Any) -> None:
-        self.source.data = run_columns(run, self.shown, self.axis, baseline=self.prepared.baseline)
+        # The baseline's columns never change: reuse them rather than re-read the run.
+        columns = run_columns(run, self.shown, self.axis)
+        columns.update(
+            {key: value for key, value in self.source.data.items() if key.startswith(BASELINE_PREFIX)}
+        )
+        self.source.data = columns
         self._update_words()
 
     def show_compared(self, runs: Mapping[str, Any]) -> None:
@@ -341,7 +347,7 @@ class WhatIf(LeverSession):
         self.key.text = legend_key_html({name: PALETTE[k] for k, name in enumerate(names)})
 
     def _update_words(self) -> None:
-        text = summarize(self.run, self.prepared.baseline, self.spec.statements, self.axis)
+        text = summarize(self.run, self.baseline, self.spec.statements, self.axis)
         self.summary.text = f'<p style="font-size:120%;margin:4px 0"><b>{html.escape(text)}</b></p>'
         self._sync_shocks()
 
@@ -374,16 +380,16 @@ class WhatIf(LeverSession):
     # -- exports --------------------------------------------------------------------------
 
     def _report(self) -> tuple[Any, str]:
-        name = self.panel.name_input.value.strip() or "Your levers"
+        name = self.label()
         runs = {name: self.run, **self.compared}
-        summary = summarize(self.run, self.prepared.baseline, self.spec.statements, self.axis)
+        summary = summarize(self.run, self.baseline, self.spec.statements, self.axis)
         notes = [
             f"{self.levers[key].title}: {value:g} (today {self.levers[key].default:g})"
             for key, value in self.changed_values().items()
         ] or ["All levers at today's settings."]
         layout = report_layout(
             runs,
-            self.prepared.baseline,
+            self.baseline,
             self.spec.trajectories,
             self.spec.indicators,
             self.axis,

@@ -1,0 +1,109 @@
+"""Many sessions at once: 20 concurrent sessions move sliders against a loopback server.
+
+Starts ``nestedsystems serve`` (the what-if app on the flagship model) in a subprocess
+on 127.0.0.1, opens N sessions with Bokeh's own client (the same websocket protocol as
+a browser, without drawing), each in its own thread, and has every session release a
+slider M times as fast as answers come back. A round trip is timed from the release
+to the moment the server's answer, new chart data included, has arrived (a ping sent
+after the release returns only after the server's replies to the release).
+
+Prints p50/p95/max of the round trip and the throughput. Run:
+
+    python benchmarks/dashboard_load.py [--sessions 20] [--moves 20] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+LEVERS = ("Supervision hours", "Staffing ratio", "Relative pay", "Leadership participation")
+
+
+def session_worker(
+    url: str, moves: int, seed: int, times: list[float], errors: list[str], start: threading.Barrier
+):
+    from bokeh.client import pull_session
+
+    rng = np.random.default_rng(seed)
+    try:
+        session = pull_session(url=url)
+    except Exception as error:  # report, do not hang the barrier
+        errors.append(f"session {seed}: {error}")
+        start.abort()
+        return
+    try:
+        doc = session.document
+        source = doc.get_model_by_name("run")
+        arrived = []
+        source.on_change("data", lambda attr, old, new: arrived.append(time.perf_counter()))
+        start.wait()
+        for k in range(moves):
+            lever = LEVERS[(seed + k) % len(LEVERS)]
+            slider = doc.get_model_by_name(f"lever:{lever}")
+            steps = round((slider.end - slider.start) / slider.step)
+            value = slider.start + slider.step * int(rng.integers(0, steps + 1))
+            if value == slider.value:
+                value = slider.start if value != slider.start else slider.end
+            count = len(arrived)
+            begin = time.perf_counter()
+            slider.set_from_json("value", value)
+            slider.set_from_json("value_throttled", value)
+            session.force_roundtrip()
+            end = time.perf_counter()
+            if len(arrived) == count:
+                errors.append(f"session {seed}: no new data after moving {lever} to {value}")
+            times.append((end - begin) * 1000)
+    finally:
+        session.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--moves", type=int, default=20, help="slider releases per session")
+    parser.add_argument("--model", default=str(ROOT / "models" / "nested_systems.mdl"))
+    args = parser.parse_args()
+
+    from nestedsystems.dashboard.browser import ServerProcess
+
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        ServerProcess(args.model, store=Path(folder) / "scenarios.sqlite") as server,
+    ):
+        times: list[float] = []
+        errors: list[str] = []
+        start = threading.Barrier(args.sessions + 1)
+        threads = [
+            threading.Thread(target=session_worker, args=(server.url, args.moves, k, times, errors, start))
+            for k in range(args.sessions)
+        ]
+        for thread in threads:
+            thread.start()
+        start.wait()  # every session is open before any slider moves
+        began = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+
+    if errors:
+        print("errors:", *errors[:10], sep="\n  ")
+    values = np.array(times)
+    print(f"dashboard load: {args.sessions} concurrent sessions x {args.moves} slider releases, loopback")
+    print(
+        f"  round trip (release -> new data in the client), ms: "
+        f"p50 {np.percentile(values, 50):.1f}  p95 {np.percentile(values, 95):.1f}  "
+        f"max {values.max():.1f}  mean {statistics.fmean(values):.1f}"
+    )
+    print(f"  throughput: {len(values) / elapsed:.1f} reruns/s over {elapsed:.1f} s ({len(values)} reruns)")
+
+
+if __name__ == "__main__":
+    main()

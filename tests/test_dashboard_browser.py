@@ -1,0 +1,228 @@
+"""The what-if dashboard and the explorer in Debian's headless Chromium, served by
+``nestedsystems serve`` in a subprocess on a loopback port: a person's path through
+the page with the mouse and keyboard, checked against the model's own numbers."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nestedsystems as ns
+from nestedsystems.dashboard.cache import prepared_model
+from nestedsystems.dashboard.store import ScenarioStore
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+selenium = pytest.importorskip("selenium", reason="browser tests need selenium (pip install selenium)")
+if not (shutil.which("chromium") and shutil.which("chromedriver")):
+    pytest.skip(
+        "browser tests need Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+
+from nestedsystems.dashboard.browser import DashboardPage, ServerProcess  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGSHIP = ROOT / "models" / "nested_systems.mdl"
+ARTIFACTS = ROOT / "test-artifacts"
+TEACUP = ROOT.parent / "shared" / "conformance" / "test-models" / "samples" / "teacup" / "teacup.mdl"
+if not TEACUP.exists():
+    TEACUP = Path("/work/shared/conformance/test-models/samples/teacup/teacup.mdl")
+
+RESTRAINT_POLICY = "Restraint reduction policy"
+RESTRAINTS = "Restraints per 1000 client days"
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    return tmp_path_factory.mktemp("store") / "scenarios.sqlite"
+
+
+@pytest.fixture(scope="module")
+def server(store_path):
+    with ServerProcess(FLAGSHIP, store=store_path) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def page(downloads):
+    with DashboardPage(downloads=downloads) as opened:
+        yield opened
+
+
+def model_says(params, name):
+    return ns.simulate(prepared_model(FLAGSHIP).compiled, params=params)[name]
+
+
+def message_shows(page, words):
+    page.wait_for(
+        "const m = Bokeh.documents[0].get_model_by_name('message');"
+        "const d = document.createElement('div'); d.innerHTML = m.text;"
+        "return d.textContent.includes(arguments[0]);",
+        words,
+        what=f"the message {words!r}",
+    )
+    return page.text("message")
+
+
+def test_dragging_a_lever_redraws_in_the_direction_the_model_says(server, page):
+    page.open(server.url)
+    before = np.array(page.column("run", RESTRAINTS))
+    baseline = prepared_model(FLAGSHIP).baseline[RESTRAINTS]
+    np.testing.assert_allclose(before, baseline)
+
+    page.drag_slider(f"lever:{RESTRAINT_POLICY}", 120)
+    value = page.wait_for(
+        "return Bokeh.documents[0].get_model_by_name(arguments[0]).value_throttled",
+        f"lever:{RESTRAINT_POLICY}",
+        what="the slider released above zero",
+    )
+    assert 0 < value <= 1
+    page.wait_for(
+        "const s = Bokeh.documents[0].get_model_by_name('run');"
+        "return s.data[arguments[0]][12] !== arguments[1];",
+        RESTRAINTS,
+        float(before[12]),
+        what="new chart data",
+    )
+    after = np.array(page.column("run", RESTRAINTS))
+    wanted = model_says({RESTRAINT_POLICY: value}, RESTRAINTS)
+    np.testing.assert_allclose(after, wanted, rtol=1e-6)
+    # A restraint-reduction policy lowers restraint in its first year, and the chart says so.
+    assert wanted[12] < baseline[12]
+    assert after[12] < before[12]
+    # The ghost line stays the baseline.
+    np.testing.assert_allclose(page.column("run", "baseline: " + RESTRAINTS), baseline)
+    page.screenshot(ARTIFACTS / "whatif-after-drag.png")
+
+
+def test_save_then_reopen_by_url(server, page, store_path):
+    page.open(server.url)
+    page.drag_slider(f"lever:{RESTRAINT_POLICY}", 80)
+    value = page.wait_for(
+        "return Bokeh.documents[0].get_model_by_name(arguments[0]).value_throttled",
+        f"lever:{RESTRAINT_POLICY}",
+        what="the slider released",
+    )
+    page.type_into("scenario-name", "Less restraint")
+    page.click("scenario-save")
+    message_shows(page, "Saved scenario 'Less restraint'.")
+    saved = ScenarioStore(store_path).load("Less restraint", model="nested_systems")
+    assert saved.values == {RESTRAINT_POLICY: value}
+
+    page.open(server.url + "?" + urllib.parse.urlencode({"scenario": "Less restraint"}))
+    assert page.model(f"lever:{RESTRAINT_POLICY}", "value") == value
+    message_shows(page, "Showing scenario 'Less restraint'.")
+    np.testing.assert_allclose(
+        page.column("run", RESTRAINTS), model_says({RESTRAINT_POLICY: value}, RESTRAINTS), rtol=1e-6
+    )
+    page.screenshot(ARTIFACTS / "whatif-scenario-from-url.png")
+
+
+def test_csv_download_is_the_run_on_screen(server, page, downloads):
+    page.open(server.url + "?" + urllib.parse.urlencode({"Supervision hours": "3"}))
+    assert page.model("lever:Supervision hours", "value") == 3
+    page.click("export-csv")
+    target = downloads / "nested-systems-current-levers.csv"
+    deadline = time.monotonic() + page.patience
+    while not target.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    frame = pd.read_csv(io.StringIO(target.read_text()), index_col=0)
+    assert frame.index.name == "time"
+    assert len(frame) == 121
+    np.testing.assert_allclose(
+        frame["Staff strain"], model_says({"Supervision hours": 3.0}, "Staff strain"), rtol=1e-9
+    )
+
+
+def test_bad_links_and_names_get_plain_messages(server, page):
+    query = urllib.parse.urlencode({"scenario": "No such plan", "Staffing ratio": "lots"})
+    page.open(server.url + "?" + query)
+    text = message_shows(
+        page, "There is no saved scenario called 'No such plan'. Showing the baseline instead."
+    )
+    assert "Staffing ratio must be a number; got 'lots'. Kept 1." in text
+    assert page.model("lever:Staffing ratio", "value") == 1.0
+
+    page.open(server.url + "?" + urllib.parse.urlencode({"Staffing ratio": "9"}))
+    message_shows(page, "Staffing ratio must be between 0.6 and 1.5 FTE/client; got 9. Kept 1.")
+
+    page.type_into("scenario-name", "   ")
+    page.click("scenario-save")
+    message_shows(page, "Give the scenario a name before saving it.")
+
+    page.type_into("scenario-name", "Twice")
+    page.click("scenario-save")
+    message_shows(page, "Saved scenario 'Twice'.")
+    page.type_into("scenario-name", "twice")
+    page.click("scenario-save")
+    message_shows(page, "A scenario named 'Twice' already exists.")
+    page.screenshot(ARTIFACTS / "whatif-duplicate-name.png")
+
+
+def test_one_session_never_sees_anothers_unsaved_levers(server, page):
+    page.open(server.url)
+    page.drag_slider("lever:Length of stay", 60)
+    moved = page.wait_for(
+        "const v = Bokeh.documents[0].get_model_by_name('lever:Length of stay').value_throttled;"
+        "return v !== null && v !== 9 ? v : 0;",
+        what="Length of stay moved",
+    )
+    assert moved != 9
+    with DashboardPage() as other:
+        other.open(server.url)
+        assert other.model("lever:Length of stay", "value") == 9
+        np.testing.assert_allclose(
+            other.column("run", "Clients in care"), prepared_model(FLAGSHIP).baseline["Clients in care"]
+        )
+    # And the first session kept its own.
+    assert page.model("lever:Length of stay", "value") == moved
+
+
+def test_explorer_reports_a_broken_model_and_recovers(tmp_path, page):
+    model = tmp_path / "teacup.mdl"
+    shutil.copy(TEACUP, model)
+    with ServerProcess(model, store=tmp_path / "s.sqlite") as explorer:
+        page.open(explorer.url)
+        assert page.model("variables", "value") == ["Teacup Temperature"]
+        text = model.read_text()
+        model.write_text(text.replace("Teacup Temperature= INTEG (", "Teacup Temperature= INTEG ((("))
+        page.open(explorer.url)
+        shown = page.text("error-page")
+        assert "The model could not be loaded" in shown
+        assert "teacup.mdl" in shown
+        page.screenshot(ARTIFACTS / "explorer-broken-model.png")
+        model.write_text(text)
+        page.open(explorer.url)
+        assert page.model("variables", "value") == ["Teacup Temperature"]
+        assert explorer.process.poll() is None
+
+
+def test_png_export_draws_the_report(tmp_path):
+    from bokeh.document import Document
+
+    from nestedsystems.dashboard import whatif
+
+    app = whatif.build_document(Document(), model_path=FLAGSHIP, store=tmp_path / "s.sqlite", arguments={})
+    app.set_values({"Supervision hours": 4.0})
+    data = app.export_png(ARTIFACTS / "whatif-report.png")
+    assert data is not None, app.message.text
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    assert image.width >= 900
+    assert image.height >= 800
+    assert app.downloader.last[0] == "nested-systems-current-levers.png"
