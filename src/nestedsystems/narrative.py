@@ -45,8 +45,9 @@ def _plural(units: str) -> str:
     return units if units.endswith("s") or units == "Time" else units + "s"
 
 
-def _number(value: float) -> str:
-    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 or abs(value) >= 20 else f"{value:.1f}"
+def _number(value: float, horizon: float) -> str:
+    # whole units on a long run (months over ten years), tenths on a short one
+    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 or horizon >= 20 else f"{value:.1f}"
 
 
 def _clause(text: str) -> str:
@@ -66,8 +67,8 @@ def _title(loop: Loop) -> str:
     return f"the loop through {listed} ({loop.id}, {loop.polarity.value})"
 
 
-def _sentence(period: DominantPeriod, loops: list[Loop], units: str) -> str:
-    when = f"{units} {_number(period.start)}–{_number(period.end)}"
+def _sentence(period: DominantPeriod, loops: list[Loop], units: str, horizon: float) -> str:
+    when = f"{units} {_number(period.start, horizon)}–{_number(period.end, horizon)}"
     if len(loops) == 1:
         (loop,) = loops
         text = f"{when}: {_title(loop)} drives most of the change"
@@ -137,7 +138,9 @@ def describe_dominance(
     model = getattr(scores.loops.graph, "graph", {}).get("time_units", "")
     units = _plural(time_units if time_units is not None else model)
     by_id = {loop.id: loop for loop in scores.loops}
-    return [_sentence(period, [by_id[i] for i in _ranked(period, scores, run)], units) for period in merged]
+    return [
+        _sentence(period, [by_id[i] for i in _ranked(period, scores, run)], units, horizon) for period in merged
+    ]
 
 
 def _smoothed_periods(
