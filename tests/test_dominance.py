@@ -125,11 +125,9 @@ def test_a_run_that_skips_steps_is_refused(test_models):
 
 def _simlin_key(variables) -> frozenset[str]:
     """Simlin's loop variables as ours: it names a stock's unnamed flow
-    ``<stock>_net_flow`` and a SMOOTH's module instance ``$⁚<var>⁚0⁚smth1``; we
+    ``<stock>_net_flow`` and a SMOOTH's module instance ``$<sep><var><sep>0<sep>smth1``; we
     fold both into the variable the modeler wrote, so they drop out here."""
-    return frozenset(
-        canonical(v) for v in variables if not v.startswith("$") and not v.endswith("_net_flow")
-    )
+    return frozenset(canonical(v) for v in variables if not v.startswith("$") and not v.endswith("_net_flow"))
 
 
 SIMLIN_MODELS = [
@@ -256,7 +254,7 @@ def test_the_flagship_declares_seventeen_loops_and_each_is_found_as_declared(fla
 
 def test_reinforcing_loops_with_burnout_attrition_drive_the_drift_slide(flagship):
     """Among the author's loops, the reinforcing ones explain most of the slide
-    (months 36–72), with the Capability trap (R10) and Burnout–attrition (R3) near the top."""
+    (months 36-72), with the Capability trap (R10) and Burnout-attrition (R3) near the top."""
     model, loops = flagship
     scores = loop_scores(model, loops=loops.named())
     slide = {loop.id: _window_share(scores, loop.id, 36, 72) for loop in scores.loops}
@@ -269,7 +267,9 @@ def test_reinforcing_loops_with_burnout_attrition_drive_the_drift_slide(flagship
 
 def test_the_sanctuary_loop_appears_only_after_adoption(flagship):
     model, loops = flagship
-    scores = loop_scores(model, loops=loops.named(), params={"Sanctuary adoption": 1, "Sanctuary start month": 36})
+    scores = loop_scores(
+        model, loops=loops.named(), params={"Sanctuary adoption": 1, "Sanctuary start month": 36}
+    )
     assert _window_share(scores, "R11", 0, 36) == 0.0
     assert max(_window_share(scores, "R11", start, start + 12) for start in range(36, 96, 12)) > 0.01
 
@@ -286,6 +286,8 @@ def test_the_specified_dominance_r3_in_the_slide_and_r11_in_the_recovery(flagshi
     drift = loop_scores(model, loops=loops.named())
     slide = {loop.id: _window_share(drift, loop.id, 36, 72) for loop in drift.loops}
     assert max(slide, key=slide.get) == "R3"
-    recovery_run = loop_scores(model, loops=loops.named(), params={"Sanctuary adoption": 1, "Sanctuary start month": 36})
+    recovery_run = loop_scores(
+        model, loops=loops.named(), params={"Sanctuary adoption": 1, "Sanctuary start month": 36}
+    )
     recovery = {loop.id: _window_share(recovery_run, loop.id, 48, 84) for loop in recovery_run.loops}
     assert max(recovery, key=recovery.get) == "R11"

@@ -221,7 +221,11 @@ def test_a_link_whose_sign_changes_along_the_run_makes_its_loop_undetermined():
     model = Model(
         (
             Variable("S", Kind.STOCK, Ref("flow"), initial=Number(0.0)),
-            Variable("flow", Kind.AUXILIARY, Binary(Op.ADD, Number(0.5), mul(Number(0.1), Call("cos", (Ref("s"),))))),
+            Variable(
+                "flow",
+                Kind.AUXILIARY,
+                Binary(Op.ADD, Number(0.5), mul(Number(0.1), Call("cos", (Ref("s"),)))),
+            ),
             *CONTROL,
         )
     )

@@ -312,10 +312,10 @@ def test_algebraic_loop(tmp_path: Path) -> None:
         load(path)
 
 
-def test_subscripts_are_not_supported_yet() -> None:
-    with pytest.raises(UnsupportedError, match="subscripts are not supported yet") as caught:
-        load(TEST_MODELS / "tests" / "subscript_1d_arrays" / "test_subscript_1d_arrays.mdl")
-    assert caught.value.line == 13
+def test_vensim_subscripts_load_xmile_subscripts_are_not_supported_yet() -> None:
+    model = load(TEST_MODELS / "tests" / "subscript_1d_arrays" / "test_subscript_1d_arrays.mdl")
+    assert [d.name for d in model.dimensions] == ["One Dimensional Subscript"]
+    assert model["Stock A"].dims == ("one dimensional subscript",)
     with pytest.raises(UnsupportedError, match="subscripts are not supported yet"):
         load(TEST_MODELS / "tests" / "subscript_1d_arrays" / "test_subscript_1d_arrays.xmile")
 

@@ -155,6 +155,22 @@ class _Emitter:
         self.variable = variable
         return f"{self.local[variable.key]} = {self.expression(expr)}"
 
+    # Hooks the array emitter (`arrays.ArrayEmitter`) overrides; here they keep the
+    # text of scalar models exactly as it was.
+
+    def preamble(self) -> list[str]:
+        return []
+
+    def value(self, variable: Variable, expr: Expr) -> str:
+        self.variable = variable
+        return self.expression(expr)
+
+    def save_lines(self, saved: tuple[Variable, ...]) -> list[str]:
+        return [f"out[row, {j}] = {self.local[v.key]}" for j, v in enumerate(saved)] + ["row += 1"]
+
+    def saved_values(self, saved: tuple[Variable, ...]) -> str:
+        return "".join(self.local[v.key] + ", " for v in saved)
+
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
@@ -231,14 +247,19 @@ class _Source:
 
     def __init__(self, model: Model, layout: _Layout, flavour: str, tables: dict):
         self.model, self.layout, self.flavour = model, layout, flavour
-        self.emit = _Emitter(model, flavour, tables)
+        if model.dimensions and flavour == VECTOR:
+            from .arrays import ArrayEmitter
+
+            self.emit: _Emitter = ArrayEmitter(model, tables)
+        else:
+            self.emit = _Emitter(model, flavour, tables)
         self.local = self.emit.local
 
     def names(self, variables: tuple[Variable, ...]) -> str:
         return "".join(self.local[v.key] + ", " for v in variables)
 
     def bind_constants(self) -> list[str]:
-        return [f"{self.local[v.key]} = p[{j}]" for j, v in enumerate(self.layout.constants)]
+        return [f"{self.local[v.key]} = p[{j}]" for j, v in enumerate(self.layout.constants)] + self.emit.preamble()
 
     def bind_state(self, source: str) -> list[str]:
         state = self.layout.stocks + self.layout.memories
@@ -256,11 +277,11 @@ class _Source:
 
     def rates(self) -> list[str]:
         lines = [
-            f"d{j} = {self.emit.expression(v.equation)}"  # type: ignore[arg-type]
+            f"d{j} = {self.emit.value(v, v.equation)}"  # type: ignore[arg-type]
             for j, v in enumerate(self.layout.stocks)
         ]
         lines += [
-            f"n{j} = {self.emit.expression(v.equation)}"  # type: ignore[arg-type]
+            f"n{j} = {self.emit.value(v, v.equation)}"  # type: ignore[arg-type]
             for j, v in enumerate(self.layout.memories)
         ]
         return lines
@@ -280,7 +301,7 @@ class _Source:
         lines = self.bind_constants() + self.bind_state("state") + self.auxiliaries() + self.rates()
         derivatives = "".join(f"d{j}, " for j in range(n_stocks))
         memories = "".join(f"n{j}, " for j in range(n_memories))
-        lines.append(f"return ({derivatives}), ({memories}), ({self.names(saved)})")
+        lines.append(f"return ({derivatives}), ({memories}), ({self.emit.saved_values(saved)})")
         return "def evaluate(t, dt, state, p):\n" + _indent(lines, 1) + "\n"
 
     def update(self) -> list[str]:
@@ -301,7 +322,7 @@ class _Source:
         if self.flavour == SCALAR:
             save = [f"out.extend(({self.names(saved)}))"]
         else:
-            save = [f"out[row, {j}] = {self.local[v.key]}" for j, v in enumerate(saved)] + ["row += 1"]
+            save = self.emit.save_lines(saved)
         clock = ["t = t0 + k * dt"] if self.reads_time() else []
         varying = self.auxiliaries("varying")
         body = [*clock, *varying]
@@ -388,8 +409,12 @@ class CompiledModel:
         self._layout = _layout(model)
         layout = self._layout
         self.parameters: tuple[str, ...] = tuple(v.name for v in layout.constants)
-        self.defaults: tuple[float, ...] = tuple(
-            float(v.equation.value) for v in layout.constants  # type: ignore[union-attr]
+        # Subscripted models run in numpy even for one run (the run axis then has
+        # length 1): their equations are whole-array operations (see `arrays`).
+        self.arrayed = bool(model.dimensions)
+        self.defaults: tuple[Any, ...] = tuple(
+            self._array_default(v) if v.dims else float(v.equation.value)  # type: ignore[union-attr]
+            for v in layout.constants
         )
         self.outputs: tuple[str, ...] = tuple(v.name for v in layout.outputs)
         self.stocks: tuple[str, ...] = tuple(v.name for v in layout.stocks)
@@ -397,6 +422,7 @@ class CompiledModel:
         # Single Euler runs use numba-compiled kernels where numba is installed, unless
         # told otherwise: compiling costs seconds, worth it for a model run many times.
         self.native = native_kernels.available() if native is None else native and native_kernels.available()
+        self.native = self.native and not self.arrayed
         self._parameter_index = {v.key: j for j, v in enumerate(layout.constants)}
         self._tables: dict[str, tuple[tuple, tuple]] = {}
         self._kernels: dict[tuple, Callable[..., Any]] = {}
@@ -405,7 +431,8 @@ class CompiledModel:
         self._equations: dict[str, tuple[tuple[str, ...], Callable[..., Any]]] = {}
         # Compile both initial functions now so that a model the compiler cannot
         # handle fails here, at compile time, not in the middle of a run.
-        self.kernel(SCALAR, "initial")
+        if not self.arrayed:
+            self.kernel(SCALAR, "initial")
         self.kernel(VECTOR, "initial")
 
     def __reduce__(self) -> tuple:
@@ -418,20 +445,36 @@ class CompiledModel:
     def parameter_index(self, key: str) -> int | None:
         return self._parameter_index.get(key)
 
+    def _array_default(self, variable: Variable) -> Any:
+        from .arrays import Space, constant_value
+
+        return constant_value(Space(self.model), variable)
+
+    def width(self, saved: tuple[Variable, ...]) -> int:
+        """Columns the kernels write for ``saved``: one per element."""
+        if not self.arrayed:
+            return len(saved)
+        from .arrays import Space
+
+        space = Space(self.model)
+        return sum(space.width(v) for v in saved)
+
     def plan(self, columns: tuple[str, ...] | None = None) -> Plan:
         """What a run reporting ``columns`` (default: every output) stores, and where."""
         plan = self._plans.get(columns)
         if plan is None:
             model = self.model
             wanted = self._layout.outputs if columns is None else tuple(model[c] for c in columns)
-            saved = tuple(v for v in wanted if v.kind is not Kind.CONSTANT)
-            constants = [(j, v) for j, v in enumerate(wanted) if v.kind is Kind.CONSTANT]
+            # Arrayed constants go through the kernels, which write one column per element.
+            saved = tuple(v for v in wanted if v.kind is not Kind.CONSTANT or v.dims)
+            constants = [(j, v) for j, v in enumerate(wanted) if v.kind is Kind.CONSTANT and not v.dims]
             evaluation = {v.key: i for i, v in enumerate(self._layout.auxiliaries)}
+            names, saved_columns, constant_columns = self._columns(wanted)
             plan = self._plans[columns] = Plan(
-                names=tuple(v.name for v in wanted),
+                names=names,
                 saved=saved,
-                saved_columns=tuple(j for j, v in enumerate(wanted) if v.kind is not Kind.CONSTANT),
-                constant_columns=tuple(j for j, _ in constants),
+                saved_columns=saved_columns,
+                constant_columns=constant_columns,
                 constant_parameters=tuple(self._parameter_index[v.key] for _, v in constants),
                 dependencies={
                     v.name: tuple(model[d].name for d in sorted(v.dependencies) if d in model) for v in saved
@@ -439,6 +482,26 @@ class CompiledModel:
                 order=tuple(v.name for v in sorted(saved, key=lambda v: evaluation.get(v.key, -1))),
             )
         return plan
+
+    def _columns(self, wanted: tuple[Variable, ...]) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+        """Column names (one per element, ``Name[a1,b2]``) and where saved variables
+        and scalar constants go among them."""
+        if not self.arrayed:
+            names = tuple(v.name for v in wanted)
+            saved = tuple(j for j, v in enumerate(wanted) if v.kind is not Kind.CONSTANT)
+            return names, saved, tuple(j for j, v in enumerate(wanted) if v.kind is Kind.CONSTANT)
+        from .arrays import Space
+
+        space = Space(self.model)
+        names: list[str] = []
+        saved_columns: list[int] = []
+        constant_columns: list[int] = []
+        for v in wanted:
+            columns = space.columns(v)
+            place = saved_columns if v.kind is not Kind.CONSTANT or v.dims else constant_columns
+            place.extend(range(len(names), len(names) + len(columns)))
+            names.extend(columns)
+        return tuple(names), tuple(saved_columns), tuple(constant_columns)
 
     def kernel(self, flavour: str, kind: str, saved: tuple[Variable, ...] = ()) -> Callable[..., Any]:
         """The generated function ``kind`` ('initial', 'evaluate', 'euler',
@@ -469,7 +532,16 @@ class CompiledModel:
             return dict(self._tables)
         import numpy as np
 
-        return {name: (np.asarray(x, float), np.asarray(y, float)) for name, (x, y) in self._tables.items()}
+        values = {
+            name: (np.asarray(x, float), np.asarray(y, float))
+            for name, (x, y) in ((n, t) for n, t in self._tables.items() if not n.startswith("_K"))
+        }
+        if self.arrayed:
+            from .arrays import ARRAY_NAMESPACE
+
+            values.update(ARRAY_NAMESPACE)
+            values.update((n, t) for n, t in self._tables.items() if n.startswith("_K"))
+        return values
 
     def equation_function(self, name: str) -> tuple[tuple[str, ...], Callable[..., Any]]:
         """A variable's equation as a vectorised function of its inputs.

@@ -173,7 +173,9 @@ class LoopScores:
         return dominant_periods(self, threshold, run=run)
 
 
-def dominant_periods(scores: LoopScores, threshold: float = 0.5, *, run: int = 0) -> tuple[DominantPeriod, ...]:
+def dominant_periods(
+    scores: LoopScores, threshold: float = 0.5, *, run: int = 0
+) -> tuple[DominantPeriod, ...]:
     """Intervals of dominance, partition by partition.
 
     At each active step the loops of a partition are split by polarity (a loop of
@@ -219,7 +221,12 @@ def dominant_periods(scores: LoopScores, threshold: float = 0.5, *, run: int = 0
 
 
 def _period(
-    scores: LoopScores, partition: int, key: tuple[tuple[str, ...], Polarity], start: int, end: int, shares: list[float]
+    scores: LoopScores,
+    partition: int,
+    key: tuple[tuple[str, ...], Polarity],
+    start: int,
+    end: int,
+    shares: list[float],
 ) -> DominantPeriod:
     return DominantPeriod(
         partition=partition,
@@ -363,7 +370,9 @@ def _score_links(trajectories: _Trajectories, loops: LoopSet) -> tuple[dict, dic
         else:
             lag = trajectories.lag(target)
             score, guarded = link_score(
-                trajectories.partial_change(source, target), trajectories.change(target), trajectories.change(source, lag)
+                trajectories.partial_change(source, target),
+                trajectories.change(target),
+                trajectories.change(source, lag),
             )
         first = np.zeros((score.shape[0], 1))
         scores[source, target] = np.concatenate([first, np.nan_to_num(score, nan=0.0)], axis=1)
@@ -372,20 +381,25 @@ def _score_links(trajectories: _Trajectories, loops: LoopSet) -> tuple[dict, dic
 
 
 def _products(
-    loops: LoopSet, links: dict[tuple[str, str], np.ndarray], guards: dict[tuple[str, str], np.ndarray], shape: tuple
+    loops: LoopSet,
+    links: dict[tuple[str, str], np.ndarray],
+    guards: dict[tuple[str, str], np.ndarray],
+    shape: tuple,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every loop's score, the product of its links' scores (summed over the
     graph paths that show as the loop), and whether any link was guarded.
 
     The links' series are rows of one contiguous table, so each loop is one
-    gather and one reduction over the whole (runs × times) axis.
+    gather and one reduction over the whole (runs by times) axis.
     """
     edges = list(links)
     row = {edge: i for i, edge in enumerate(edges)}
     width = int(np.prod(shape))
     table = np.stack([links[edge].reshape(-1) for edge in edges]) if edges else np.zeros((0, width))
     flags = np.stack([guards[edge].reshape(-1) for edge in edges]) if edges else np.zeros((0, width), bool)
-    ever = flags.any(axis=1)  # guards are rare: look at a loop's only when one of its links has any
+    ever = np.asarray(
+        flags.any(axis=1)
+    )  # guards are rare: look at a loop's only when one of its links has any
     raw = np.zeros((len(loops), width))
     guarded = np.zeros((len(loops), width), dtype=bool)
     for i, loop in enumerate(loops):

@@ -7,6 +7,17 @@ is applied once, here, and never again.
 Function names in `Call` come from one closed vocabulary, `FUNCTIONS`: the Vensim
 functions the compiler knows. Stateful functions (SMOOTH, DELAY, ...) are in the
 vocabulary only until `lowering.lower` replaces them by stocks and memories.
+
+Subscripts (arrays) add three things, all with defaults that leave a scalar model's
+trees unchanged:
+
+- ``Ref.subscripts``: canonical names of dimensions, subranges or elements, one per
+  dimension of the referenced variable; a trailing ``!`` marks the dimension a vector
+  function (SUM, PROD, VMIN, VMAX) reduces.
+- `Numbers`: an array of numbers, row-major, as Vensim lists them (``1, 2, 3`` or a
+  tabbed 2-D table); its dimensions are those of the definition holding it.
+- `Defined`: a variable defined piece by piece, ``x[a1] = ...; x[sub] = ...``, or with
+  EXCEPT: each part is a `Selector` (which elements) and the expression for them.
 """
 
 from __future__ import annotations
@@ -21,13 +32,16 @@ __all__ = [
     "STATEFUL_FUNCTIONS",
     "Binary",
     "Call",
+    "Defined",
     "Expr",
     "If",
     "LookupCall",
     "LookupMode",
     "Number",
+    "Numbers",
     "Op",
     "Ref",
+    "Selector",
     "Table",
     "Unary",
     "UnaryOp",
@@ -114,6 +128,11 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "pulse": (2, 2),
     "pulse train": (4, 4),
     "pi": (0, 0),
+    # vector functions: reduce the dimensions marked with ``!`` in their argument
+    "sum": (1, 1),
+    "prod": (1, 1),
+    "vmin": (1, 1),
+    "vmax": (1, 1),
     # stateful: lowered to stocks and memories before compiling
     "initial": (1, 1),
     "active initial": (2, 2),
@@ -153,10 +172,24 @@ class Number:
 
 
 @dataclass(frozen=True, slots=True)
+class Numbers:
+    """Numbers given as a list or table (``x[d] = 1, 2, 3``), row-major in ``shape``."""
+
+    values: tuple[float, ...]
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Ref:
-    """A reference to a variable (by canonical key) or to ``time``."""
+    """A reference to a variable (by canonical key) or to ``time``.
+
+    ``subscripts`` (canonical; ``!`` suffixed for a vector function's dimension)
+    say which elements of an arrayed variable are read; empty reads the variable
+    over its own dimensions.
+    """
 
     name: str
+    subscripts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +259,24 @@ class LookupCall:
     mode: LookupMode | None = None
 
 
-Expr = Number | Ref | Unary | Binary | If | Call | LookupCall
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """Which elements one part of a definition covers: one subscript per dimension
+    of the variable (a dimension, a subrange or an element), minus those EXCEPT names
+    (each a tuple with one subscript per dimension)."""
+
+    subscripts: tuple[str, ...]
+    excepted: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Defined:
+    """An arrayed variable defined in parts; parts never overlap (Vensim refuses that)."""
+
+    parts: tuple[tuple[Selector, Expr], ...]
+
+
+Expr = Number | Numbers | Ref | Unary | Binary | If | Call | LookupCall | Defined
 
 
 def walk(expr: Expr) -> Iterator[Expr]:
@@ -247,6 +297,8 @@ def walk(expr: Expr) -> Iterator[Expr]:
             stack.append(node.argument)
             if isinstance(node.table, Ref):
                 stack.append(node.table)
+        elif isinstance(node, Defined):
+            stack.extend(reversed([expr for _, expr in node.parts]))
 
 
 def references(expr: Expr | Table | None) -> frozenset[str]:

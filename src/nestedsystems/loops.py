@@ -82,7 +82,7 @@ class Loop:
     Attributes
     ----------
     id, name:
-        The author's (R3, "Burnout–attrition") for a named loop, generated ones otherwise.
+        The author's (R3, "Burnout-attrition") for a named loop, generated ones otherwise.
     variables:
         The modeler's variables around the loop, in causal order, first one not repeated.
     polarity:
@@ -252,7 +252,11 @@ def causal_graph(model: Model) -> nx.DiGraph:
         unnamed: list[tuple[int, Expr]] = []
         for sign, term in flow_terms(variable.equation):
             target = model.get(term.name) if isinstance(term, Ref) else None
-            if target is not None and target.kind is Kind.AUXILIARY and not graph.has_edge(target.key, variable.key):
+            if (
+                target is not None
+                and target.kind is Kind.AUXILIARY
+                and not graph.has_edge(target.key, variable.key)
+            ):
                 graph.add_edge(target.key, variable.key, flow=True, sign=sign)
             else:
                 unnamed.append((sign, term))
@@ -526,9 +530,7 @@ def _has_cycle(graph: nx.DiGraph, component: set[str]) -> bool:
 
 def _links(graph: nx.DiGraph, cycle: list[str]) -> tuple[Link, ...]:
     pairs = zip(cycle, cycle[1:] + cycle[:1], strict=True)
-    return tuple(
-        Link(a, b, graph.edges[a, b]["polarity"], graph.edges[a, b]["flow"]) for a, b in pairs
-    )
+    return tuple(Link(a, b, graph.edges[a, b]["polarity"], graph.edges[a, b]["flow"]) for a, b in pairs)
 
 
 def _display(model: Model, group: str) -> str:
@@ -553,7 +555,9 @@ def _assemble(
         sorted({graph.nodes[n]["group"] for n in c if graph.nodes[n]["state"]}, key=lambda g: order.get(g, 0))
         for c in components
     ]
-    ranked = sorted(range(len(components)), key=lambda i: (-len(stock_sets[i]), order.get(stock_sets[i][0], 0)))
+    ranked = sorted(
+        range(len(components)), key=lambda i: (-len(stock_sets[i]), order.get(stock_sets[i][0], 0))
+    )
     renumber = {old: new for new, old in enumerate(ranked)}
     partitions = tuple(tuple(_display(model, g) for g in stock_sets[i]) for i in ranked)
 
@@ -578,15 +582,17 @@ def _assemble(
     missing: list[NamedLoop] = []
     taken: set[tuple[str, ...]] = set()
     for declared in model.loops:
-        key = declared_keys.get(declared.id)
-        if key is None or key in taken:
-            key = _match(declared, candidates, taken)
-        if key is None:
+        chosen = declared_keys.get(declared.id)
+        if chosen is None or chosen in taken:
+            chosen = _match(declared, candidates, taken)
+        if chosen is None:
             missing.append(declared)
-            notes.append(f"loop {declared.id} ({declared.name}) is declared but no cycle of the model matches it")
+            notes.append(
+                f"loop {declared.id} ({declared.name}) is declared but no cycle of the model matches it"
+            )
             continue
-        taken.add(key)
-        info = candidates[key]
+        taken.add(chosen)
+        info = candidates[chosen]
         chain = tuple(canonical(v) for v in declared.variables)
         sequence = info["sequence"]
         if chain and chain[0] in sequence:
@@ -608,7 +614,11 @@ def _assemble(
             counters[prefix] = max(counters.get(prefix, 0), int(parsed.group(2)))
     rest = sorted(
         (key for key in candidates if key not in taken),
-        key=lambda k: (candidates[k]["partition"], len(k), [order.get(g, 0) for g in candidates[k]["sequence"]]),
+        key=lambda k: (
+            candidates[k]["partition"],
+            len(k),
+            [order.get(g, 0) for g in candidates[k]["sequence"]],
+        ),
     )
     generated: list[Loop] = []
     for key in rest:
@@ -628,7 +638,13 @@ def _assemble(
 
 
 def _loop(
-    model: Model, loop_id: str, name: str, sequence: tuple[str, ...], info: dict[str, Any], named: bool, description: str
+    model: Model,
+    loop_id: str,
+    name: str,
+    sequence: tuple[str, ...],
+    info: dict[str, Any],
+    named: bool,
+    description: str,
 ) -> Loop:
     paths = [_starting_at(path, sequence[0]) for path in info["paths"]]
     return Loop(
@@ -667,7 +683,8 @@ def _match(
     if exact in candidates and exact not in taken:
         return exact
     loose = [
-        key for key in candidates
+        key
+        for key in candidates
         if key not in taken and set(chain) <= set(key) and _is_subsequence(chain, candidates[key]["sequence"])
     ]
     return min(loose, key=lambda k: (len(k), k)) if loose else None

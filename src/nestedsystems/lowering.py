@@ -36,6 +36,7 @@ from .expressions import (
     STATEFUL_FUNCTIONS,
     Binary,
     Call,
+    Defined,
     Expr,
     If,
     LookupCall,
@@ -124,7 +125,41 @@ class _Lowerer:
             if expr.function in STATEFUL_FUNCTIONS:
                 return self.stateful(expr.function, args)
             return Call(expr.function, args)
+        if isinstance(expr, Defined):
+            return self.defined(expr)
         return expr
+
+    def defined(self, expr: Defined) -> Defined:
+        """Each part of an arrayed definition lowered on its own: what a part makes
+        spans the variable's dimensions but is defined, and read, at the part's
+        elements only."""
+        parts = []
+        for selector, part in expr.parts:
+            if isinstance(part, Table):
+                parts.append((selector, part))
+                continue
+            before = len(self.made)
+            lowered = self.expression(part)
+            made = self.made[before:]
+            if made:
+                keys = frozenset(v.key for v in made)
+
+                def local(e: Expr, keys: frozenset[str] = keys) -> Expr:
+                    return _subscripted(e, keys, selector.subscripts)
+
+                made = [
+                    replace(
+                        v,
+                        equation=Defined(((selector, local(v.equation)),)),  # type: ignore[arg-type]
+                        initial=None if v.initial is None else Defined(((selector, local(v.initial)),)),
+                    )
+                    for v in made
+                ]
+                self.made[before:] = made
+                self.index.update((v.key, v) for v in made)
+                lowered = local(lowered)
+            parts.append((selector, lowered))
+        return Defined(tuple(parts))
 
     # -- making variables
 
@@ -151,6 +186,7 @@ class _Lowerer:
             line=self.origin.line,
             origin=self.origin.origin or self.origin.name,
             group=self.origin.group,
+            dims=self.origin.dims,  # an array's SMOOTH is an array of stocks
         )
         self.index[variable.key] = variable
         self.made.append(variable)
@@ -254,6 +290,27 @@ class _Lowerer:
         return UnsupportedError(
             message, file=self.model.source, line=self.origin.line, variable=self.origin.name
         )
+
+
+def _subscripted(expr: Expr, keys: frozenset[str], subscripts: tuple[str, ...]) -> Expr:
+    """``expr`` with plain references to ``keys`` read at ``subscripts``."""
+
+    def walk(e: Expr) -> Expr:
+        if isinstance(e, Ref):
+            return Ref(e.name, subscripts) if e.name in keys and not e.subscripts else e
+        if isinstance(e, Unary):
+            return Unary(e.op, walk(e.operand))
+        if isinstance(e, Binary):
+            return Binary(e.op, walk(e.left), walk(e.right))
+        if isinstance(e, If):
+            return If(walk(e.condition), walk(e.then), walk(e.otherwise))
+        if isinstance(e, Call):
+            return Call(e.function, tuple(walk(a) for a in e.args))
+        if isinstance(e, LookupCall):
+            return LookupCall(e.table, walk(e.argument), e.mode)
+        return e
+
+    return walk(expr)
 
 
 def _add(a: Expr, b: Expr) -> Expr:

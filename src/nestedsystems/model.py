@@ -16,6 +16,23 @@ Kinds of variable, after lowering:
 
 The control variables (INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER) are ordinary
 variables under their Vensim names; they may be constant expressions.
+
+Subscripts (arrays):
+
+- `Model.dimensions` lists every subscript range as a `Dimension` (name and elements
+  in order). A *subrange* is a dimension whose elements are all elements of another;
+  nothing marks it but that. Vensim's copies (``B <-> A``) arrive as dimensions with
+  A's elements, numeric ranges (``(a1-a10)``) with their elements spelled out.
+  ``Dimension.mapping`` names the dimensions a ``->`` maps it onto, position by position.
+- `Variable.dims` are the canonical names of the dimensions a variable spans (empty:
+  a scalar). Its values are one per element, row-major over ``dims``.
+- A variable defined in one piece over its dimensions has an ordinary equation, read
+  element by element: ``y[a, b] = x[b, a]`` transposes, ``y[a, b] = x[a]`` repeats.
+  A variable defined in pieces (``x[a1] = ...``, ``x[sub] = ...``, EXCEPT) has a
+  `Defined` equation (and a `Defined` initial for a stock): each part a `Selector`
+  and its expression, read over the selector's subscripts.
+- An arrayed constant's equation is a `Number` (one value for every element), a
+  `Numbers` (a list or table) or a `Defined` of those.
 """
 
 from __future__ import annotations
@@ -26,7 +43,7 @@ from typing import Any
 
 from .expressions import Expr, Table, canonical, references
 
-__all__ = ["CONTROL_VARIABLES", "Kind", "Model", "NamedLoop", "Range", "Variable"]
+__all__ = ["CONTROL_VARIABLES", "Dimension", "Kind", "Model", "NamedLoop", "Range", "Variable"]
 
 CONTROL_VARIABLES = ("initial time", "final time", "time step", "saveper")
 
@@ -49,6 +66,27 @@ class Range:
 
 
 @dataclass(frozen=True, slots=True)
+class Dimension:
+    """A subscript range: its name and its elements, in order, as the file spells them.
+
+    ``mapping`` names (canonically) the dimensions this one maps onto with ``->``:
+    its i-th element stands for their i-th element.
+    """
+
+    name: str
+    elements: tuple[str, ...]
+    mapping: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return canonical(self.name)
+
+    @property
+    def element_keys(self) -> tuple[str, ...]:
+        return tuple(canonical(e) for e in self.elements)
+
+
+@dataclass(frozen=True, slots=True)
 class Variable:
     name: str
     kind: Kind
@@ -61,6 +99,7 @@ class Variable:
     non_negative: bool = False
     origin: str | None = None  # for variables made by lowering: the modeler's variable
     group: str = ""  # the sector or view the variable belongs to
+    dims: tuple[str, ...] = ()  # canonical names of its dimensions; empty for a scalar
 
     @property
     def key(self) -> str:
@@ -100,6 +139,7 @@ class Model:
     source: str | None = None  # the file it was loaded from
     time_units: str = ""
     loops: tuple[NamedLoop, ...] = ()
+    dimensions: tuple[Dimension, ...] = ()
     _index: dict[str, Variable] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +157,7 @@ class Model:
             "source": self.source,
             "time_units": self.time_units,
             "loops": self.loops,
+            "dimensions": self.dimensions,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -132,6 +173,11 @@ class Model:
             return self._index[canonical(name)]
         except KeyError:
             raise KeyError(f"no variable named {name!r} in {self.name}") from None
+
+    def dimension(self, name: str) -> Dimension | None:
+        """The subscript range called `name` (any spelling Vensim accepts), or None."""
+        key = canonical(name)
+        return next((d for d in self.dimensions if d.key == key), None)
 
     def get(self, name: str) -> Variable | None:
         return self._index.get(canonical(name))

@@ -1,8 +1,8 @@
 """Loop dominance in plain words, for a board or a classroom.
 
-One sentence per period of dominance::
+One sentence per period of dominance (with an en dash between the months)::
 
-    Months 0–20: the Burnout–attrition loop (R3, reinforcing) drives most of the
+    Months 0-20: the Burnout-attrition loop (R3, reinforcing) drives most of the
     change: rising strain pushes staff out, which raises the workload of those who stay.
 
 A loop the author named speaks through its description; others are described by
@@ -17,7 +17,7 @@ import numpy as np
 
 from .dominance import DominantPeriod, LoopScores, _dominant_set
 from .errors import ParameterError
-from .loops import Loop
+from .loops import Loop, Polarity
 
 __all__ = ["describe_dominance", "merge_periods"]
 
@@ -29,13 +29,22 @@ def merge_periods(periods: list[DominantPeriod], shortest: float) -> list[Domina
         if kept and (period.end - period.start < shortest or period.loops == kept[-1].loops):
             previous = kept[-1]
             kept[-1] = DominantPeriod(
-                previous.partition, previous.loops, previous.polarity, previous.start, period.end, previous.share
+                previous.partition,
+                previous.loops,
+                previous.polarity,
+                previous.start,
+                period.end,
+                previous.share,
             )
         else:
             kept.append(period)
     if len(kept) > 1 and kept[0].end - kept[0].start < shortest:
         first, second = kept[0], kept[1]
-        kept[:2] = [DominantPeriod(second.partition, second.loops, second.polarity, first.start, second.end, second.share)]
+        kept[:2] = [
+            DominantPeriod(
+                second.partition, second.loops, second.polarity, first.start, second.end, second.share
+            )
+        ]
     return kept
 
 
@@ -139,7 +148,8 @@ def describe_dominance(
     units = _plural(time_units if time_units is not None else model)
     by_id = {loop.id: loop for loop in scores.loops}
     return [
-        _sentence(period, [by_id[i] for i in _ranked(period, scores, run)], units, horizon) for period in merged
+        _sentence(period, [by_id[i] for i in _ranked(period, scores, run)], units, horizon)
+        for period in merged
     ]
 
 
@@ -166,15 +176,26 @@ def _smoothed_periods(
         with np.errstate(invalid="ignore", divide="ignore"):
             smoothed[:, i] = np.convolve(relative[:, i], kernel, mode="same") / weights
     periods: list[DominantPeriod] = []
-    current, start, shares = None, 0, []
+    current: tuple[tuple[str, ...], Polarity] | None = None
+    start, shares = 0, list[float]()
     for t in range(len(scores.times) + 1):
-        chosen = _dominant_set(smoothed[t], members, loops, threshold) if t < len(scores.times) and active[t] else None
+        chosen = (
+            _dominant_set(smoothed[t], members, loops, threshold)
+            if t < len(scores.times) and active[t]
+            else None
+        )
         key = None if chosen is None else chosen[:2]
         if key != current or t == len(scores.times):
             if current is not None:
                 periods.append(
-                    DominantPeriod(partition, current[0], current[1], float(scores.times[start]),
-                                   float(scores.times[t - 1]), float(np.mean(shares)))
+                    DominantPeriod(
+                        partition,
+                        current[0],
+                        current[1],
+                        float(scores.times[start]),
+                        float(scores.times[t - 1]),
+                        float(np.mean(shares)),
+                    )
                 )
             current, start, shares = key, t, []
         if chosen is not None:

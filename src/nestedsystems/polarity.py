@@ -38,9 +38,7 @@ Sign = int | None
 SHAPE = "\u2197"
 
 # Functions that rise with their (only or every) argument.
-_INCREASING = frozenset(
-    {"exp", "ln", "sqrt", "arctan", "sinh", "tanh", "integer", "min", "max", "quantum"}
-)
+_INCREASING = frozenset({"exp", "ln", "sqrt", "arctan", "sinh", "tanh", "integer", "min", "max", "quantum"})
 
 
 class LinkPolarity(enum.Enum):
@@ -192,7 +190,9 @@ def expression_sign(expr: Expr | Table, source: str, known: Mapping[str, int]) -
         if isinstance(expr.table, Ref) and expr.table.name == source:
             return None
         # for a lookup variable, `known` holds the shape of its table under SHAPE + name
-        shape = table_sign(expr.table) if isinstance(expr.table, Table) else known.get(SHAPE + expr.table.name)
+        shape = (
+            table_sign(expr.table) if isinstance(expr.table, Table) else known.get(SHAPE + expr.table.name)
+        )
         return _times(inner, shape)
     if isinstance(expr, Call):
         return _call_sign(expr, source, known)
@@ -251,7 +251,7 @@ def sample_link_sign(
 ) -> Sign:
     """The sign of ∂z/∂x measured along a run, None if it changes sign.
 
-    Each input is taken from `values` (arrays over the run's time axis, or runs ×
+    Each input is taken from `values` (arrays over the run's time axis, or runs by
     times); the source is nudged up and down by a small relative step and the
     equation re-evaluated, vectorised over every point at once.
 
@@ -267,7 +267,9 @@ def sample_link_sign(
     with np.errstate(all="ignore"):
         step = 1e-6 * np.maximum(np.abs(x), 1e-3)
         up[index], down[index] = x + step, x - step
-        slope = (np.asarray(function(*up), dtype=float) - np.asarray(function(*down), dtype=float)) / (2 * step)
+        slope = (np.asarray(function(*up), dtype=float) - np.asarray(function(*down), dtype=float)) / (
+            2 * step
+        )
     slope = slope[np.isfinite(slope)]
     scale = np.max(np.abs(slope)) if slope.size else 0.0
     if scale == 0.0:

@@ -84,13 +84,17 @@ def simulate(
     columns = None if return_columns is None else _columns(compiled, return_columns)
     plan = compiled.plan(columns)
     saved = plan.saved
-    flavour = SCALAR if n_runs is None else VECTOR
+    flavour = SCALAR if n_runs is None and not compiled.arrayed else VECTOR
     t0, dt, final, saveper = _control(compiled, values, flavour)
+    if compiled.arrayed:
+        # numpy scalars, so that 1/0 in a scalar equation gives inf as it does in arrays
+        values = [np.float64(v) if np.ndim(v) == 0 else v for v in values]
+        t0, dt = np.float64(t0), np.float64(dt)
 
     with np.errstate(all="ignore"):
         if method == "euler" and compiled.dynamic_time:
             if flavour == VECTOR:
-                raise UnsupportedError(
+                raise UnsupportedError(  # also subscripted models, which run in numpy
                     "models whose TIME STEP, SAVEPER or FINAL TIME change during the run "
                     "simulate one run at a time",
                     file=compiled.model.source,
@@ -105,11 +109,18 @@ def simulate(
             n = max(round((final - t0) / dt), 0)
             every = max(round(saveper / dt), 1)
             times = t0 + dt * np.arange(0, n + 1, every)
+            # A subscripted single run is a numpy run with a run axis of length 1.
+            runs = n_runs if n_runs is not None or flavour == SCALAR else 1
             if method == "euler":
-                rows = _euler(compiled, values, saved, flavour, t0, dt, n, every, n_runs)
+                rows = _euler(compiled, values, saved, flavour, t0, dt, n, every, runs)
             elif method == "rk4":
-                rows = _rk4(compiled, values, saved, flavour, t0, dt, n, every, n_runs)
+                rows = _rk4(compiled, values, saved, flavour, t0, dt, n, every, runs)
             else:
+                if compiled.arrayed:
+                    raise UnsupportedError(
+                        f"method {method!r} does not take subscripted models yet; use 'euler' or 'rk4'",
+                        file=compiled.model.source,
+                    )
                 rows = _solve_ivp(compiled, values, saved, t0, dt, times, method, rtol, atol, n_runs)
         else:
             raise ParameterError(
@@ -136,6 +147,9 @@ def _parameters(compiled: CompiledModel, params: Mapping[str, Any]) -> tuple[lis
             array = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
             raise ParameterError(f"parameter {name!r}: expected a number, found {value!r}") from None
+        if np.ndim(compiled.defaults[j]):
+            values[j], n_runs = _array_parameter(name, compiled.defaults[j], array, n_runs)
+            continue
         if array.ndim == 0:
             values[j] = float(array)
             continue
@@ -150,6 +164,25 @@ def _parameters(compiled: CompiledModel, params: Mapping[str, Any]) -> tuple[lis
         n_runs = array.size
         values[j] = array
     return values, n_runs
+
+
+def _array_parameter(
+    name: str, default: np.ndarray, array: np.ndarray, n_runs: int | None
+) -> tuple[np.ndarray, int | None]:
+    """An arrayed constant's values, shape ``(*dims, R)``: one number for every
+    element, one per element, or one per element and run (``(*dims, N)``)."""
+    shape = default.shape[:-1]
+    if array.ndim == 0 or array.shape == shape:
+        return np.broadcast_to(array, shape)[..., None].astype(float), n_runs
+    if array.shape[:-1] == shape and array.ndim == len(shape) + 1:
+        if n_runs is not None and array.shape[-1] != n_runs:
+            raise ParameterError(
+                f"parameter {name!r}: expected {n_runs} runs like the other arrays, found {array.shape[-1]}"
+            )
+        return array, array.shape[-1]
+    raise ParameterError(
+        f"parameter {name!r}: expected a number, shape {shape} or {shape} plus a run axis, found {array.shape}"
+    )
 
 
 def _unknown(compiled: CompiledModel, name: str) -> str:
@@ -209,7 +242,7 @@ def _control_values(compiled: CompiledModel, values: list[Any]) -> tuple[float, 
 
 
 def _first(value: Any) -> float:
-    return float(value[0]) if np.ndim(value) else float(value)
+    return float(np.ravel(value)[0]) if np.ndim(value) else float(value)
 
 
 def _evaluate_control(compiled: CompiledModel, values: list[Any], name: str) -> float:
@@ -256,7 +289,7 @@ def _euler(compiled, values, saved, flavour, t0, dt, n, every, n_runs):  # type:
             # rerun in numpy so the run can report which variable failed, and when.
             flavour, n_runs = VECTOR, 1
     state = compiled.kernel(VECTOR, "initial")(t0, dt, values)
-    out = np.empty((n // every + 1, len(saved), n_runs))
+    out = np.empty((n // every + 1, compiled.width(saved), n_runs))
     compiled.kernel(VECTOR, "euler", saved)(values, state, t0, dt, n, every, out)
     return out
 
@@ -298,7 +331,7 @@ def _rk4(compiled, values, saved, flavour, t0, dt, n, every, n_runs):  # type: i
         k4 = evaluate(t + dt, dt, (*(a + dt * b for a, b in zip(s, k3, strict=True)), *m), values)[0]
         slope = tuple((a + 2 * b + 2 * c + d) / 6 for a, b, c, d in zip(k1, k2, k3, k4, strict=True))
         state = _advance(compiled, state, slope, memories, dt)
-    return _stack_rows(rows, len(saved), n_runs)
+    return _stack_rows(rows, compiled.width(saved), n_runs)
 
 
 def _stack_rows(rows, width, n_runs):  # type: ignore[no-untyped-def]

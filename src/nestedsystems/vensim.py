@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import external, lowering
+from . import external, lowering, vensim_arrays
 from .errors import ModelError, ModelFileError, ModelSyntaxError, UnsafeModelError, UnsupportedError
 from .expressions import (
     FUNCTIONS,
@@ -247,7 +247,6 @@ _UNSUPPORTED_STRUCTURES = {
     "GetLookupsStructure": "GET XLS/DIRECT LOOKUPS outside a lookup definition",
     "GetDataStructure": "GET XLS/DIRECT DATA outside a data variable (:=)",
     "DataStructure": "data variables without an equation (data given at run time)",
-    "SubscriptsReferenceStructure": "subscripts",
 }
 
 
@@ -259,6 +258,7 @@ class _Where:
     line: int | None
     variable: str
     lookups: frozenset[str]
+    dimensions: tuple[Any, ...] = ()  # the model's subscript ranges (`Dimension`)
     macros: frozenset[str] = frozenset()  # canonical names of the file's macros
 
     @property
@@ -299,7 +299,7 @@ def _expression(node: Any, where: _Where) -> Expr:
     walk = lambda child: _expression(child, where)  # noqa: E731
     if kind == "ReferenceStructure":
         if node.subscripts is not None:
-            raise where.unsupported("subscripts")
+            return Ref(canonical(node.reference), vensim_arrays.reference_subscripts(node.subscripts))
         return Ref("time" if node.reference == "time" else canonical(node.reference))
     if kind == "ArithmeticStructure":
         return _operators(node, where, walk)
@@ -327,7 +327,7 @@ def _expression(node: Any, where: _Where) -> Expr:
     if isinstance(node, float) or (isinstance(node, np.ndarray) and node.ndim == 0):
         return Number(float(node))
     if isinstance(node, np.ndarray):
-        raise where.unsupported("subscripts")
+        return vensim_arrays.numbers(node)
     raise where.unsupported(_UNSUPPORTED_STRUCTURES.get(kind, f"the construct {kind}"))
 
 
@@ -338,6 +338,12 @@ def _operators(node: Any, where: _Where, walk: Any) -> Expr:
         return Unary(UnaryOp.NEG, arguments[0])
     if operators in ([":NOT:"], ["NOT"]) and len(arguments) == 1:
         return Unary(UnaryOp.NOT, arguments[0])
+    if operators and all(op == "^" for op in operators):
+        # Vensim's a^b^c is a^(b^c), as in PySD's output (which writes Python's **).
+        result = arguments[-1]
+        for left in reversed(arguments[:-1]):
+            result = Binary(Op.POW, left, result)
+        return result
     result = arguments[0]
     for operator, right in zip(operators, arguments[1:], strict=True):
         op = _OPERATORS.get(operator)
@@ -349,6 +355,8 @@ def _operators(node: Any, where: _Where, walk: Any) -> Expr:
 
 def _call(node: Any, where: _Where, walk: Any) -> Expr:
     name = node.function.reference
+    if name == "elmcount":
+        return _element_count(node, where)
     args = tuple(walk(a) for a in node.arguments)
     key = canonical(name)
     if key in where.macros and key not in where.lookups:
@@ -380,15 +388,23 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
         raise where.syntax(str(error)) from None
 
 
+def _element_count(node: Any, where: _Where) -> Expr:
+    """ELMCOUNT(range) is a number known at load: the range's size."""
+    argument = node.arguments[0] if len(node.arguments) == 1 else None
+    key = canonical(getattr(argument, "reference", "") or "")
+    dimension = next((d for d in where.dimensions if d.key == key), None)
+    if dimension is None:
+        raise where.syntax("ELMCOUNT takes the name of a subscript range")
+    return Number(float(len(dimension.elements)))
+
+
 # ------------------------------------------------------------- elements
 
 
 def _variable(element: Any, where: _Where, units_text: str | None) -> Variable:
-    if len(element.components) != 1:
-        raise where.unsupported("subscripts" if element.components else "a variable without an equation")
+    if not element.components:
+        raise where.unsupported("a variable without an equation")
     component = element.components[0]
-    if component.subscripts and any(component.subscripts):
-        raise where.unsupported("subscripts")
     units, ranged = split_range(units_text) if units_text is not None else (element.units or "", Range())
     if units_text is None and element.limits and any(v is not None for v in element.limits):
         ranged = Range(*(None if v is None or np.isnan(v) else float(v) for v in element.limits))
@@ -399,6 +415,9 @@ def _variable(element: Any, where: _Where, units_text: str | None) -> Variable:
         "documentation": (element.documentation or "").strip(),
         "line": where.line,
     }
+    if vensim_arrays.is_arrayed(element):
+        walk = lambda node: _expression(node, where)  # noqa: E731
+        return vensim_arrays.variable(element, where, common, where.dimensions, walk, _table)
     kind = type(component).__name__
     ast_node = component.ast
     if kind == "AbstractData":
@@ -438,7 +457,7 @@ def _lookup_names(section: Any) -> frozenset[str]:
     return frozenset(
         canonical(e.name)
         for e in section.elements
-        if len(e.components) == 1 and type(e.components[0]).__name__ == "AbstractLookup"
+        if e.components and all(type(c).__name__ == "AbstractLookup" for c in e.components)
     )
 
 
@@ -448,20 +467,13 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
     views = {} if xmile else scan_views(text)
     main = abstract.sections[0]
     macros = _macros(abstract.sections[1:], path, text, entries)
-    if main.subscripts:
-        first = main.subscripts[0].name
-        entry = entries.get(canonical(first))
-        raise UnsupportedError(
-            f"subscripts are not supported yet (found the subscript range {first!r})",
-            file=path,
-            line=entry.line if entry else None,
-        )
+    dimensions = vensim_arrays.dimensions(main, path)
     lookups = _lookup_names(main)
     variables = []
     for element in main.elements:
         entry = entries.get(canonical(element.name))
         line = entry.line if entry else (xmile_line(text, element.name.strip('"')) if xmile else None)
-        where = _Where(path, line, element.name, lookups, macros=frozenset(macros))
+        where = _Where(path, line, element.name, lookups, dimensions, frozenset(macros))
         try:
             variable = _variable(element, where, entry.units if entry else None)
         except ModelError:
@@ -481,6 +493,7 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
             name=path.stem,
             source=str(path),
             time_units=time_step.units if time_step else "",
+            dimensions=dimensions,
         )
     except ValueError as error:
         raise ModelSyntaxError(str(error), file=path) from None

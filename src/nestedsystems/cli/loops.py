@@ -30,10 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", metavar="MODEL", help="model file (.mdl, .xmile, .stmx)")
     parser.add_argument("--scenario", metavar="FILE", help="apply a scenario file before analysing")
     parser.add_argument("--format", choices=("table", "json", "dot"), default="table", help="output format")
-    parser.add_argument("--dominance", action="store_true", help="simulate and score the loops (Loops That Matter)")
-    parser.add_argument("--max-loops", type=int, default=2000, metavar="N", help="stop after N loops (default 2000)")
     parser.add_argument(
-        "--max-length", type=int, default=None, metavar="N", help="longest loop searched, in causal-graph nodes"
+        "--dominance", action="store_true", help="simulate and score the loops (Loops That Matter)"
+    )
+    parser.add_argument(
+        "--max-loops", type=int, default=2000, metavar="N", help="stop after N loops (default 2000)"
+    )
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        metavar="N",
+        help="longest loop searched, in causal-graph nodes",
     )
     parser.set_defaults(handler=handle)
 
@@ -108,8 +116,10 @@ def _as_table(loops: Any, scores: Any, story: list[str]) -> str:
         share = [f"{shares[loop.id]:.2f}"] if scores is not None else []
         rows.append([loop.id, loop.polarity.letter, str(loop.partition), *share, title + chain])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
-             for r in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in [header, *rows]
+    ]
     named = sum(loop.named for loop in loops)
     lines.append("")
     lines.append(f"{len(loops)} loops ({named} named) in {len(loops.partitions)} cycle partitions")
@@ -138,7 +148,9 @@ def _as_dot(loops: Any, scores: Any) -> str:
             source, target = graph.nodes[link.source]["group"], graph.nodes[link.target]["group"]
             if source != target:
                 edges.setdefault((source, target), link.polarity.value)
-        for group, name in zip(groups, (graph.nodes[g]["name"] if g in graph else g for g in groups), strict=True):
+        for group, name in zip(
+            groups, (graph.nodes[g]["name"] if g in graph else g for g in groups), strict=True
+        ):
             names[group] = name
     lines = ["digraph loops {", "  rankdir=LR;", "  node [shape=box, style=rounded];"]
     stocks = {g for g in names if g in graph and graph.nodes[g]["state"]}
