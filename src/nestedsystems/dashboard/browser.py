@@ -22,7 +22,7 @@ from typing import Any
 
 from .export import chromium_webdriver
 
-__all__ = ["DashboardPage", "ServerProcess", "ROUND_TRIP_JS"]
+__all__ = ["ROUND_TRIP_JS", "DashboardPage", "ServerProcess"]
 
 # Set a slider as the browser does on release, then time until the run source's
 # data arrives from the server and two animation frames have passed (the first
