@@ -415,6 +415,10 @@ def _variable(element: Any, where: _Where, units_text: str | None) -> Variable:
         "documentation": (element.documentation or "").strip(),
         "line": where.line,
     }
+    if vensim_arrays.is_arrayed(element) and any(
+        type(c.ast).__name__.startswith("Get") for c in element.components
+    ):
+        raise where.unsupported("GET XLS/DIRECT functions for subscripted variables")
     if vensim_arrays.is_arrayed(element):
         walk = lambda node: _expression(node, where)  # noqa: E731
         return vensim_arrays.variable(element, where, common, where.dimensions, walk, _table)
