@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Where the scoring time goes.
     every, (scoring_compiled, scoring_run) = median_time(
-        lambda: dominance._every_step_run(compiled, params, True), args.repeat
+        lambda: dominance._every_step_run(compiled, params, True, loops), args.repeat
     )
     trajectories = dominance._Trajectories(scoring_compiled, loops.graph, scoring_run)
     links_time, (links, guards) = median_time(

@@ -252,17 +252,26 @@ def test_the_flagship_declares_seventeen_loops_and_each_is_found_as_declared(fla
     assert len({loop.partition for loop in named}) == 1
 
 
+def _slide(model, scores):
+    """The steps over which staff strain rises at least half as fast as it ever does."""
+    run = ns.simulate(ns.compile_model(model, native=False), params={"saveper": float(scores.times[1])})
+    np.testing.assert_array_equal(run.times, scores.times)
+    rate = np.gradient(run["Staff strain"], run.times)
+    return rate >= 0.5 * rate.max()
+
+
 def test_reinforcing_loops_with_burnout_attrition_drive_the_drift_slide(flagship):
-    """Among the author's loops, the reinforcing ones explain most of the slide
-    (months 36-72), with the Capability trap (R10) and Burnout-attrition (R3) near the top."""
+    """Among the author's loops, the reinforcing ones explain most of the slide (the
+    steps over which strain climbs fastest), Burnout-attrition (R3) among the first."""
     model, loops = flagship
     scores = loop_scores(model, loops=loops.named())
-    slide = {loop.id: _window_share(scores, loop.id, 36, 72) for loop in scores.loops}
-    reinforcing = sum(share for loop_id, share in slide.items() if loop_id.startswith("R"))
-    assert reinforcing > 0.5
-    assert "R3" in sorted(slide, key=slide.get, reverse=True)[:3]
+    slide, early = _slide(model, scores), scores.times <= 24
+    reinforcing = [i for i, loop in enumerate(scores.loops) if loop.polarity is Polarity.REINFORCING]
+    assert np.abs(scores.relative[0][slide][:, reinforcing]).sum(axis=1).mean() > 0.5
+    shares = {loop.id: float(np.abs(scores[loop.id][slide]).mean()) for loop in scores.loops}
+    assert "R3" in sorted(shares, key=shares.get, reverse=True)[:3]
     # before the drift bites, burnout-attrition barely moves anything
-    assert _window_share(scores, "R3", 0, 24) < 0.1 * slide["R3"]
+    assert float(np.abs(scores["R3"][early]).mean()) < 0.1 * shares["R3"]
 
 
 def test_the_sanctuary_loop_appears_only_after_adoption(flagship):
@@ -276,18 +285,18 @@ def test_the_sanctuary_loop_appears_only_after_adoption(flagship):
 
 @pytest.mark.xfail(
     reason="the specification expects R3 to dominate the slide and R11 the recovery; in the flagship as "
-    "written (29 Nov) the Capability trap (R10, 36-49% of the named loops' change in years 4-6) leads the "
-    "slide with R3 at 9-22%, and after adoption at month 36 R11 stays at 2% or less, behind Hiring (B2), "
-    "Restraint as quick containment (B1) and Healing (B4)",
+    "written (29 Nov, 18:55 UTC) the Capability trap (R10, 41% of the named loops' change while strain "
+    "climbs fastest) leads the slide with R3 second (16%), and after adoption at month 36 R11 stays at 2% "
+    "or less, behind Hiring (B2), Restraint as quick containment (B1) and Healing (B4)",
     strict=False,
 )
 def test_the_specified_dominance_r3_in_the_slide_and_r11_in_the_recovery(flagship):
     model, loops = flagship
     drift = loop_scores(model, loops=loops.named())
-    slide = {loop.id: _window_share(drift, loop.id, 36, 72) for loop in drift.loops}
-    assert max(slide, key=slide.get) == "R3"
-    recovery_run = loop_scores(
-        model, loops=loops.named(), params={"Sanctuary adoption": 1, "Sanctuary start month": 36}
-    )
+    slide = _slide(model, drift)
+    shares = {loop.id: float(np.abs(drift[loop.id][slide]).mean()) for loop in drift.loops}
+    assert max(shares, key=shares.get) == "R3"
+    adopted = {"Sanctuary adoption": 1, "Sanctuary start month": 36}
+    recovery_run = loop_scores(model, loops=loops.named(), params=adopted)
     recovery = {loop.id: _window_share(recovery_run, loop.id, 48, 84) for loop in recovery_run.loops}
     assert max(recovery, key=recovery.get) == "R11"

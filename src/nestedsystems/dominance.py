@@ -17,9 +17,19 @@ Every equation is re-evaluated once per input, vectorised over the whole time
 axis (and an ensemble's run axis) in one call, with the compiled engine's own
 equation functions: the cost is about one extra evaluation of the model per link.
 
-Timing follows Simlin (pysimlin), whose relative loop scores these match: flows
-and net flows are compared at the same two saved times as every other variable.
-Step 0 has no previous value and reads 0 (and is marked inactive).
+Timing follows Simlin (pysimlin 0.8), whose relative loop scores these match to
+round-off: flows and net flows are compared at the same two saved times as every
+other variable. The paper writes the flow form with the stock's second
+difference, ΔS(t) - ΔS(t-1) = dt·(n(t-1) - n(t-2)) under Euler, which is the same
+ratio one step later and is why it calls the first two steps undefined; here
+only step 0 is (it reads 0 and is marked inactive).
+
+Where Δz vanishes a ratio can overflow: such points read 0 and are marked in
+`LoopScores.guarded`, so that no score is ever infinite.
+
+Memory: an ensemble keeps (runs, times, loops) arrays of raw and relative scores;
+score thousands of loops one run at a time, or an ensemble through a subset of
+loops (`LoopSet.named`, `LoopSet.subset`).
 """
 
 from __future__ import annotations
@@ -411,13 +421,34 @@ def _products(
     return raw.T.reshape(*shape, len(loops)), guarded.T.reshape(*shape, len(loops))
 
 
-def _every_step_run(compiled: Any, params: Mapping[str, Any] | None, explicit: bool) -> Any:
+def _needed(compiled: Any, loops: LoopSet) -> list[str]:
+    """The variables scoring `loops` reads: each link's ends, its target's inputs and,
+    for a stock, its flows. Saving only these keeps a run for a few loops cheap."""
+    graph = loops.graph
+    keys: set[str] = set()
+    for loop in loops:
+        for path in loop.paths:
+            for link in path:
+                owner = (
+                    link.target[: -len(UNNAMED_FLOW)] if link.target.endswith(UNNAMED_FLOW) else link.target
+                )
+                keys |= {link.source, owner}
+                keys.update(compiled.equation_function(owner)[0])
+                for stock in {owner, link.target}:
+                    if stock in graph and graph.nodes[stock]["state"]:
+                        keys.update(source for source, _, flow in graph.in_edges(stock, data="flow") if flow)
+                        keys.update(compiled.equation_function(stock)[0])
+    model: Model = compiled.model
+    return [model[key].name for key in sorted(keys) if key in model and not key.endswith(UNNAMED_FLOW)]
+
+
+def _every_step_run(compiled: Any, params: Mapping[str, Any] | None, explicit: bool, loops: LoopSet) -> Any:
     from .compiler import compile_model
     from .simulation import simulate
 
     model: Model = compiled.model
     native = compiled.native
-    names = [v.name for v in model.variables if v.kind is not Kind.LOOKUP]
+    names = _needed(compiled, loops)
     params = dict(params or {})
     saveper = model.get("saveper")
     if saveper is not None and saveper.kind is not Kind.CONSTANT:
@@ -476,7 +507,7 @@ def loop_scores(
     compiled = compile_model(model, native=False) if isinstance(model, Model) else model
     loops = loops if loops is not None else find_loops(compiled.model)
     if run is None:
-        compiled, run = _every_step_run(compiled, params, explicit)
+        compiled, run = _every_step_run(compiled, params, explicit, loops)
     elif getattr(run, "method", "euler") != "euler":
         raise ParameterError(f"loop scores need an Euler run, found method {run.method!r}")
     trajectories = _Trajectories(compiled, loops.graph, run)
