@@ -300,3 +300,32 @@ def test_the_specified_dominance_r3_in_the_slide_and_r11_in_the_recovery(flagshi
     recovery_run = loop_scores(model, loops=loops.named(), params=adopted)
     recovery = {loop.id: _window_share(recovery_run, loop.id, 48, 84) for loop in recovery_run.loops}
     assert max(recovery, key=recovery.get) == "R11"
+
+
+def test_the_clock_is_held_with_the_other_inputs():
+    """inflow = 0.05 S (1 + STEP(1, 5)): at week 5 the inflow doubles because of the
+    clock, not because of S, so the link S → inflow scores little at that step."""
+    from nestedsystems.expressions import Binary, Call, Number, Op, Ref
+    from nestedsystems.model import Kind, Model, Variable
+
+    boost = Binary(Op.ADD, Number(1.0), Call("step", (Number(1.0), Number(5.0))))
+    model = Model(
+        (
+            Variable("S", Kind.STOCK, Ref("inflow"), initial=Number(1.0)),
+            Variable("inflow", Kind.AUXILIARY, Binary(Op.MUL, Binary(Op.MUL, Number(0.05), Ref("s")), boost)),
+            Variable("INITIAL TIME", Kind.CONSTANT, Number(0)),
+            Variable("FINAL TIME", Kind.CONSTANT, Number(10)),
+            Variable("TIME STEP", Kind.CONSTANT, Number(0.5)),
+            Variable("SAVEPER", Kind.CONSTANT, Number(0.5)),
+        )
+    )
+    scores = loop_scores(model)
+    link = scores.link_scores["s", "inflow"][0]
+    at_step = int(np.searchsorted(scores.times, 5.0))
+    np.testing.assert_allclose(link[1:at_step], 1.0)  # before the step, S alone moves the inflow
+    run = ns.simulate(model)
+    s, inflow = run["S"], run["inflow"]
+    # the clock is held at t - dt with the other inputs, so the boost is still 1 in the partial change
+    expected = abs(0.05 * s[at_step] * 1.0 - inflow[at_step - 1]) / abs(inflow[at_step] - inflow[at_step - 1])
+    assert link[at_step] == pytest.approx(expected, rel=1e-12) and link[at_step] < 0.05
+    np.testing.assert_array_equal(scores["R1"][1:], 1.0)  # alone in its partition
