@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import builtins
@@ -389,6 +389,8 @@ class Plan:
     constant_parameters: tuple[int, ...]  # ... and which parameter fills each
     dependencies: dict[str, tuple[str, ...]]  # for NaN reports: each saved variable's inputs
     order: tuple[str, ...]  # saved variables in evaluation order, for NaN reports
+    # arrayed variables: name -> (dimension names, elements of each), their columns row-major
+    dimensions: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = field(default_factory=dict)
 
 
 class CompiledModel:
@@ -480,8 +482,17 @@ class CompiledModel:
                     v.name: tuple(model[d].name for d in sorted(v.dependencies) if d in model) for v in saved
                 },
                 order=tuple(v.name for v in sorted(saved, key=lambda v: evaluation.get(v.key, -1))),
+                dimensions=self._dimensions(wanted),
             )
         return plan
+
+    def _dimensions(self, wanted: tuple[Variable, ...]) -> dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]:
+        by_key = {d.key: d for d in self.model.dimensions}
+        return {
+            v.name: (tuple(by_key[d].name for d in v.dims), tuple(by_key[d].elements for d in v.dims))
+            for v in wanted
+            if v.dims
+        }
 
     def _columns(self, wanted: tuple[Variable, ...]) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
         """Column names (one per element, ``Name[a1,b2]``) and where saved variables

@@ -46,6 +46,11 @@ class Run:
     model_name: str = "model"
     dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     order: tuple[str, ...] = field(default=(), repr=False)  # evaluation order, for NaN reports
+    # Arrayed variables: name -> (dimension names, elements of each dimension). Their
+    # columns in ``names`` are ``Name[e1,e2]``, consecutive and row-major.
+    dimensions: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def n_runs(self) -> int:
@@ -80,13 +85,29 @@ class Run:
         return pd.DataFrame(flat, index=index, columns=list(self.names))
 
     def to_xarray(self) -> Any:
-        """An `xarray.Dataset` with dimensions (run, time), one data variable per model variable."""
+        """An `xarray.Dataset` with dimensions (run, time), one data variable per model
+        variable; an arrayed variable keeps its subscript ranges as further dimensions,
+        with the elements as coordinates."""
         import xarray as xr
 
-        data = {
-            name: (("run", "time"), self.values[:, :, j]) for j, name in enumerate(self.names)
-        }
-        return xr.Dataset(data, coords={"run": np.arange(self.n_runs), "time": self.times})
+        coords: dict[str, Any] = {"run": np.arange(self.n_runs), "time": self.times}
+        data: dict[str, Any] = {}
+        arrayed: set[int] = set()
+        for name, (dims, elements) in self.dimensions.items():
+            first = f"{name}[{','.join(e[0] for e in elements)}]"
+            if first not in self.names:
+                continue
+            j = self.names.index(first)
+            sizes = tuple(len(e) for e in elements)
+            width = int(np.prod(sizes))
+            block = self.values[:, :, j : j + width].reshape(self.n_runs, len(self.times), *sizes)
+            data[name] = (("run", "time", *dims), block)
+            coords.update({d: list(e) for d, e in zip(dims, elements, strict=True)})
+            arrayed.update(range(j, j + width))
+        for j, name in enumerate(self.names):
+            if j not in arrayed:
+                data[name] = (("run", "time"), self.values[:, :, j])
+        return xr.Dataset(data, coords=coords)
 
     def write(self, path: str | Path) -> Path:
         """Write the run as CSV, or Parquet when the name ends in .parquet: ``time`` first."""

@@ -404,4 +404,5 @@ def _assemble(compiled, plan, values, times, rows, n_runs, method) -> Run:  # ty
         model_name=compiled.model.name,
         dependencies=plan.dependencies,
         order=plan.order,
+        dimensions=plan.dimensions,
     )

@@ -1,0 +1,300 @@
+"""Subscripts (arrays): small models whose numbers are checked by hand or in closed form."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nestedsystems as ns
+from nestedsystems.cli import main
+from nestedsystems.compiler import VECTOR, _Source
+
+CONTROL = """\
+INITIAL TIME = 0
+\t~\tMonth
+\t~\t|
+
+FINAL TIME = 4
+\t~\tMonth
+\t~\t|
+
+TIME STEP = 0.5
+\t~\tMonth
+\t~\t|
+
+SAVEPER = TIME STEP
+\t~\tMonth
+\t~\t|
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "arrays.mdl") -> Path:
+    entries = "".join(f"{e.strip()}\n\t~\t\n\t~\t\n\t|\n\n" for e in text.strip().split("\n\n"))
+    path = tmp_path / name
+    path.write_text("{UTF-8}\n" + entries + CONTROL, encoding="utf-8")
+    return path
+
+
+def run(tmp_path: Path, text: str, **options: object) -> ns.Run:
+    return ns.simulate(ns.load(write(tmp_path, text)), **options)  # type: ignore[arg-type]
+
+
+def final(result: ns.Run, column: str) -> float:
+    return float(result[column][-1])
+
+
+def test_dimensions_and_dims_in_the_ir(tmp_path: Path) -> None:
+    model = ns.load(
+        write(
+            tmp_path,
+            """
+region: north, south, east
+
+coastal: north, east
+
+region copy <-> region
+
+x[region] = 1, 2, 3
+""",
+        )
+    )
+    assert [(d.name, d.elements) for d in model.dimensions] == [
+        ("region", ("north", "south", "east")),
+        ("coastal", ("north", "east")),
+        ("region copy", ("north", "south", "east")),
+    ]
+    assert model["x"].dims == ("region",)
+    assert model["x"].kind is ns.Kind.CONSTANT
+
+
+def test_vector_functions_reduce_the_marked_dimension(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+d: d1, d2, d3
+
+x[d] = 1, 2, 4
+
+total = SUM(x[d!])
+
+product = PROD(x[d!])
+
+smallest = VMIN(x[d!])
+
+largest = VMAX(x[d!])
+
+count = ELMCOUNT(d)
+""",
+    )
+    assert [final(result, n) for n in ("total", "product", "smallest", "largest", "count")] == [7, 8, 1, 4, 3]
+    assert result.names[:3] == ("x[d1]", "x[d2]", "x[d3]")
+
+
+def test_two_dimensional_table_transposition_and_partial_sums(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+a: a1, a2
+
+b: b1, b2, b3
+
+m[a, b] = 1, 2, 3; 4, 5, 6;
+
+t[b, a] = m[a, b]
+
+row total[a] = SUM(m[a, b!])
+
+column total[b] = SUM(m[a!, b])
+
+outer[a, b] = row total[a] * column total[b]
+""",
+    )
+    assert final(result, "m[a2,b1]") == 4
+    assert final(result, "t[b1,a2]") == 4 and final(result, "t[b3,a1]") == 3
+    assert [final(result, f"row total[{e}]") for e in ("a1", "a2")] == [6, 15]
+    assert [final(result, f"column total[{e}]") for e in ("b1", "b2", "b3")] == [5, 7, 9]
+    assert final(result, "outer[a2,b3]") == 15 * 9
+
+
+def test_subranges_elements_and_mappings(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+age: young, middle, old
+
+older: middle, old
+
+younger: young, middle -> older
+
+people[age] = 10, 20, 30
+
+first = people[young]
+
+aged[older] = people[younger] + people[older]
+
+double[age] = people[age] * 2
+""",
+    )
+    assert final(result, "first") == 10
+    # younger -> older: middle reads young, old reads middle
+    assert final(result, "aged[middle]") == 10 + 20 and final(result, "aged[old]") == 20 + 30
+    assert final(result, "double[old]") == 60
+
+
+def test_except_and_definitions_in_parts(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+store: s1, s2
+
+product: p1, p2, p3
+
+price[product] :EXCEPT: [p2] = 1
+
+price[p2] = 5
+
+stock[store, product] :EXCEPT: [s2, p3] = 100
+
+stock[s2, p3] = 7
+""",
+    )
+    assert [final(result, f"price[{p}]") for p in ("p1", "p2", "p3")] == [1, 5, 1]
+    assert final(result, "stock[s1,p3]") == 100 and final(result, "stock[s2,p3]") == 7
+
+
+def test_subscripted_stock_follows_eulers_closed_form(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+d: d1, d2, d3
+
+rate[d] = 0.1, 0.2, 0.3
+
+start[d] = 100, 50, 10
+
+level[d] = INTEG(-rate[d] * level[d], start[d])
+""",
+    )
+    steps = np.arange(len(result.times))  # SAVEPER = TIME STEP = 0.5
+    for element, k, s0 in (("d1", 0.1, 100), ("d2", 0.2, 50), ("d3", 0.3, 10)):
+        np.testing.assert_allclose(result[f"level[{element}]"], s0 * (1 - k * 0.5) ** steps, rtol=1e-12)
+
+
+def test_arrayed_smooth_is_an_array_of_stocks(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+d: d1, d2
+
+target[d] = 10, 20
+
+smoothed[d] = SMOOTH(target[d], 2)
+
+first only[d1] = SMOOTH(target[d1], 1)
+
+first only[d2] = 0
+""",
+    )
+    # SMOOTH starts at its input here, so it stays there
+    assert final(result, "smoothed[d1]") == 10 and final(result, "smoothed[d2]") == 20
+    assert final(result, "first only[d1]") == 10 and final(result, "first only[d2]") == 0
+
+
+def test_per_element_lookups(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+d: d1, d2
+
+effect[d1]( (0, 0), (10, 10) )
+
+effect[d2]( (0, 5), (10, -5) )
+
+shared( (0, 0), (1, 2) )
+
+reading[d] = effect[d](Time)
+
+scaled[d] = shared(0.25) * reading[d]
+""",
+    )
+    assert list(result["reading[d1]"][:3]) == [0, 0.5, 1.0]
+    assert list(result["reading[d2]"][:3]) == [5, 4.5, 4.0]
+    assert final(result, "scaled[d2]") == pytest.approx(0.5 * (5 - 4))
+
+
+def test_ensembles_and_arrayed_parameters(tmp_path: Path) -> None:
+    text = """
+d: d1, d2
+
+gain = 1
+
+base[d] = 1, 2
+
+out[d] = gain * base[d]
+"""
+    many = run(tmp_path, text, params={"gain": np.array([1.0, 10.0, 100.0])})
+    assert many["out[d2]"][:, -1].tolist() == [2, 20, 200]
+    one = run(tmp_path, text, params={"base": [3, 4]})
+    assert final(one, "out[d2]") == 4 and final(one, "base[d1]") == 3
+    per_run = run(tmp_path, text, params={"base": [[1, 2], [3, 4]]})
+    assert per_run["out[d2]"][:, -1].tolist() == [3, 4]
+
+
+def test_generated_code_has_no_loop_over_elements(tmp_path: Path) -> None:
+    model = ns.load(
+        write(
+            tmp_path,
+            """
+d: d1, d2, d3
+
+e: e1, e2
+
+x[d, e] = 1
+
+y[e, d] = x[d, e] * 2 + SUM(x[d!, e])
+""",
+        )
+    )
+    compiled = ns.compile_model(model)
+    text = _Source(model, compiled._layout, VECTOR, compiled._tables).euler(compiled.plan().saved)
+    assert len(re.findall(r"\bfor\b", text)) == 1  # the time loop, nothing else
+    assert ".transpose(1, 0, 2)" in text
+
+
+def test_xarray_keeps_dimensions_and_csv_has_a_column_per_element(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+a: a1, a2
+
+b: b1, b2, b3
+
+m[a, b] = 1, 2, 3; 4, 5, 6;
+""",
+    )
+    result = ns.simulate(ns.load(path))
+    data = result.to_xarray()["m"]
+    assert data.dims == ("run", "time", "a", "b")
+    assert data.sel(a="a2", b="b3").values[0, -1] == 6
+    output = tmp_path / "out.csv"
+    assert main(["run", str(path), "--output", str(output)]) == 0
+    frame = pd.read_csv(output)
+    assert "m[a1,b1]" in frame.columns and frame["m[a2,b3]"].iloc[-1] == 6
+
+
+def test_wrong_subscripts_are_one_located_error(tmp_path: Path) -> None:
+    with pytest.raises(ns.ModelError, match="not an element"):
+        run(
+            tmp_path,
+            """
+d: d1, d2
+
+x[d] = 1, 2
+
+y = x[d7]
+""",
+        )
