@@ -399,7 +399,7 @@ def _products(
     """Every loop's score, the product of its links' scores (summed over the
     graph paths that show as the loop), and whether any link was guarded.
 
-    The links' series are rows of one contiguous table, so each loop is one
+    The links' series are rows of one contiguous table, so each path is one
     gather and one reduction over the whole (runs by times) axis.
     """
     edges = list(links)
@@ -412,6 +412,8 @@ def _products(
     )  # guards are rare: look at a loop's only when one of its links has any
     raw = np.zeros((len(loops), width))
     guarded = np.zeros((len(loops), width), dtype=bool)
+    # One small gather and reduction per path; gathering many paths at once into
+    # one big block measured slower (memory traffic), and so did sparse log-sums.
     for i, loop in enumerate(loops):
         for path in loop.paths:
             rows = [row[link.source, link.target] for link in path]
