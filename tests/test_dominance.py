@@ -329,3 +329,23 @@ def test_the_clock_is_held_with_the_other_inputs():
     expected = abs(0.05 * s[at_step] * 1.0 - inflow[at_step - 1]) / abs(inflow[at_step] - inflow[at_step - 1])
     assert link[at_step] == pytest.approx(expected, rel=1e-12) and link[at_step] < 0.05
     np.testing.assert_array_equal(scores["R1"][1:], 1.0)  # alone in its partition
+
+
+def test_a_fixed_delay_passes_all_of_its_change_along_one_step_later():
+    """DELAY FIXED lowers to a chain of memories, each its input one step ago: every
+    link along it scores 1 where its input changed. (pysimlin 0.8 reads DELAY FIXED
+    as a first-order delay, so it is no oracle here.)"""
+    model = ns.load(MODELS / "delay_fixed_loop.mdl")
+    scores = loop_scores(model)
+    delayed = scores.loops["R1"]
+    memories = [f"delay fixed of inflow [{i}]" for i in (1, 2, 3, 4)]
+    assert [link.target for link in delayed.links] == ["outflow", *memories, "inflow", "stock"]
+    for link in delayed.links[1:-1]:  # outflow → memories → inflow
+        series = scores.link_scores[link.source, link.target][0]
+        moved = series != 0
+        np.testing.assert_array_equal(series[moved], 1.0)
+        assert moved.sum() > len(series) // 2
+    active = scores.active[0, :, 0]
+    np.testing.assert_allclose(np.abs(scores.relative[0, active]).sum(axis=1), 1.0, rtol=1e-12)
+    # nothing has come out of the two-week delay yet: the outflow loop alone explains the first steps
+    np.testing.assert_array_equal(scores["B1"][1:4], -1.0)
