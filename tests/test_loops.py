@@ -317,3 +317,15 @@ def test_a_subset_of_loops_keeps_the_graph_and_partitions():
     assert [loop.id for loop in loops.subset(["r1"])] == ["R1"]
     with pytest.raises(KeyError, match="no loop with id 'b9'"):
         loops.subset(["B9"])
+
+
+def test_the_loops_command_can_keep_to_the_named_loops_and_a_few_rows(capsys):
+    from nestedsystems.cli import main
+
+    model = ns.load(MODELS / "logistic_growth.mdl")
+    assert len(find_loops(model)) == 2
+    assert main(["loops", str(MODELS / "logistic_growth.mdl"), "--named", "--top", "1", "--dominance"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].startswith("B1  B         0      0.54   Crowding:")
+    assert table[2] == "... and 1 more (--top 0 lists them all)"
+    assert "2 loops (2 named) in 1 cycle partitions" in table

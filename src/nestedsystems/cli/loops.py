@@ -13,11 +13,13 @@ Find the feedback loops of MODEL: their ids (the author's R1, B2... where the mo
 names them), polarity and variables. With --dominance the model is simulated (Euler
 at TIME STEP) and each loop's share of the change is computed by the Loops That
 Matter method, with the periods in which one set of loops dominates and a
-plain-language account of them.
+plain-language account of them. In a big model thousands of loops share the
+change and short balancing loops lead; --named compares the author's loops among
+themselves, which is usually the story a reader wants.
 
 examples:
   nestedsystems loops models/nested_systems.mdl
-  nestedsystems loops models/nested_systems.mdl --scenario models/scenarios/drift.toml --dominance
+  nestedsystems loops models/nested_systems.mdl --scenario models/scenarios/drift.toml --dominance --named
   nestedsystems loops sir.mdl --format dot > sir.dot
   nestedsystems loops sir.mdl --dominance --format json
 """
@@ -32,6 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("table", "json", "dot"), default="table", help="output format")
     parser.add_argument(
         "--dominance", action="store_true", help="simulate and score the loops (Loops That Matter)"
+    )
+    parser.add_argument(
+        "--named",
+        action="store_true",
+        help="only the loops the model's author named: their shares compare them among themselves",
+    )
+    parser.add_argument(
+        "--top", type=int, default=40, metavar="N", help="rows of the table (default 40; 0 for all)"
     )
     parser.add_argument(
         "--max-loops", type=int, default=2000, metavar="N", help="stop after N loops (default 2000)"
@@ -58,6 +68,8 @@ def handle(args: argparse.Namespace) -> int:
 
         model = apply_scenario(model, load_scenario(args.scenario))
     loops = find_loops(model, max_loops=args.max_loops, max_length=args.max_length)
+    if args.named:
+        loops = loops.named()
     scores = loop_scores(model, loops=loops) if args.dominance else None
     story = describe_dominance(scores) if scores is not None else []
     if args.format == "json":
@@ -65,7 +77,7 @@ def handle(args: argparse.Namespace) -> int:
     elif args.format == "dot":
         print(_as_dot(loops, scores))
     else:
-        print(_as_table(loops, scores, story))
+        print(_as_table(loops, scores, story, args.top))
     return 0
 
 
@@ -105,12 +117,13 @@ def _as_json(loops: Any, scores: Any, story: list[str]) -> dict[str, Any]:
     return result
 
 
-def _as_table(loops: Any, scores: Any, story: list[str]) -> str:
+def _as_table(loops: Any, scores: Any, story: list[str], top: int = 0) -> str:
     shares = scores.mean_share() if scores is not None else {}
     header = ["id", "polarity", "part.", *(["share"] if scores is not None else []), "loop"]
     rows = []
     ordered = [loop for loop, _ in scores.ranking()] if scores is not None else list(loops)
-    for loop in ordered:
+    hidden = len(ordered) - top if 0 < top < len(ordered) else 0
+    for loop in ordered[: len(ordered) - hidden]:
         title = f"{loop.name}: " if loop.named else ""
         chain = " → ".join((*loop.variables, loop.variables[0]))
         share = [f"{shares[loop.id]:.2f}"] if scores is not None else []
@@ -121,6 +134,8 @@ def _as_table(loops: Any, scores: Any, story: list[str]) -> str:
         for r in [header, *rows]
     ]
     named = sum(loop.named for loop in loops)
+    if hidden:
+        lines.append(f"... and {hidden} more (--top 0 lists them all)")
     lines.append("")
     lines.append(f"{len(loops)} loops ({named} named) in {len(loops.partitions)} cycle partitions")
     lines.extend(f"note: {note}" for note in loops.notes)
