@@ -69,8 +69,8 @@ def test_whatif_levers_are_grouped_by_sector_with_units_and_words(board):
         "Staff",
         "Organization",
         "Funding and environment",
-        "Shocks",
     ]
+    assert {"shock:Acuity surge", "shock:Funding cut"} <= {t.name for t in board.shock_toggles.values()}
     staffing = board.sliders["Staffing ratio"]
     variable = model["Staffing ratio"]
     assert (staffing.start, staffing.end, staffing.step) == (

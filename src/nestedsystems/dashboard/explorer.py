@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bokeh.layouts import column, gridplot, row
+from bokeh.layouts import column, row
 from bokeh.models import Button, ColumnDataSource, Div, MultiChoice, Select, TabPanel, Tabs, TextInput
 
 from ..errors import NestedSystemsError, ParameterError
@@ -37,7 +37,7 @@ from .figures import (
 from .levers import group_levers, levers_of
 from .session import LeverSession, request_arguments
 from .store import ScenarioStore, open_store
-from .widgets import error_page, lever_block
+from .widgets import CHART_WIDTH, LEVER_WIDTH, error_page, lever_block
 
 __all__ = ["METHODS", "SLOTS", "Explorer", "build_document"]
 
@@ -78,7 +78,7 @@ class Explorer(LeverSession):
 
         # Figures: fixed slots, titled and shown as variables are picked.
         self.slot_figures = [
-            indicator_figure(self.source, self.compare_sources, item, self.axis, width=None, height=240)
+            indicator_figure(self.source, self.compare_sources, item, self.axis, width=CHART_WIDTH // 2 - 6)
             for item in self._slots()
         ]
 
@@ -89,7 +89,6 @@ class Explorer(LeverSession):
             value=chosen,
             max_items=SLOTS,
             name="variables",
-            sizing_mode="stretch_width",
         )
         self.method_select = Select(
             title="Integration method", options=list(METHODS), value="euler", name="method"
@@ -99,7 +98,7 @@ class Explorer(LeverSession):
             value=f"{self.time_step:g}",
             name="time-step",
         )
-        self.key = Div(text=legend_key_html({}), name="key", sizing_mode="stretch_width")
+        self.key = Div(text=legend_key_html({}), name="key")
         self.reset_button = Button(label="All constants back to the model's values", name="reset")
         self.csv_button = Button(label="Download data (CSV)", name="export-csv")
 
@@ -127,38 +126,25 @@ class Explorer(LeverSession):
         panels = [
             TabPanel(
                 title=group,
-                child=column(
-                    *(lever_block(self.sliders[lever.name], lever) for lever in levers),
-                    sizing_mode="stretch_width",
-                ),
+                child=column(*(lever_block(self.sliders[lever.name], lever) for lever in levers)),
             )
             for group, levers in groups.items()
         ]
-        sliders = Tabs(tabs=panels, sizing_mode="stretch_width") if panels else Div(text="No constants.")
+        sliders = Tabs(tabs=panels, width=LEVER_WIDTH + 30) if panels else Div(text="No constants.")
         header = Div(
             text=f"<h1 style='margin:0'>{html.escape(model.name)}</h1>"
-            f"<p>{html.escape(str(self.prepared.path))}</p>",
-            sizing_mode="stretch_width",
+            f"<p>{html.escape(str(self.prepared.path))}</p>"
         )
-        controls = column(
-            self.method_select,
-            self.time_step_input,
-            self.reset_button,
-            self.csv_button,
-            sizing_mode="stretch_width",
-        )
-        left = column(sliders, controls, width=380)
+        controls = column(self.method_select, self.time_step_input, self.reset_button, self.csv_button)
+        left = column(sliders, controls, width=LEVER_WIDTH + 40)
         right = column(
             self.message,
             self.picker,
             self.key,
-            gridplot(
-                self.slot_figures, ncols=2, sizing_mode="stretch_width", toolbar_location=None, height=240
-            ),
+            *(row(*self.slot_figures[k : k + 2]) for k in range(0, SLOTS, 2)),
             self.panel.layout,
-            sizing_mode="stretch_width",
         )
-        return column(header, row(left, right, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+        return column(header, row(left, right))
 
     # -- controls -------------------------------------------------------------------------
 

@@ -131,15 +131,23 @@ def empty_columns(series: Sequence[Series], *, with_baseline: bool = False) -> d
     return columns
 
 
-def _base_figure(title: str, axis: TimeAxis, *, height: int, width: int | None, **kwargs: object):  # type: ignore[no-untyped-def]
+def _base_figure(
+    title: str,
+    axis: TimeAxis,
+    *,
+    height: int,
+    width: int | None,
+    toolbar_location: str | None = "right",
+    **kwargs: object,
+):  # type: ignore[no-untyped-def]
     plot = figure(
         title=title,
         height=height,
         width=width or 600,
         sizing_mode="stretch_width" if width is None else "fixed",
         tools=_TOOLS,
-        toolbar_location="right",
         x_axis_label=axis.label,
+        toolbar_location=toolbar_location,
         **kwargs,
     )
     plot.toolbar.logo = None
@@ -200,7 +208,9 @@ def indicator_figure(
     kwargs: dict[str, object] = {}
     if x_range is not None:
         kwargs["x_range"] = x_range
-    plot = _base_figure(item.title, axis, height=height, width=width, **kwargs)
+    # Small multiples carry no toolbar: six toolbars crowd the page, hovering works
+    # without one, and the page exports the charts itself.
+    plot = _base_figure(item.title, axis, height=height, width=width, toolbar_location=None, **kwargs)
     plot.line("time", BASELINE_PREFIX + item.column, source=source, color=BASELINE_COLOR, line_width=2)
     for color, compare in zip(compare_colors, compare_sources, strict=False):
         plot.line("time", item.column, source=compare, color=color, line_width=1.6, line_dash="dashed")

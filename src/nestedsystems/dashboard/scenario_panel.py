@@ -63,15 +63,11 @@ class ScenarioPanel:
             title="Scenario name",
             placeholder="e.g. Sanctuary plus supervision",
             name="scenario-name",
-            sizing_mode="stretch_width",
+            width=400,
         )
-        self.note_input = TextAreaInput(
-            title="Note (optional)", rows=2, name="scenario-note", sizing_mode="stretch_width"
-        )
+        self.note_input = TextAreaInput(title="Note (optional)", rows=2, name="scenario-note", width=400)
         self.save_button = Button(label="Save these levers", button_type="primary", name="scenario-save")
-        self.saved_select = Select(
-            title="Saved scenarios", options=[], name="scenario-select", sizing_mode="stretch_width"
-        )
+        self.saved_select = Select(title="Saved scenarios", options=[], name="scenario-select", width=400)
         self.load_button = Button(label="Open", name="scenario-load")
         self.delete_button = Button(label="Delete", button_type="danger", name="scenario-delete")
         self.compare_choice = MultiChoice(
@@ -79,9 +75,9 @@ class ScenarioPanel:
             options=[],
             max_items=MAX_COMPARED,
             name="scenario-compare",
-            sizing_mode="stretch_width",
+            width=400,
         )
-        self.note_div = Div(text="", name="scenario-note-shown", sizing_mode="stretch_width")
+        self.note_div = Div(text="", name="scenario-note-shown", width=400)
 
         self.save_button.on_click(lambda: self.save(self.name_input.value, self.note_input.value))
         self.load_button.on_click(lambda: self.load(self.saved_select.value))
@@ -109,7 +105,7 @@ class ScenarioPanel:
             ):
                 widget.disabled = True
             widgets.insert(0, Div(text=f"<i>Saving scenarios is off: {unavailable or 'no store'}.</i>"))
-        self.layout = column(Div(text="<b>Scenarios</b>"), *widgets, sizing_mode="stretch_width")
+        self.layout = column(Div(text="<b>Scenarios</b>"), *widgets, width=400)
         self.refresh()
 
     def refresh(self) -> None:

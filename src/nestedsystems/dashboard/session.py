@@ -25,7 +25,7 @@ from .figures import indexed
 from .levers import Lever, read_lever_arguments
 from .scenario_panel import ScenarioPanel
 from .store import SavedScenario, ScenarioStore
-from .widgets import Downloader, file_stem, lever_slider, message_html
+from .widgets import CHART_WIDTH, Downloader, file_stem, lever_slider, message_html
 
 __all__ = ["LeverSession", "request_arguments"]
 
@@ -77,9 +77,7 @@ class LeverSession:
         self.downloader = Downloader()
         # A data source no drawn model refers to never reaches the browser: the message
         # line carries the download source so that the page has it.
-        self.message = Div(
-            text="", name="message", sizing_mode="stretch_width", tags=[self.downloader.source]
-        )
+        self.message = Div(text="", name="message", width=CHART_WIDTH, tags=[self.downloader.source])
         self.panel = ScenarioPanel(
             store,
             prepared.key,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bokeh.layouts import column, gridplot, row
+from bokeh.layouts import column, row
 from bokeh.models import Button, ColumnDataSource, Div, TabPanel, Tabs, Toggle
 
 from ..errors import NestedSystemsError
@@ -42,7 +42,7 @@ from .levers import Lever, group_levers, levers_of
 from .session import LeverSession, request_arguments
 from .store import ScenarioStore, open_store
 from .summary import Change, Dip, Level, Statement, summarize
-from .widgets import error_page, file_stem, lever_block
+from .widgets import CHART_WIDTH, LEVER_WIDTH, error_page, file_stem, grid_of, lever_block
 
 __all__ = ["FLAGSHIP", "Shock", "WhatIf", "WhatIfSpec", "build_document"]
 
@@ -219,23 +219,25 @@ class WhatIf(LeverSession):
         self.figures: list[Any] = []
         if self.spec.trajectories:
             self.trajectories = trajectories_figure(
-                self.source, self.compare_sources, self.spec.trajectories, self.axis
+                self.source, self.compare_sources, self.spec.trajectories, self.axis, width=CHART_WIDTH
             )
             self.figures.append(self.trajectories)
         small = [
-            indicator_figure(self.source, self.compare_sources, item, self.axis, width=None)
+            indicator_figure(
+                self.source, self.compare_sources, item, self.axis, width=CHART_WIDTH // 3 - 6, height=210
+            )
             for item in self.spec.indicators
         ]
         self.indicator_figures = small
 
         # Widgets.
-        self.summary = Div(text="", name="summary", sizing_mode="stretch_width")
-        self.key = Div(text=legend_key_html({}), name="key", sizing_mode="stretch_width")
+        self.summary = Div(text="", name="summary", width=CHART_WIDTH)
+        self.key = Div(text=legend_key_html({}), name="key", width=CHART_WIDTH)
         self.shock_toggles = {
-            shock.label: Toggle(label=shock.label, active=False, name=f"shock:{shock.label}", width=170)
+            shock.label: Toggle(label=shock.label, active=False, name=f"shock:{shock.label}", width=165)
             for shock in self.spec.shocks
         }
-        self.shock_note = Div(text="", name="shock-note", sizing_mode="stretch_width")
+        self.shock_note = Div(text="", name="shock-note", width=LEVER_WIDTH)
         self.reset_button = Button(label="Back to today's settings", name="reset")
         self.csv_button = Button(label="Download data (CSV)", name="export-csv")
         self.png_button = Button(label="Download charts (PNG)", name="export-png")
@@ -269,61 +271,39 @@ class WhatIf(LeverSession):
         panels = [
             TabPanel(
                 title=group,
-                child=column(
-                    *(lever_block(self.sliders[lever.name], lever) for lever in groups[group]),
-                    sizing_mode="stretch_width",
-                ),
+                child=column(*(lever_block(self.sliders[lever.name], lever) for lever in groups[group])),
             )
             for group in order
         ]
-        shock_levers = [self.levers[name] for shock in self.spec.shocks for name, _ in shock.settings]
-        if shock_levers:
-            shock_panel = column(
-                Div(text="<b>Shocks</b>: switch one on, then fine-tune it below."),
-                row(*self.shock_toggles.values(), sizing_mode="stretch_width"),
-                self.shock_note,
-                *(lever_block(self.sliders[lever.name], lever) for lever in shock_levers),
-                sizing_mode="stretch_width",
-            )
-            panels.append(TabPanel(title="Shocks", child=shock_panel))
         levers = (
-            Tabs(tabs=panels, sizing_mode="stretch_width", name="lever-tabs")
+            Tabs(tabs=panels, width=LEVER_WIDTH + 30, name="lever-tabs")
             if panels
             else Div(text="This model has no constants to move.")
         )
+        # Shocks stay in view under the sector tabs: a board switches them on and off
+        # while looking at the levers, and the buttons must show which are on.
+        shock_levers = [self.levers[name] for shock in self.spec.shocks for name, _ in shock.settings]
+        shocks: list[Any] = []
+        if shock_levers:
+            shocks = [
+                Div(text="<b>Shocks</b>: switch one on, then fine-tune it below.", width=LEVER_WIDTH),
+                grid_of(list(self.shock_toggles.values()), 2),
+                self.shock_note,
+                *(lever_block(self.sliders[lever.name], lever) for lever in shock_levers),
+            ]
         header = Div(
             text=f"<h1 style='margin:0'>{html.escape(self.spec.title)}</h1>"
             f"<p style='max-width:60em'>{html.escape(self.spec.introduction)}</p>",
-            sizing_mode="stretch_width",
+            width=LEVER_WIDTH + 40 + CHART_WIDTH,
         )
         charts = list(self.figures)
-        if self.indicator_figures:
-            charts.append(
-                gridplot(
-                    self.indicator_figures,
-                    ncols=3,
-                    sizing_mode="stretch_width",
-                    toolbar_location=None,
-                    height=220,
-                )
-            )
-        exports = column(
-            Div(text="<b>Export</b>"),
-            self.csv_button,
-            self.png_button,
-            self.report_button,
-            sizing_mode="stretch_width",
-        )
-        left = column(levers, self.reset_button, width=400, sizing_mode="stretch_height")
-        right = column(
-            self.message,
-            self.summary,
-            self.key,
-            *charts,
-            row(self.panel.layout, exports, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-        )
-        return column(header, row(left, right, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+        # Rows of figures, not a gridplot: a gridplot inside a row collapses to nothing.
+        for k in range(0, len(self.indicator_figures), 3):
+            charts.append(row(*self.indicator_figures[k : k + 3]))
+        exports = column(Div(text="<b>Export</b>"), self.csv_button, self.png_button, self.report_button)
+        left = column(levers, self.reset_button, *shocks, width=LEVER_WIDTH + 40)
+        right = column(self.message, self.summary, self.key, *charts, row(self.panel.layout, exports))
+        return column(header, row(left, right))
 
     # -- drawing --------------------------------------------------------------------------
 

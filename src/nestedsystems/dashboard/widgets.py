@@ -19,14 +19,22 @@ from bokeh.models import ColumnDataSource, CustomJS, Div, Slider
 from .levers import Lever
 
 __all__ = [
+    "CHART_WIDTH",
+    "LEVER_WIDTH",
     "Downloader",
     "error_page",
     "file_stem",
+    "grid_of",
     "lever_block",
     "lever_slider",
     "message_html",
     "slider_format",
 ]
+
+# Fixed widths: Bokeh's stretching layouts collapse grids of figures to nothing inside
+# rows, and a board's screen is at least 1280 pixels wide.
+LEVER_WIDTH = 340
+CHART_WIDTH = 870
 
 _LEVEL_STYLE = {
     "info": "color:#1a1a1a;background:#eef5fb;border-left:4px solid #0072B2",
@@ -55,7 +63,7 @@ def lever_slider(lever: Lever, value: float | None = None) -> Slider:
         title=lever.title,
         format=slider_format(lever.step),
         name=f"lever:{lever.name}",
-        sizing_mode="stretch_width",
+        width=LEVER_WIDTH,
     )
 
 
@@ -65,10 +73,10 @@ def lever_block(slider: Slider, lever: Lever):  # type: ignore[no-untyped-def]
         return slider
     note = Div(
         text=f'<span style="font-size:85%;color:#555">{html.escape(lever.explanation)}</span>',
-        sizing_mode="stretch_width",
+        width=LEVER_WIDTH,
         margin=(0, 10, 8, 10),
     )
-    return column(slider, note, sizing_mode="stretch_width", spacing=0)
+    return column(slider, note, spacing=0)
 
 
 def message_html(text: str, level: str = "info") -> str:
@@ -169,3 +177,11 @@ def error_page(headline: str, error: BaseException):  # type: ignore[no-untyped-
         name="error-page",
         sizing_mode="stretch_width",
     )
+
+
+def grid_of(items: Sequence[object], columns: int):  # type: ignore[no-untyped-def]
+    """Widgets in rows of ``columns``."""
+    from bokeh.layouts import row
+
+    rows = [row(*items[k : k + columns]) for k in range(0, len(items), columns)]  # type: ignore[arg-type]
+    return column(*rows)
