@@ -183,6 +183,9 @@ def test_enumeration_stops_cleanly_at_its_bounds():
     assert all(len(loop.variables) == 2 for loop in short)
     with pytest.raises(ModelError):
         find_loops(model, max_loops=0)
+    # a bound the model just fits in cuts nothing
+    assert find_loops(population_model(), max_loops=3).complete
+    assert not find_loops(population_model(), max_loops=2).complete
 
 
 def test_structural_signs_of_common_equation_shapes():

@@ -298,3 +298,39 @@ x[d] = 1, 2
 y = x[d7]
 """,
         )
+
+
+def test_a_range_read_as_a_number_and_nested_ranges(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+d: first, inner, last
+
+inner: i1, i2
+
+where[d] = d
+
+where inner[inner] = inner
+""",
+    )
+    # inner stands for its elements inside d; positions count in the largest range
+    assert result.names[:4] == ("where[first]", "where[i1]", "where[i2]", "where[last]")
+    assert [final(result, f"where[{e}]") for e in ("first", "i1", "i2", "last")] == [1, 2, 3, 4]
+    assert [final(result, f"where inner[{e}]") for e in ("i1", "i2")] == [2, 3]
+
+
+def test_invert_matrix(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+r: r1, r2
+
+c: c1, c2
+
+m[r, c] = 2, 1; 1, 1;
+
+inverse[r, c] = INVERT MATRIX(m[r, c], 2)
+""",
+    )
+    got = [[final(result, f"inverse[{i},{j}]") for j in ("c1", "c2")] for i in ("r1", "r2")]
+    np.testing.assert_allclose(got, [[1, -1], [-1, 2]])

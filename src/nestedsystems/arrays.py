@@ -42,6 +42,7 @@ from .expressions import (
     Number,
     Numbers,
     Op,
+    Position,
     Ref,
     Table,
     Unary,
@@ -102,6 +103,12 @@ class Space:
         flat = zip(*(g.ravel() for g in grids), strict=True)
         return [f"{variable.name}[{','.join(names[k][i] for k, i in enumerate(cell))}]" for cell in flat]
 
+    def parent(self, dim: str) -> str:
+        """The largest range holding every element of ``dim`` (the first such, in file order)."""
+        held = set(self.elements(dim))
+        holders = [d for d in self.by_key.values() if held <= set(d.element_keys)]
+        return max(holders, key=lambda d: len(d.elements)).key
+
     def width(self, variable: Variable) -> int:
         return math.prod(self.shape(variable.dims))
 
@@ -147,7 +154,8 @@ class ArrayEmitter(_Emitter):
             return self.parts(variable, expr)
         self.context = variable.dims
         text, dims = self.typed(expr)
-        return f"_full({self.align(text, dims, variable.dims, assign=True)}, {self.space.shape(variable.dims)!r})"
+        aligned = self.align(text, dims, variable.dims, assign=True)
+        return f"_full({aligned}, {self.space.shape(variable.dims)!r})"
 
     def assign(self, variable: Variable, expr: Expr) -> str:
         return f"{self.local[variable.key]} = {self.value(variable, expr)}"
@@ -169,13 +177,17 @@ class ArrayEmitter(_Emitter):
 
     def saved_values(self, saved: tuple[Variable, ...]) -> str:
         return "".join(
-            f"*{self.local[v.key]}.reshape({self.space.width(v)}, -1), " if v.dims else f"{self.local[v.key]}, "
+            f"*{self.local[v.key]}.reshape({self.space.width(v)}, -1), "
+            if v.dims
+            else f"{self.local[v.key]}, "
             for v in saved
         )
 
     # -- definitions in parts
 
-    def selection(self, dims: tuple[str, ...], selector: Any) -> tuple[list[list[int]], tuple[str | None, ...], Any]:
+    def selection(
+        self, dims: tuple[str, ...], selector: Any
+    ) -> tuple[list[list[int]], tuple[str | None, ...], Any]:
         """Index lists per dimension, the part's own dimensions (None for a single
         element) and the EXCEPT mask over that box (None without EXCEPT)."""
         lists: list[list[int]] = []
@@ -183,7 +195,9 @@ class ArrayEmitter(_Emitter):
         for dim, subscript in zip(dims, selector.subscripts, strict=True):
             indices = self.space.indices(subscript, dim)
             if indices is None:
-                raise self.fail(f"{subscript!r} is not an element or subrange of {self.space.by_key[dim].name!r}")
+                raise self.fail(
+                    f"{subscript!r} is not an element or subrange of {self.space.by_key[dim].name!r}"
+                )
             lists.append(indices)
             own.append(subscript if subscript in self.space.by_key else None)
         mask = None
@@ -205,6 +219,8 @@ class ArrayEmitter(_Emitter):
             lists, own, mask = self.selection(variable.dims, selector)
             index = self.constant((*np.ix_(*lists), slice(None)))
             self.context = own
+            if isinstance(part, Table):
+                raise self.fail("a lookup's table where an equation was expected")
             text, dims = self.typed(part)
             text = self.align(text, dims, own, assign=True)
             texts.append(f"({index}, {text}, {self.constant(mask) if mask is not None else 'None'})")
@@ -218,12 +234,20 @@ class ArrayEmitter(_Emitter):
             return _number(node.value), ()
         if isinstance(node, Numbers):
             own = tuple(d for d in self.context if d is not None)
-            if self.space.shape(own) != node.shape and math.prod(node.shape) != math.prod(self.space.shape(own)):
-                raise self.fail(f"expected {math.prod(self.space.shape(own))} numbers, found {len(node.values)}")
+            if self.space.shape(own) != node.shape and math.prod(node.shape) != math.prod(
+                self.space.shape(own)
+            ):
+                raise self.fail(
+                    f"expected {math.prod(self.space.shape(own))} numbers, found {len(node.values)}"
+                )
             array = np.array(node.values, dtype=float).reshape(*self.space.shape(own), 1)
             return self.constant(array), own
         if isinstance(node, Ref):
             return self.reference(node)
+        if isinstance(node, Position):
+            parent = self.space.position[self.space.parent(node.dimension)]
+            numbers = [parent[e] + 1.0 for e in self.space.elements(node.dimension)]
+            return self.constant(np.array(numbers).reshape(-1, 1)), self.mapped((node.dimension,))
         if isinstance(node, Unary):
             text, dims = self.typed(node.operand)
             if node.op is UnaryOp.NEG:
@@ -310,7 +334,9 @@ class ArrayEmitter(_Emitter):
             text = f"_np.take({text}, {self.constant(np.array(indices))}, axis={axis})"
         return text, tuple(out)
 
-    def align(self, text: str, have: tuple[str, ...], want: tuple[str | None, ...], assign: bool = False) -> str:
+    def align(
+        self, text: str, have: tuple[str, ...], want: tuple[str | None, ...], assign: bool = False
+    ) -> str:
         """``text`` over ``have`` laid out over ``want``: transposed, new axes of size one.
 
         With ``assign``, a dimension missing from ``want`` may stand for one there that
@@ -357,6 +383,11 @@ class ArrayEmitter(_Emitter):
                 return text, dims
             kept = tuple(d for d in dims if not d.endswith("!"))
             return f"{_VECTOR_FUNCTIONS[node.function]}({text}, axis={axes!r})", kept
+        if node.function == "invert matrix":
+            text, dims = self.typed(node.args[0])
+            if len(dims) < 2 or self.space.size(dims[-1]) != self.space.size(dims[-2]):
+                raise self.fail("INVERT MATRIX takes a square matrix over its last two subscripts")
+            return f"_invert({text})", dims
         template = self.calls.get(node.function)
         if template is None:
             raise UnsupportedError(
@@ -375,7 +406,7 @@ class ArrayEmitter(_Emitter):
         variable = self.model[table.name] if isinstance(table, Ref) else None
         if variable is None or not variable.dims:
             argument, dims = self.typed(node.argument)
-            name, mode = self.table(table if variable is None else Ref(table.name))
+            name, mode = self.table(Ref(table.name) if isinstance(table, Ref) else table)
             mode = node.mode or mode
             if mode is LookupMode.INVERT:
                 return f"_lookup({argument}, {name}[1], {name}[0])", dims
@@ -412,7 +443,9 @@ class ArrayEmitter(_Emitter):
             for selector, table in equation.parts:
                 lists, _, mask = self.selection(variable.dims, selector)
                 box = cells[np.ix_(*lists)]
-                for cell in zip(*np.nonzero(mask[..., 0] if mask is not None else np.ones(box.shape, bool)), strict=True):
+                for cell in zip(
+                    *np.nonzero(mask[..., 0] if mask is not None else np.ones(box.shape, bool)), strict=True
+                ):
                     box[cell] = table
                 cells[np.ix_(*lists)] = box
         points = max(len(t.x) for t in cells.ravel() if t is not None)
@@ -487,9 +520,9 @@ def _lookup_each(x: Any, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     tables ``(..., points)``, broadcast against each other; held flat outside."""
     x = np.asarray(x, dtype=float)[..., None]  # (..., R, 1)
     xs, ys = xs[..., None, :], ys[..., None, :]  # (..., 1, points)
-    shape = np.broadcast_shapes(x.shape[:-1] + (1,), xs.shape)
+    shape = np.broadcast_shapes(x.shape, xs.shape)
     xs, ys = np.broadcast_to(xs, shape), np.broadcast_to(ys, shape)
-    x = np.broadcast_to(x, shape[:-1] + (1,))
+    x = np.broadcast_to(x, (*shape[:-1], 1))
     points = shape[-1]
     right = np.clip((xs <= x).sum(axis=-1, keepdims=True), 1, max(points - 1, 1))
     left = right - 1
@@ -502,4 +535,16 @@ def _lookup_each(x: Any, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return value[..., 0]
 
 
-ARRAY_NAMESPACE = {"_runs": _runs, "_full": _full, "_parts": _parts, "_lookup_each": _lookup_each}
+def _invert(x: np.ndarray) -> np.ndarray:
+    """INVERT MATRIX over the two axes before the run axis, for every run and leading element."""
+    stacked = np.moveaxis(np.asarray(x, dtype=float), -1, 0)  # (R, ..., n, n)
+    return np.moveaxis(np.linalg.inv(stacked), 0, -1)
+
+
+ARRAY_NAMESPACE = {
+    "_runs": _runs,
+    "_full": _full,
+    "_parts": _parts,
+    "_lookup_each": _lookup_each,
+    "_invert": _invert,
+}

@@ -259,7 +259,8 @@ class _Source:
         return "".join(self.local[v.key] + ", " for v in variables)
 
     def bind_constants(self) -> list[str]:
-        return [f"{self.local[v.key]} = p[{j}]" for j, v in enumerate(self.layout.constants)] + self.emit.preamble()
+        lines = [f"{self.local[v.key]} = p[{j}]" for j, v in enumerate(self.layout.constants)]
+        return lines + self.emit.preamble()
 
     def bind_state(self, source: str) -> list[str]:
         state = self.layout.stocks + self.layout.memories
@@ -486,7 +487,9 @@ class CompiledModel:
             )
         return plan
 
-    def _dimensions(self, wanted: tuple[Variable, ...]) -> dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]:
+    def _dimensions(
+        self, wanted: tuple[Variable, ...]
+    ) -> dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]:
         by_key = {d.key: d for d in self.model.dimensions}
         return {
             v.name: (tuple(by_key[d].name for d in v.dims), tuple(by_key[d].elements for d in v.dims))
@@ -494,13 +497,15 @@ class CompiledModel:
             if v.dims
         }
 
-    def _columns(self, wanted: tuple[Variable, ...]) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+    def _columns(
+        self, wanted: tuple[Variable, ...]
+    ) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
         """Column names (one per element, ``Name[a1,b2]``) and where saved variables
         and scalar constants go among them."""
         if not self.arrayed:
-            names = tuple(v.name for v in wanted)
             saved = tuple(j for j, v in enumerate(wanted) if v.kind is not Kind.CONSTANT)
-            return names, saved, tuple(j for j, v in enumerate(wanted) if v.kind is Kind.CONSTANT)
+            constant = tuple(j for j, v in enumerate(wanted) if v.kind is Kind.CONSTANT)
+            return tuple(v.name for v in wanted), saved, constant
         from .arrays import Space
 
         space = Space(self.model)
@@ -543,7 +548,7 @@ class CompiledModel:
             return dict(self._tables)
         import numpy as np
 
-        values = {
+        values: dict[str, Any] = {
             name: (np.asarray(x, float), np.asarray(y, float))
             for name, (x, y) in ((n, t) for n, t in self._tables.items() if not n.startswith("_K"))
         }

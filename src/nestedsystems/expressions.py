@@ -16,6 +16,8 @@ trees unchanged:
   function (SUM, PROD, VMIN, VMAX) reduces.
 - `Numbers`: an array of numbers, row-major, as Vensim lists them (``1, 2, 3`` or a
   tabbed 2-D table); its dimensions are those of the definition holding it.
+- `Position`: a subscript range read as a number, ``x[d] = d``: the element's
+  position (from 1) in the largest range that holds it.
 - `Defined`: a variable defined piece by piece, ``x[a1] = ...; x[sub] = ...``, or with
   EXCEPT: each part is a `Selector` (which elements) and the expression for them.
 """
@@ -40,6 +42,7 @@ __all__ = [
     "Number",
     "Numbers",
     "Op",
+    "Position",
     "Ref",
     "Selector",
     "Table",
@@ -133,6 +136,7 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "prod": (1, 1),
     "vmin": (1, 1),
     "vmax": (1, 1),
+    "invert matrix": (2, 2),
     # stateful: lowered to stocks and memories before compiling
     "initial": (1, 1),
     "active initial": (2, 2),
@@ -260,6 +264,14 @@ class LookupCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Position:
+    """A subscript range read as a number (``x[d] = d``): the position, from 1, of the
+    element being computed in the largest range holding it."""
+
+    dimension: str
+
+
+@dataclass(frozen=True, slots=True)
 class Selector:
     """Which elements one part of a definition covers: one subscript per dimension
     of the variable (a dimension, a subrange or an element), minus those EXCEPT names
@@ -271,12 +283,13 @@ class Selector:
 
 @dataclass(frozen=True, slots=True)
 class Defined:
-    """An arrayed variable defined in parts; parts never overlap (Vensim refuses that)."""
+    """An arrayed variable defined in parts; parts never overlap (Vensim refuses that).
+    A lookup defined element by element has a `Table` for each part."""
 
-    parts: tuple[tuple[Selector, Expr], ...]
+    parts: tuple[tuple[Selector, Expr | Table], ...]
 
 
-Expr = Number | Numbers | Ref | Unary | Binary | If | Call | LookupCall | Defined
+Expr = Number | Numbers | Ref | Unary | Binary | If | Call | LookupCall | Defined | Position
 
 
 def walk(expr: Expr) -> Iterator[Expr]:
@@ -298,7 +311,7 @@ def walk(expr: Expr) -> Iterator[Expr]:
             if isinstance(node.table, Ref):
                 stack.append(node.table)
         elif isinstance(node, Defined):
-            stack.extend(reversed([expr for _, expr in node.parts]))
+            stack.extend(reversed([e for _, e in node.parts if not isinstance(e, Table)]))
 
 
 def references(expr: Expr | Table | None) -> frozenset[str]:

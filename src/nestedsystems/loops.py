@@ -387,15 +387,20 @@ def find_loops(
     found: dict[tuple[str, ...], list[list[str]]] = {}
     seen: set[tuple[str, ...]] = set()
 
-    def accept(cycle: list[str]) -> tuple[str, ...] | None:
+    def loop_key(cycle: list[str]) -> tuple[str, ...] | None:
         if not any(graph.nodes[node]["state"] for node in cycle):
             return None
         collapsed = _collapse(graph, cycle)
         internal = [n for n in cycle if graph.nodes[n]["kind"] != "flow" and graph.nodes[n]["group"] != n]
         if len(collapsed) == 1 and internal:
             return None  # the inner workings of a lowered SMOOTH or DELAY, not the modeler's loop
+        return _rotation_key(collapsed)
+
+    def accept(cycle: list[str]) -> tuple[str, ...] | None:
+        key = loop_key(cycle)
+        if key is None:
+            return None
         exact = _rotation_key(tuple(cycle))
-        key = _rotation_key(collapsed)
         if exact not in seen:
             seen.add(exact)
             found.setdefault(key, []).append(cycle)
@@ -415,8 +420,10 @@ def find_loops(
     cut = False
     for cycle in cycles_by_length(graph.subgraph(set(component_of)), longest):
         if len(found) >= max_loops:
-            cut = True
-            break
+            key = loop_key(cycle)
+            if key is not None and key not in found:
+                cut = True  # a loop beyond the bound: the model certainly has more
+                break
         accept(cycle)
     if cut:
         complete = False

@@ -44,6 +44,7 @@ from .expressions import (
     Number,
     Op,
     Ref,
+    Selector,
     Table,
     Unary,
     UnaryOp,
@@ -133,7 +134,7 @@ class _Lowerer:
         """Each part of an arrayed definition lowered on its own: what a part makes
         spans the variable's dimensions but is defined, and read, at the part's
         elements only."""
-        parts = []
+        parts: list[tuple[Selector, Expr | Table]] = []
         for selector, part in expr.parts:
             if isinstance(part, Table):
                 parts.append((selector, part))
@@ -144,7 +145,7 @@ class _Lowerer:
             if made:
                 keys = frozenset(v.key for v in made)
 
-                def local(e: Expr, keys: frozenset[str] = keys) -> Expr:
+                def local(e: Expr, keys: frozenset[str] = keys, selector: Selector = selector) -> Expr:
                     return _subscripted(e, keys, selector.subscripts)
 
                 made = [

@@ -298,8 +298,8 @@ def _expression(node: Any, where: _Where) -> Expr:
     kind = type(node).__name__
     walk = lambda child: _expression(child, where)  # noqa: E731
     if kind == "ReferenceStructure":
-        if node.subscripts is not None:
-            return Ref(canonical(node.reference), vensim_arrays.reference_subscripts(node.subscripts))
+        if node.subscripts is not None or where.dimensions:
+            return vensim_arrays.reference(node, where.dimensions)
         return Ref("time" if node.reference == "time" else canonical(node.reference))
     if kind == "ArithmeticStructure":
         return _operators(node, where, walk)

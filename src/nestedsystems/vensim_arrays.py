@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelSyntaxError, UnsupportedError
-from .expressions import Defined, Expr, Number, Numbers, Selector, Table, canonical
+from .expressions import Defined, Expr, Number, Numbers, Position, Ref, Selector, Table, canonical
 from .model import Dimension, Kind, Variable
 
-__all__ = ["dimensions", "is_arrayed", "numbers", "reference_subscripts", "variable"]
+__all__ = ["dimensions", "is_arrayed", "numbers", "reference", "reference_subscripts", "variable"]
 
 
 def dimensions(section: Any, file: Any = None) -> tuple[Dimension, ...]:
@@ -46,6 +46,15 @@ def dimensions(section: Any, file: Any = None) -> tuple[Dimension, ...]:
                 f"subscript range {subscript_range.name!r} read from external data is not supported yet",
                 file=file,
             )
+        # A range may list other ranges among its elements: they stand for their elements.
+        expanded: list[str] = []
+        for element in elements:
+            inner = canonical(str(element))
+            if inner in ranges and inner != key and inner not in seen:
+                expanded.extend(resolve(inner, seen | {key}).elements)
+            else:
+                expanded.append(str(element))
+        elements = expanded
         mapping = tuple(canonical(m) for m in (subscript_range.mapping or ()) if isinstance(m, str))
         if len(mapping) != len(subscript_range.mapping or ()):
             raise UnsupportedError(
@@ -55,6 +64,19 @@ def dimensions(section: Any, file: Any = None) -> tuple[Dimension, ...]:
         return found[key]
 
     return tuple(resolve(key) for key in ranges)
+
+
+def reference(node: Any, model_dimensions: tuple[Dimension, ...]) -> Ref | Position:
+    """A PySD reference: a variable (perhaps subscripted), TIME, or a subscript
+    range read as a number (Vensim's ``x[d] = d``)."""
+    key = canonical(node.reference)
+    if node.subscripts is not None:
+        return Ref(key, reference_subscripts(node.subscripts))
+    if node.reference == "time":
+        return Ref("time")
+    if any(d.key == key for d in model_dimensions):
+        return Position(key)
+    return Ref(key)
 
 
 def reference_subscripts(node: Any) -> tuple[str, ...]:
@@ -70,9 +92,7 @@ def numbers(array: np.ndarray) -> Numbers:
 
 def is_arrayed(element: Any) -> bool:
     """Whether a PySD element is subscripted (or defined in more than one piece)."""
-    return len(element.components) > 1 or any(
-        c.subscripts and any(c.subscripts) for c in element.components
-    )
+    return len(element.components) > 1 or any(c.subscripts and any(c.subscripts) for c in element.components)
 
 
 def variable(
@@ -115,7 +135,9 @@ def variable(
     dims = _dimensions_spanned([p[0] for p in pieces], by_key, where)
     kinds = {type(p[2]).__name__ for p in pieces}
     if kinds - {"AbstractComponent", "AbstractLookup", "AbstractUnchangeableConstant"}:
-        raise where.unsupported("data variables (:=)" if "AbstractData" in kinds else f"the element kind {kinds}")
+        raise where.unsupported(
+            "data variables (:=)" if "AbstractData" in kinds else f"the element kind {kinds}"
+        )
     asts = [p[2].ast for p in pieces]
     structures = {type(a).__name__ for a in asts}
     whole = len(pieces) == 1 and pieces[0][0] == dims and not pieces[0][1]
@@ -127,7 +149,11 @@ def variable(
         if structures != {"LookupsStructure"}:
             raise where.unsupported("this lookup")
         tables = [table(a) for a in asts]
-        equation: Any = tables[0] if whole else Defined(tuple((selector(p), t) for p, t in zip(pieces, tables, strict=True)))
+        equation: Any = (
+            tables[0]
+            if whole
+            else Defined(tuple((selector(p), t) for p, t in zip(pieces, tables, strict=True)))
+        )
         return Variable(kind=Kind.LOOKUP, equation=equation, dims=dims, **common)
     if "AbstractLookup" in kinds:
         raise where.unsupported("a variable defined partly as a lookup")
@@ -151,10 +177,14 @@ def variable(
         raise where.unsupported("a variable defined partly as a stock")
     equations = [expression(a) for a in asts]
     constant = all(isinstance(e, (Number, Numbers)) for e in equations)
-    equation = equations[0] if whole else Defined(
-        tuple((selector(p), e) for p, e in zip(pieces, equations, strict=True))
+    equation = (
+        equations[0]
+        if whole
+        else Defined(tuple((selector(p), e) for p, e in zip(pieces, equations, strict=True)))
     )
-    return Variable(kind=Kind.CONSTANT if constant else Kind.AUXILIARY, equation=equation, dims=dims, **common)
+    return Variable(
+        kind=Kind.CONSTANT if constant else Kind.AUXILIARY, equation=equation, dims=dims, **common
+    )
 
 
 def _dimensions_spanned(
