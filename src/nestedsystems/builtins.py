@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import noise
+
 __all__ = ["SCALAR_CALLS", "SCALAR_NAMESPACE", "VECTOR_CALLS", "VECTOR_NAMESPACE"]
 
 SMALL = 1e-6  # what Vensim's help calls zero
@@ -140,6 +142,7 @@ SCALAR_CALLS = {
     "pulse": "_pulse(t, dt, {0}, {1})",
     "pulse train": "_pulse_train(t, dt, {0}, {1}, {2}, {3})",
     "pi": "_math.pi",
+    "gamma ln": "_math.lgamma({0})",
 }
 
 
@@ -207,6 +210,10 @@ def _vfloat(x):  # type: ignore[no-untyped-def]
     return x * 1.0
 
 
+# math.lgamma element by element: the same numbers as a single run's, to the last bit.
+_vgamma_ln = np.vectorize(math.lgamma, otypes=[float])
+
+
 VECTOR_NAMESPACE = {
     "_np": np,
     "_f": _vfloat,
@@ -221,6 +228,7 @@ VECTOR_NAMESPACE = {
     "_ramp": _vramp,
     "_pulse": _vpulse,
     "_pulse_train": _vpulse_train,
+    "_gamma_ln": _vgamma_ln,
     "_inf": np.inf,
     "_nan": np.nan,
 }
@@ -253,4 +261,11 @@ VECTOR_CALLS = {
     "pulse": "_pulse(t, dt, {0}, {1})",
     "pulse train": "_pulse_train(t, dt, {0}, {1}, {2}, {3})",
     "pi": "_np.pi",
+    "gamma ln": "_gamma_ln({0})",
 }
+
+# RANDOM functions: one numpy implementation serves both flavours (see `noise`).
+SCALAR_NAMESPACE.update(noise.SCALAR_HELPERS)
+VECTOR_NAMESPACE.update(noise.VECTOR_HELPERS)
+SCALAR_CALLS.update(noise.TEMPLATES)
+VECTOR_CALLS.update(noise.TEMPLATES)

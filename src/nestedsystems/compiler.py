@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import builtins
+from . import builtins, noise
 from . import native as native_kernels
 from .errors import UnsupportedError
 from .expressions import (
@@ -426,6 +426,8 @@ class CompiledModel:
         # told otherwise: compiling costs seconds, worth it for a model run many times.
         self.native = native_kernels.available() if native is None else native and native_kernels.available()
         self.native = self.native and not self.arrayed
+        # RANDOM draws call numpy and scipy, which machine code cannot: those runs stay interpreted.
+        self.native = self.native and not noise.draws_random(model)
         self._parameter_index = {v.key: j for j, v in enumerate(layout.constants)}
         self._tables: dict[str, tuple[tuple, tuple]] = {}
         self._kernels: dict[tuple, Callable[..., Any]] = {}

@@ -44,7 +44,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import noise
 from .errors import ParameterError
+from .expressions import Number, canonical
 from .model import Kind, Model
 from .progress import progress_bar
 
@@ -321,6 +323,16 @@ def _check(model: Model, table: pd.DataFrame, save: Sequence[str]) -> None:
             )
 
 
+def _seed_members(model: Model, columns: dict[str, np.ndarray], n: int) -> None:
+    """Give each member of a model with RANDOM functions a stream of its own, numbered
+    by its row (NOISE SEED + row) whatever chunk or worker runs it."""
+    if not noise.draws_random(model) or any(canonical(c) == noise.SEED for c in columns):
+        return
+    seed = model[noise.SEED].equation
+    base = seed.value if isinstance(seed, Number) else 0.0
+    columns["NOISE SEED"] = base + np.arange(n, dtype=float)
+
+
 def _default_save(model: Model) -> tuple[str, ...]:
     # The modeller's stocks: those made by lowering (SMOOTH, DELAY) are internals.
     return tuple(v.name for v in model.stocks if v.origin is None)
@@ -440,6 +452,7 @@ def run_ensemble(
     _check(model, table, save)
     n = len(table)
     columns = {str(c): table[c].to_numpy(dtype=float) for c in table.columns}
+    _seed_members(model, columns, n)
 
     def task(start: int, edges: Any = None) -> tuple:
         params = {c: v[start : start + chunk_size] for c, v in columns.items()}

@@ -137,6 +137,13 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "vmin": (1, 1),
     "vmax": (1, 1),
     "invert matrix": (2, 2),
+    "gamma ln": (1, 1),
+    # RANDOM: Vensim's arguments, then the noise seed, call site and time (see `noise`)
+    "random 0 1": (0, 3),
+    "random uniform": (3, 6),
+    "random normal": (5, 8),
+    "random exponential": (5, 8),
+    "random poisson": (6, 9),
     # stateful: lowered to stocks and memories before compiling
     "initial": (1, 1),
     "active initial": (2, 2),
@@ -150,6 +157,7 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "trend": (3, 3),
     "forecast": (4, 4),
     "sample if true": (3, 3),
+    "npv": (4, 4),
 }
 
 STATEFUL_FUNCTIONS = frozenset(
@@ -166,6 +174,7 @@ STATEFUL_FUNCTIONS = frozenset(
         "trend",
         "forecast",
         "sample if true",
+        "npv",
     }
 )
 

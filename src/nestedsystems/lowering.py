@@ -23,6 +23,10 @@ matches Vensim's output):
   previous output kept in a memory that starts at init.
 - INITIAL(x): a memory whose initial value is x and whose next value is itself.
 - ACTIVE INITIAL(a, i): an auxiliary with equation a and initial equation i.
+- NPV(stream, rate, init, factor): as Vensim documents it, a discount factor stock
+  D, D(0) = 1, dD/dt = -D*rate/(1 + rate*TIME STEP), and an accumulation N,
+  N(0) = init, dN/dt = stream*D; output (N + stream*TIME STEP*D)*factor, which
+  counts this step's stream as received at its end.
 """
 
 from __future__ import annotations
@@ -220,6 +224,8 @@ class _Lowerer:
             output = self.add(base, Kind.AUXILIARY, If(condition, value, Ref(previous)))
             self.add(f"{base} [previous]", Kind.MEMORY, output, initial)
             return output
+        if function == "npv":
+            return self.npv(base, *args)
         raise AssertionError(f"no lowering for {function}")
 
     def smooth(self, base: str, value: Expr, time: Expr, initial: Expr, order: int) -> Expr:
@@ -258,6 +264,16 @@ class _Lowerer:
         self.add(average_name, Kind.STOCK, _div(_sub(value, average), time), start)
         scale = _mul(time, Call("abs", (average,)))
         return self.add(base, Kind.AUXILIARY, Call("zidz", (_sub(value, average), scale)))
+
+    def npv(self, base: str, stream: Expr, rate: Expr, initial: Expr, factor: Expr) -> Ref:
+        step = Ref("time step")
+        discount_name = f"{base} [discount factor]"
+        discount = Ref(canonical(discount_name))
+        decay = _div(_mul(Unary(UnaryOp.NEG, discount), rate), _add(Number(1.0), _mul(rate, step)))
+        self.add(discount_name, Kind.STOCK, decay, Number(1.0))
+        total = self.add(f"{base} [accumulated]", Kind.STOCK, _mul(stream, discount), initial)
+        value = _mul(_add(total, _mul(_mul(stream, step), discount)), factor)
+        return self.add(base, Kind.AUXILIARY, value)
 
     # -- constants at the initial time
 

@@ -43,7 +43,16 @@ from typing import Any
 
 from .expressions import Expr, Table, canonical, references
 
-__all__ = ["CONTROL_VARIABLES", "Dimension", "Kind", "Model", "NamedLoop", "Range", "Variable"]
+__all__ = [
+    "CONTROL_VARIABLES",
+    "Dimension",
+    "Kind",
+    "Model",
+    "NamedLoop",
+    "Range",
+    "RealityCheck",
+    "Variable",
+]
 
 CONTROL_VARIABLES = ("initial time", "final time", "time step", "saveper")
 
@@ -121,6 +130,23 @@ class Variable:
 
 
 @dataclass(frozen=True, slots=True)
+class RealityCheck:
+    """A Vensim Reality Check statement, kept with the model but not run yet.
+
+    A constraint (``name :THE CONDITION: condition :IMPLIES: consequence``) says what
+    must follow when its condition holds; a test input (``name :TEST INPUT: variable =
+    expression``) is a change a constraint's condition may switch on. The parts are
+    the file's text: never evaluated.
+    """
+
+    name: str
+    test_input: bool  # True for :TEST INPUT:, False for a :THE CONDITION: constraint
+    condition: str  # the constraint's condition, or the test input's ``variable = expression``
+    consequence: str = ""  # what a constraint :IMPLIES:
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NamedLoop:
     """A feedback loop the model's author named (R1, B2, ...)."""
 
@@ -140,6 +166,7 @@ class Model:
     time_units: str = ""
     loops: tuple[NamedLoop, ...] = ()
     dimensions: tuple[Dimension, ...] = ()
+    checks: tuple[RealityCheck, ...] = ()  # Reality Check statements, kept as written
     _index: dict[str, Variable] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -158,6 +185,7 @@ class Model:
             "time_units": self.time_units,
             "loops": self.loops,
             "dimensions": self.dimensions,
+            "checks": self.checks,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import noise
 from .compiler import SCALAR, VECTOR, CompiledModel, compile_model
 from .errors import ParameterError, SimulationError, UnsupportedError
 from .expressions import Ref, canonical
@@ -42,6 +43,7 @@ def simulate(
     atol: float = 1e-9,
     return_columns: Iterable[str] | None = None,
     on_nonfinite: str = "raise",
+    seed: int | None = None,
 ) -> Run:
     """Simulate a model and return its `Run`.
 
@@ -66,6 +68,10 @@ def simulate(
     on_nonfinite:
         ``"raise"`` (default) stops with a `SimulationError` naming the first
         variable that became NaN or infinite and when; ``"ignore"`` returns the run.
+    seed:
+        The NOISE SEED of a model that calls RANDOM functions (see `noise`): the same
+        seed, the same run. Ensemble members draw with ``seed + j`` unless ``params``
+        gives NOISE SEED itself.
 
     Returns
     -------
@@ -81,6 +87,7 @@ def simulate(
         model = apply_scenario(base, scenario)
     compiled = compile_model(model, native=native) if isinstance(model, Model) else model
     values, n_runs = _parameters(compiled, params or {})
+    _seed_streams(compiled, values, n_runs, seed, params or {})
     columns = None if return_columns is None else _columns(compiled, return_columns)
     plan = compiled.plan(columns)
     saved = plan.saved
@@ -183,6 +190,27 @@ def _array_parameter(
     raise ParameterError(
         f"parameter {name!r}: expected a number, shape {shape} or {shape} plus a run axis, found {array.shape}"
     )
+
+
+def _seed_streams(
+    compiled: CompiledModel,
+    values: list[Any],
+    n_runs: int | None,
+    seed: int | None,
+    params: Mapping[str, Any],
+) -> None:
+    """Set NOISE SEED in place: to ``seed``, and one stream per ensemble member."""
+    j = compiled.parameter_index(noise.SEED)
+    if j is None or not noise.draws_random(compiled.model):
+        return
+    given = any(canonical(name) == noise.SEED for name in params)
+    if given and seed is not None:
+        raise ParameterError("give the seed either as seed= or as the NOISE SEED parameter, not both")
+    if given:
+        return
+    base = float(values[j]) if seed is None else float(seed)
+    # Vensim's sensitivity runs add one to the noise seed for each run; so do members.
+    values[j] = base if n_runs is None else base + np.arange(n_runs, dtype=float)
 
 
 def _unknown(compiled: CompiledModel, name: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import external, lowering, vensim_arrays
+from . import external, lowering, noise, vensim_arrays
 from .errors import ModelError, ModelFileError, ModelSyntaxError, UnsafeModelError, UnsupportedError
 from .expressions import (
     FUNCTIONS,
@@ -43,7 +43,7 @@ from .expressions import (
     canonical,
 )
 from .macros import Macro, MacroCall, expand_macros
-from .model import Kind, Model, Range, Variable
+from .model import Kind, Model, Range, RealityCheck, Variable
 from .named_loops import find_named_loops
 from .ordering import check_references, initial_order, run_order
 from .vensim_text import locate, scan_equations, scan_views, split_range, xmile_line
@@ -359,6 +359,11 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
         return _element_count(node, where)
     args = tuple(walk(a) for a in node.arguments)
     key = canonical(name)
+    if key == "get time value" and key not in where.lookups:
+        return _time_value(args, where)
+    arity = noise.RANDOM_FUNCTIONS.get(key)
+    if arity is not None and len(args) != arity and key not in where.lookups:
+        raise where.syntax(f"{key.upper()} takes {arity} arguments, found {len(args)}")
     if key in where.macros and key not in where.lookups:
         return MacroCall(key, args)  # type: ignore[return-value]  # gone after expand_macros
     if key in where.lookups:
@@ -396,6 +401,23 @@ def _element_count(node: Any, where: _Where) -> Expr:
     if dimension is None:
         raise where.syntax("ELMCOUNT takes the name of a subscript range")
     return Number(float(len(dimension.elements)))
+
+
+def _time_value(args: tuple[Expr, ...], where: _Where) -> Expr:
+    """GET TIME VALUE(0, offset, 0): the simulation time plus the offset.
+
+    The computer's clock (relative to 2) and calendar measures would make a run
+    depend on when it ran; they are refused rather than guessed.
+    """
+    if len(args) != 3:
+        raise where.syntax(f"GET TIME VALUE takes 3 arguments, found {len(args)}")
+    relative, offset, measure = args
+    if relative != Number(0.0) or measure != Number(0.0):
+        raise where.unsupported(
+            "GET TIME VALUE other than in simulation time",
+            " (expected GET TIME VALUE(0, offset, 0): relative to the current time, in the model's units)",
+        )
+    return Binary(Op.ADD, Ref("time"), offset)
 
 
 # ------------------------------------------------------------- elements
@@ -501,7 +523,28 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
         )
     except ValueError as error:
         raise ModelSyntaxError(str(error), file=path) from None
-    return model.replace(loops=find_named_loops(model))
+    return model.replace(loops=find_named_loops(model), checks=_reality_checks(main, entries))
+
+
+def _reality_checks(section: Any, entries: dict) -> tuple[RealityCheck, ...]:
+    """Reality Check statements; PySD keeps their text without parsing it."""
+    checks = []
+    for statement, test_input in [(c, False) for c in section.constraints] + [
+        (t, True) for t in section.test_inputs
+    ]:
+        text = " ".join(str(statement.expression).split())
+        condition, _, consequence = text.partition(":IMPLIES:") if not test_input else (text, "", "")
+        entry = entries.get(canonical(statement.name))
+        checks.append(
+            RealityCheck(
+                name=statement.name,
+                test_input=test_input,
+                condition=condition.strip(),
+                consequence=consequence.strip(),
+                line=entry.line if entry else None,
+            )
+        )
+    return tuple(checks)
 
 
 _MACRO_NAME = re.compile(r":MACRO:\s*([^(]+)\(", re.IGNORECASE)
@@ -570,7 +613,7 @@ def load(path: str | Path) -> Model:
     path = Path(path)
     text = _read(path)
     abstract = _parse(path, text)
-    model = lowering.lower(_to_model(abstract, path, text))
+    model = lowering.lower(noise.number_streams(_to_model(abstract, path, text)))
     check_references(model)
     run_order(model)
     initial_order(model)

@@ -1,0 +1,220 @@
+"""The long tail of Vensim: NPV, GAMMA LN, GET TIME VALUE, RANDOM streams, Reality
+Checks, and load-time refusals for what is still unsupported."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nestedsystems as ns
+from nestedsystems.ensembles import run_ensemble
+from nestedsystems.errors import ModelSyntaxError, ParameterError, UnsupportedError
+from nestedsystems.model import RealityCheck
+
+
+def _model(tmp_path: Path, equations: str, final: float = 10, step: float = 1) -> Path:
+    path = tmp_path / "model.mdl"
+    control = f"""
+    INITIAL TIME = 0 ~ Year ~ |
+    FINAL TIME = {final} ~ Year ~ |
+    TIME STEP = {step} ~ Year ~ |
+    SAVEPER = TIME STEP ~ Year ~ |
+    """
+    path.write_text("{UTF-8}\n" + textwrap.dedent(equations) + textwrap.dedent(control))
+    return path
+
+
+# ----------------------------------------------------------------------------- NPV
+
+
+def test_npv_is_the_discounted_sum_of_the_stream(tmp_path: Path) -> None:
+    path = _model(
+        tmp_path,
+        """
+        payment = 10 ~ $/Year ~ |
+        value = NPV(payment, 0.1, 5, 2) ~ $ ~ |
+        """,
+        final=4,
+        step=0.5,
+    )
+    model = ns.load(path)
+    assert {v.name for v in model.stocks} == {"NPV of value [discount factor]", "NPV of value [accumulated]"}
+    run = ns.simulate(model).to_pandas()
+    # Each step's payment 10*dt is discounted by 1/(1 + rate*dt) per step before it.
+    k = np.arange(len(run))
+    discounted = np.cumsum(10 * 0.5 * (1 / 1.05) ** k)
+    np.testing.assert_allclose(run["value"], (5 + discounted) * 2, rtol=1e-12)
+
+
+# ------------------------------------------------------------ GAMMA LN, GET TIME VALUE
+
+
+def test_gamma_ln_single_run_and_ensemble(tmp_path: Path) -> None:
+    path = _model(tmp_path, "x = 5 ~ ~ |\ng = GAMMA LN(x) ~ ~ |\n")
+    model = ns.load(path)
+    single = ns.simulate(model).to_pandas()["g"]
+    np.testing.assert_allclose(single, math.log(24.0), rtol=1e-15)
+    many = ns.simulate(model, params={"x": [5.0, 0.5]})
+    g = many.values[:, 0, many.names.index("g")]
+    np.testing.assert_allclose(g, [math.log(24.0), math.log(math.sqrt(math.pi))], rtol=1e-15)
+
+
+def test_get_time_value_in_simulation_time(tmp_path: Path) -> None:
+    path = _model(tmp_path, "later = GET TIME VALUE(0, 2.5, 0) ~ Year ~ |\n", final=3)
+    run = ns.simulate(ns.load(path)).to_pandas()
+    np.testing.assert_allclose(run["later"], run.index.to_numpy() + 2.5)
+
+
+# ------------------------------------------------------------------------- RANDOM
+
+RANDOM = """
+u = RANDOM UNIFORM(2, 4, 0) ~ ~ |
+v = RANDOM UNIFORM(2, 4, 0) ~ ~ |
+n = RANDOM NORMAL(-1, 3, 1, 2, 0) ~ ~ |
+e = RANDOM EXPONENTIAL(1, 4, 1, 0.5, 0) ~ ~ |
+p = RANDOM POISSON(0, 6, 2, 0, 1, 0) ~ ~ |
+z = RANDOM 0 1() ~ ~ |
+scale = 1 ~ ~ |
+"""
+
+
+@pytest.fixture
+def random_model(tmp_path: Path) -> ns.Model:
+    return ns.load(_model(tmp_path, RANDOM, final=200))
+
+
+def test_a_run_is_reproduced_from_its_seed(random_model: ns.Model) -> None:
+    first = ns.simulate(random_model, seed=7).values
+    again = ns.simulate(random_model, seed=7).values
+    other = ns.simulate(random_model, seed=8).values
+    np.testing.assert_array_equal(first, again)
+    names = ns.simulate(random_model).names
+    u = names.index("u")
+    assert not np.array_equal(first[0, :, u], other[0, :, u])
+    # The seed is reported with the run, and params may set it too.
+    assert first[0, 0, names.index("NOISE SEED")] == 7
+    np.testing.assert_array_equal(ns.simulate(random_model, params={"noise seed": 7}).values, first)
+    with pytest.raises(ParameterError, match="either"):
+        ns.simulate(random_model, seed=1, params={"NOISE SEED": 2})
+
+
+def test_each_call_site_and_each_step_draws_its_own_numbers(random_model: ns.Model) -> None:
+    run = ns.simulate(random_model).to_pandas()
+    assert not np.array_equal(run["u"], run["v"])
+    assert len(np.unique(run["u"])) == len(run)
+
+
+def test_distributions_stay_in_bounds_with_the_expected_moments(tmp_path: Path) -> None:
+    run = ns.simulate(ns.load(_model(tmp_path, RANDOM, final=3000)), seed=1).to_pandas()
+    n_draws = len(run)  # 3001 draws each: the means' standard errors are about 0.02
+    assert run["u"].between(2, 4).all() and abs(run["u"].mean() - 3) < 0.05
+    assert run["z"].between(0, 1).all() and abs(run["z"].mean() - 0.5) < 0.025
+    assert run["n"].between(-1, 3).all()
+    # A normal(1, 2) truncated symmetrically about its mean keeps the mean.
+    assert abs(run["n"].mean() - 1) < 0.06
+    # shift 1 + 0.5 * an exponential(1), cut at 4 (e < 6: almost never).
+    assert run["e"].between(1, 4).all() and abs(run["e"].mean() - 1.5) < 0.05
+    counts = run["p"].to_numpy()
+    assert np.array_equal(counts, np.round(counts)) and counts.min() >= 0 and counts.max() <= 6
+    assert abs(counts.mean() - 2) < 0.1
+    assert n_draws == 3001
+
+
+def test_ensemble_members_draw_from_their_own_streams(random_model: ns.Model) -> None:
+    many = ns.simulate(random_model, seed=10, params={"scale": [1.0, 1.0, 1.0]})
+    u = many.names.index("u")
+    assert not np.array_equal(many.values[0, :, u], many.values[1, :, u])
+    # Member j is the single run with seed 10 + j, drawn by the other kernel flavour.
+    for j in range(3):
+        np.testing.assert_array_equal(many.values[j], ns.simulate(random_model, seed=10 + j).values[0])
+
+
+def test_run_ensemble_seeds_members_by_row_whatever_the_chunks(random_model: ns.Model) -> None:
+    samples = {"scale": np.ones(6)}
+    small = run_ensemble(random_model, samples, save=["u"], chunk_size=2, progress=False)
+    large = run_ensemble(random_model, samples, save=["u"], chunk_size=6, progress=False)
+    np.testing.assert_array_equal(small.outcomes("mean"), large.outcomes("mean"))
+    assert small.outcomes("mean")["u"].nunique() == 6
+
+
+def test_rk4_draws_at_its_half_steps(random_model: ns.Model) -> None:
+    run = ns.simulate(random_model, method="rk4").to_pandas()
+    euler = ns.simulate(random_model).to_pandas()
+    # Saved values are those at the start of each step: the same draws as Euler's.
+    np.testing.assert_array_equal(run["u"], euler["u"])
+
+
+def test_macro_copies_draw_separately(tmp_path: Path) -> None:
+    path = _model(
+        tmp_path,
+        """
+        :MACRO: NOISY(level)
+        NOISY = level + RANDOM UNIFORM(0, 1, 0) ~ ~ |
+        :END OF MACRO:
+        a = NOISY(0) ~ ~ |
+        b = NOISY(0) ~ ~ |
+        """,
+    )
+    run = ns.simulate(ns.load(path)).to_pandas()
+    assert not np.array_equal(run["a"], run["b"])
+
+
+def test_random_with_the_wrong_arguments_is_refused(tmp_path: Path) -> None:
+    path = _model(tmp_path, "x = RANDOM UNIFORM(0, 1) ~ ~ |\n")
+    with pytest.raises(ModelSyntaxError, match="RANDOM UNIFORM takes 3 arguments, found 2") as caught:
+        ns.load(path)
+    assert (caught.value.variable, caught.value.line) == ("x", 2)
+
+
+# -------------------------------------------------------------------- Reality Checks
+
+
+def test_reality_checks_are_kept_with_the_model(tmp_path: Path) -> None:
+    path = _model(
+        tmp_path,
+        """
+        no output without workers :THE CONDITION: workers = 0 :IMPLIES: output = 0 ~ ~ |
+        no workers :TEST INPUT: workers = STEP(-workers, 2) ~ ~ |
+        workers = 4 ~ ~ |
+        output = workers * 2 ~ ~ |
+        """,
+    )
+    model = ns.load(path)
+    assert model.checks == (
+        RealityCheck("no output without workers", False, "workers = 0", "output = 0", line=3),
+        RealityCheck("no workers", True, "workers = STEP(-workers, 2)", line=4),
+    )
+    # They do not change the run.
+    assert ns.simulate(model).to_pandas()["output"].iloc[-1] == 8
+
+
+# --------------------------------------------------- what is refused, and how it says so
+
+UNSUPPORTED = {
+    "DEPRECIATE STRAIGHTLINE(1, 2, 1, 0)": "DEPRECIATE STRAIGHTLINE",
+    "TIME BASE(0, 1)": "TIME BASE",
+    "RANDOM TRIANGULAR(0, 1, 0.2, 0.5, 0.8, 0)": "RANDOM TRIANGULAR",
+    "RANDOM BETA(0, 1, 2, 3, 0, 1, 0)": "RANDOM BETA",
+    "RANDOM WEIBULL(0, 10, 1, 1, 1, 0, 0)": "RANDOM WEIBULL",
+    "RANDOM BINOMIAL(0, 10, 0.5, 10, 0, 1, 0)": "RANDOM BINOMIAL",
+    "GET DATA AT TIME(1, 2)": "GET DATA AT TIME",
+    "LOOKUP AREA(1, 0, 1)": "LOOKUP AREA",
+    "SHIFT IF TRUE(1, 1, 1, 1, 0)": "SHIFT IF TRUE",
+    "NPVE(1, 0.1, 0, 1)": "NPVE",
+    "GET TIME VALUE(2, 0, 0)": "GET TIME VALUE other than in simulation time",
+    "GET TIME VALUE(0, 0, 1)": "GET TIME VALUE other than in simulation time",
+}
+
+
+@pytest.mark.parametrize("call", list(UNSUPPORTED))
+def test_unsupported_functions_fail_at_load_with_name_variable_and_line(tmp_path: Path, call: str) -> None:
+    path = _model(tmp_path, f"first = 1 ~ ~ |\nsecond = 1 + {call} ~ ~ |\n")
+    with pytest.raises(UnsupportedError) as caught:
+        ns.load(path)
+    error = caught.value
+    assert UNSUPPORTED[call] in str(error) and "not supported" in str(error)
+    assert (error.variable, error.line) == ("second", 3)
