@@ -22,7 +22,6 @@ RTOL, ATOL = 1e-3, 1e-5
 _EXTERNAL = "external data (GET XLS/DIRECT ...) is not supported yet"
 EXPECTED_FAILURES: dict[str, str] = {
     "allocate_available": "ALLOCATE AVAILABLE is not supported yet",
-    "allocate_by_priority": "ALLOCATE BY PRIORITY is not supported yet",
     "vector_order": "VECTOR SORT ORDER and external data (GET XLS) are not supported yet",
     "with_lookup": "subscripted external data (GET XLS) is not supported yet",
     "arithmetics_exp": "PySD parses 30^-30^-x with a literal -30 as base (NaN); Vensim reads -(30^...)",

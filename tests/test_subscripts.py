@@ -334,3 +334,56 @@ inverse[r, c] = INVERT MATRIX(m[r, c], 2)
     )
     got = [[final(result, f"inverse[{i},{j}]") for j in ("c1", "c2")] for i in ("r1", "r2")]
     np.testing.assert_allclose(got, [[1, -1], [-1, 2]])
+
+
+def test_sort_order_rank_and_reorder_along_the_last_subscript(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+d: d1, d2, d3, d4
+
+x[d] = 30, 10, 40, 20
+
+order up[d] = VECTOR SORT ORDER(x[d], 1)
+
+order down[d] = VECTOR SORT ORDER(x[d], 0)
+
+rank up[d] = VECTOR RANK(x[d], 1)
+
+sorted[d] = VECTOR REORDER(x[d], order up[d])
+""",
+    )
+
+    def values(name: str) -> list[float]:
+        return [final(result, f"{name}[{e}]") for e in ("d1", "d2", "d3", "d4")]
+
+    assert values("order up") == [1, 3, 0, 2]  # indices from 0 of the smallest, next, ...
+    assert values("order down") == [2, 0, 3, 1]
+    assert values("rank up") == [3, 1, 4, 2]
+    assert values("sorted") == [10, 20, 30, 40]
+
+
+def test_allocate_by_priority(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+who: first, second, third
+
+request[who] = 3, 4, 2
+
+priority[who] = 3, 2, 1
+
+strict[who] = ALLOCATE BY PRIORITY(request[who], priority[who], ELMCOUNT(who), 0.5, 5)
+
+shared[who] = ALLOCATE BY PRIORITY(request[who], priority[who], ELMCOUNT(who), 100, 4.5)
+
+plenty[who] = ALLOCATE BY PRIORITY(request[who], priority[who], ELMCOUNT(who), 1, 100)
+""",
+    )
+    people = ("first", "second", "third")
+    # priorities further apart than the width: highest first, the rest gets leftovers
+    assert [final(result, f"strict[{p}]") for p in people] == pytest.approx([3, 2, 0])
+    # a width far wider than the spread: near-proportional shares, adding up to the supply
+    shares = [final(result, f"shared[{p}]") for p in people]
+    assert sum(shares) == pytest.approx(4.5) and shares[0] / 3 > shares[1] / 4 > shares[2] / 2
+    assert [final(result, f"plenty[{p}]") for p in people] == [3, 4, 2]

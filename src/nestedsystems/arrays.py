@@ -52,6 +52,7 @@ from .model import Dimension, Model, Variable
 
 __all__ = ["ARRAY_NAMESPACE", "ArrayEmitter", "Space", "constant_value"]
 
+_ALONG_LAST = frozenset({"vector sort order", "vector rank", "vector reorder"})
 _VECTOR_FUNCTIONS = {"sum": "_np.sum", "prod": "_np.prod", "vmin": "_np.min", "vmax": "_np.max"}
 _ARITHMETIC = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
 _COMPARISON = {Op.EQ: "==", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
@@ -383,6 +384,10 @@ class ArrayEmitter(_Emitter):
                 return text, dims
             kept = tuple(d for d in dims if not d.endswith("!"))
             return f"{_VECTOR_FUNCTIONS[node.function]}({text}, axis={axes!r})", kept
+        if node.function in _ALONG_LAST:
+            return self.along_last(node)
+        if node.function == "allocate by priority":
+            return self.allocate(node)
         if node.function == "invert matrix":
             text, dims = self.typed(node.args[0])
             if len(dims) < 2 or self.space.size(dims[-1]) != self.space.size(dims[-2]):
@@ -400,6 +405,34 @@ class ArrayEmitter(_Emitter):
         if node.function == "ramp" and len(args) == 2:
             args.append("_inf")
         return template.format(*args), dims
+
+    def along_last(self, node: Call) -> tuple[str, tuple[str, ...]]:
+        """VECTOR SORT ORDER, RANK and REORDER work along the argument's last subscript."""
+        text, dims = self.typed(node.args[0])
+        if not dims:
+            raise self.fail(f"{node.function.upper()} takes a subscripted argument")
+        if node.function == "vector reorder":
+            order, order_dims = self.typed(node.args[1])
+            want = tuple(dict.fromkeys((*dims[:-1], *order_dims)))
+            if want[-1] != order_dims[-1]:
+                raise self.fail("VECTOR REORDER's order must end with the same subscript as the equation")
+            renamed = (*dims[:-1], order_dims[-1])
+            return f"_reorder({self.align(text, renamed, want)}, {self.align(order, order_dims, want)})", want
+        direction = node.args[1]
+        if not isinstance(direction, Number):
+            raise self.fail(f"{node.function.upper()}'s direction must be a number (1 ascending, 0 descending)")
+        ascending = "True" if direction.value > 0 else "False"
+        helper = "_sort_order" if node.function == "vector sort order" else "_rank"
+        return f"{helper}({text}, {ascending})", dims
+
+    def allocate(self, node: Call) -> tuple[str, tuple[str, ...]]:
+        """ALLOCATE BY PRIORITY along the last subscript of the equation it defines."""
+        target = tuple(d for d in self.context if d is not None)
+        if not target:
+            raise self.fail("ALLOCATE BY PRIORITY defines a subscripted variable")
+        request, priority, _, width, supply = (self.typed(a) for a in node.args)
+        texts = [self.align(t, self.mapped(d), target, assign=True) for t, d in (request, priority, width, supply)]
+        return f"_allocate_by_priority({', '.join(texts)})", target
 
     def lookup(self, node: LookupCall) -> tuple[str, tuple[str, ...]]:
         table = node.table
@@ -541,7 +574,55 @@ def _invert(x: np.ndarray) -> np.ndarray:
     return np.moveaxis(np.linalg.inv(stacked), 0, -1)
 
 
+def _sort_order(x: np.ndarray, ascending: bool) -> np.ndarray:
+    """VECTOR SORT ORDER: for each place, the index (from 0) of the element that goes there."""
+    order = np.argsort(x, axis=-2, kind="stable")
+    return (order if ascending else np.flip(order, axis=-2)) * 1.0
+
+
+def _rank(x: np.ndarray, ascending: bool) -> np.ndarray:
+    """VECTOR RANK: each element's place (from 1) in that order."""
+    return np.argsort(_sort_order(x, ascending), axis=-2, kind="stable") + 1.0
+
+
+def _reorder(x: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """VECTOR REORDER: the elements of ``x`` taken in ``order`` along the last subscript."""
+    shape = np.broadcast_shapes(np.shape(x), np.shape(order))
+    index = np.broadcast_to(np.asarray(order), shape).astype(int)
+    return np.take_along_axis(np.broadcast_to(x, shape), index, axis=-2)
+
+
+def _allocate_by_priority(request: Any, priority: Any, width: Any, supply: Any) -> np.ndarray:
+    """ALLOCATE BY PRIORITY along the axis before the run axis.
+
+    Vensim's rule, as PySD's runtime follows it, amounts to one cut-off level ``x``
+    shared by the requesters: each gets ``request * clip((priority - x) / width, 0, 1)``,
+    with ``x`` such that the allocations add up to the supply (all requests in full
+    when the supply covers them). The total only falls as ``x`` rises, so ``x`` is
+    found by bisection, for every group and run at once.
+    """
+    shape = np.broadcast_shapes(np.shape(request), np.shape(priority), np.shape(width), np.shape(supply))
+    request, priority = np.broadcast_to(request, shape), np.broadcast_to(priority, shape)
+    width = np.broadcast_to(width, shape)
+    supply = np.broadcast_to(supply, shape)[..., :1, :]
+
+    def total(x: np.ndarray) -> np.ndarray:
+        return np.sum(request * np.clip((priority - x) / width, 0.0, 1.0), axis=-2, keepdims=True)
+
+    low = np.min(priority - width, axis=-2, keepdims=True)
+    high = np.max(priority, axis=-2, keepdims=True)
+    for _ in range(80):  # halves the bracket to round-off
+        middle = 0.5 * (low + high)
+        over = total(middle) > supply
+        low, high = np.where(over, middle, low), np.where(over, high, middle)
+    return request * np.clip((priority - high) / width, 0.0, 1.0)
+
+
 ARRAY_NAMESPACE = {
+    "_sort_order": _sort_order,
+    "_rank": _rank,
+    "_reorder": _reorder,
+    "_allocate_by_priority": _allocate_by_priority,
     "_runs": _runs,
     "_full": _full,
     "_parts": _parts,

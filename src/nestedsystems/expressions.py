@@ -144,6 +144,11 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "random normal": (5, 8),
     "random exponential": (5, 8),
     "random poisson": (6, 9),
+    # along the last subscript of the argument (the equation's, for ALLOCATE)
+    "vector sort order": (2, 2),
+    "vector rank": (2, 2),
+    "vector reorder": (2, 2),
+    "allocate by priority": (5, 5),
     # stateful: lowered to stocks and memories before compiling
     "initial": (1, 1),
     "active initial": (2, 2),

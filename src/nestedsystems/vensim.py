@@ -328,6 +328,8 @@ def _expression(node: Any, where: _Where) -> Expr:
         return Number(float(node))
     if isinstance(node, np.ndarray):
         return vensim_arrays.numbers(node)
+    if kind in vensim_arrays.STRUCTURES:
+        return vensim_arrays.structure(node, walk)
     raise where.unsupported(_UNSUPPORTED_STRUCTURES.get(kind, f"the construct {kind}"))
 
 

@@ -17,10 +17,25 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelSyntaxError, UnsupportedError
-from .expressions import Defined, Expr, Number, Numbers, Position, Ref, Selector, Table, canonical
+from .expressions import Call, Defined, Expr, Number, Numbers, Position, Ref, Selector, Table, canonical
 from .model import Dimension, Kind, Variable
 
-__all__ = ["dimensions", "is_arrayed", "numbers", "reference", "reference_subscripts", "variable"]
+__all__ = ["STRUCTURES", "dimensions", "is_arrayed", "numbers", "reference", "reference_subscripts", "variable"]
+
+
+# PySD structure -> (IR function, the structure's fields in the IR's argument order)
+STRUCTURES = {
+    "AllocateByPriorityStructure": (
+        "allocate by priority",
+        ("request", "priority", "size", "width", "supply"),
+    ),
+}
+
+
+def structure(node: Any, walk: Callable[[Any], Expr]) -> Expr:
+    """An array function PySD parses into a structure of its own."""
+    function, fields = STRUCTURES[type(node).__name__]
+    return Call(function, tuple(walk(getattr(node, f)) for f in fields))
 
 
 def dimensions(section: Any, file: Any = None) -> tuple[Dimension, ...]:
