@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .array_functions import ARRAY_NAMESPACE
 from .compiler import _Emitter, _number
 from .errors import ModelSyntaxError, UnsupportedError
 from .expressions import (
@@ -420,7 +421,7 @@ class ArrayEmitter(_Emitter):
             return f"_reorder({self.align(text, renamed, want)}, {self.align(order, order_dims, want)})", want
         direction = node.args[1]
         if not isinstance(direction, Number):
-            raise self.fail(f"{node.function.upper()}'s direction must be a number (1 ascending, 0 descending)")
+            raise self.fail(f"{node.function.upper()}'s direction must be 1 (ascending) or 0 (descending)")
         ascending = "True" if direction.value > 0 else "False"
         helper = "_sort_order" if node.function == "vector sort order" else "_rank"
         return f"{helper}({text}, {ascending})", dims
@@ -431,7 +432,8 @@ class ArrayEmitter(_Emitter):
         if not target:
             raise self.fail("ALLOCATE BY PRIORITY defines a subscripted variable")
         request, priority, _, width, supply = (self.typed(a) for a in node.args)
-        texts = [self.align(t, self.mapped(d), target, assign=True) for t, d in (request, priority, width, supply)]
+        arguments = (request, priority, width, supply)
+        texts = [self.align(t, self.mapped(d), target, assign=True) for t, d in arguments]
         return f"_allocate_by_priority({', '.join(texts)})", target
 
     def lookup(self, node: LookupCall) -> tuple[str, tuple[str, ...]]:
@@ -519,113 +521,3 @@ def constant_value(space: Space, variable: Variable) -> np.ndarray:
             values = np.where(mask[..., 0], values, out[np.ix_(*lists)])
         out[np.ix_(*lists)] = values
     return out[..., None]
-
-
-# -- helpers the generated code calls
-
-
-def _runs(p: Any) -> int:
-    """The run axis' length: 1, or N when some parameter is an ensemble's array."""
-    return max((np.shape(v)[-1] for v in p if np.ndim(v)), default=1)
-
-
-def _full(x: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """``x`` broadcast to ``(*shape, R)``: every arrayed variable is stored whole, so
-    that reading one of its elements or subranges is plain indexing."""
-    x = np.asarray(x, dtype=float)
-    runs = x.shape[-1] if x.ndim else 1
-    return np.broadcast_to(x, (*shape, runs))
-
-
-def _parts(shape: tuple[int, ...], runs: int, parts: tuple) -> np.ndarray:
-    """A variable defined in parts: each part's values written at its index tuple."""
-    out = np.zeros((*shape, runs))
-    for index, values, mask in parts:
-        if mask is None:
-            out[index] = values
-        else:
-            out[index] = np.where(mask, values, out[index])
-    return out
-
-
-def _lookup_each(x: Any, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Linear interpolation with one table per element: ``x`` is ``(..., R)``, the
-    tables ``(..., points)``, broadcast against each other; held flat outside."""
-    x = np.asarray(x, dtype=float)[..., None]  # (..., R, 1)
-    xs, ys = xs[..., None, :], ys[..., None, :]  # (..., 1, points)
-    shape = np.broadcast_shapes(x.shape, xs.shape)
-    xs, ys = np.broadcast_to(xs, shape), np.broadcast_to(ys, shape)
-    x = np.broadcast_to(x, (*shape[:-1], 1))
-    points = shape[-1]
-    right = np.clip((xs <= x).sum(axis=-1, keepdims=True), 1, max(points - 1, 1))
-    left = right - 1
-    x0, x1 = np.take_along_axis(xs, left, -1), np.take_along_axis(xs, right, -1)
-    y0, y1 = np.take_along_axis(ys, left, -1), np.take_along_axis(ys, right, -1)
-    span = np.where(x1 > x0, x1 - x0, 1.0)
-    inside = np.where(x1 > x0, y0 + (y1 - y0) * (x - x0) / span, y0)
-    low, high = xs[..., :1], xs[..., -1:]
-    value = np.where(x <= low, ys[..., :1], np.where(x >= high, ys[..., -1:], inside))
-    return value[..., 0]
-
-
-def _invert(x: np.ndarray) -> np.ndarray:
-    """INVERT MATRIX over the two axes before the run axis, for every run and leading element."""
-    stacked = np.moveaxis(np.asarray(x, dtype=float), -1, 0)  # (R, ..., n, n)
-    return np.moveaxis(np.linalg.inv(stacked), 0, -1)
-
-
-def _sort_order(x: np.ndarray, ascending: bool) -> np.ndarray:
-    """VECTOR SORT ORDER: for each place, the index (from 0) of the element that goes there."""
-    order = np.argsort(x, axis=-2, kind="stable")
-    return (order if ascending else np.flip(order, axis=-2)) * 1.0
-
-
-def _rank(x: np.ndarray, ascending: bool) -> np.ndarray:
-    """VECTOR RANK: each element's place (from 1) in that order."""
-    return np.argsort(_sort_order(x, ascending), axis=-2, kind="stable") + 1.0
-
-
-def _reorder(x: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """VECTOR REORDER: the elements of ``x`` taken in ``order`` along the last subscript."""
-    shape = np.broadcast_shapes(np.shape(x), np.shape(order))
-    index = np.broadcast_to(np.asarray(order), shape).astype(int)
-    return np.take_along_axis(np.broadcast_to(x, shape), index, axis=-2)
-
-
-def _allocate_by_priority(request: Any, priority: Any, width: Any, supply: Any) -> np.ndarray:
-    """ALLOCATE BY PRIORITY along the axis before the run axis.
-
-    Vensim's rule, as PySD's runtime follows it, amounts to one cut-off level ``x``
-    shared by the requesters: each gets ``request * clip((priority - x) / width, 0, 1)``,
-    with ``x`` such that the allocations add up to the supply (all requests in full
-    when the supply covers them). The total only falls as ``x`` rises, so ``x`` is
-    found by bisection, for every group and run at once.
-    """
-    shape = np.broadcast_shapes(np.shape(request), np.shape(priority), np.shape(width), np.shape(supply))
-    request, priority = np.broadcast_to(request, shape), np.broadcast_to(priority, shape)
-    width = np.broadcast_to(width, shape)
-    supply = np.broadcast_to(supply, shape)[..., :1, :]
-
-    def total(x: np.ndarray) -> np.ndarray:
-        return np.sum(request * np.clip((priority - x) / width, 0.0, 1.0), axis=-2, keepdims=True)
-
-    low = np.min(priority - width, axis=-2, keepdims=True)
-    high = np.max(priority, axis=-2, keepdims=True)
-    for _ in range(80):  # halves the bracket to round-off
-        middle = 0.5 * (low + high)
-        over = total(middle) > supply
-        low, high = np.where(over, middle, low), np.where(over, high, middle)
-    return request * np.clip((priority - high) / width, 0.0, 1.0)
-
-
-ARRAY_NAMESPACE = {
-    "_sort_order": _sort_order,
-    "_rank": _rank,
-    "_reorder": _reorder,
-    "_allocate_by_priority": _allocate_by_priority,
-    "_runs": _runs,
-    "_full": _full,
-    "_parts": _parts,
-    "_lookup_each": _lookup_each,
-    "_invert": _invert,
-}
