@@ -427,19 +427,13 @@ def _needed(compiled: Any, loops: LoopSet) -> list[str]:
     """The variables scoring `loops` reads: each link's ends, its target's inputs and,
     for a stock, its flows. Saving only these keeps a run for a few loops cheap."""
     graph = loops.graph
-    keys: set[str] = set()
-    for loop in loops:
-        for path in loop.paths:
-            for link in path:
-                owner = (
-                    link.target[: -len(UNNAMED_FLOW)] if link.target.endswith(UNNAMED_FLOW) else link.target
-                )
-                keys |= {link.source, owner}
-                keys.update(compiled.equation_function(owner)[0])
-                for stock in {owner, link.target}:
-                    if stock in graph and graph.nodes[stock]["state"]:
-                        keys.update(source for source, _, flow in graph.in_edges(stock, data="flow") if flow)
-                        keys.update(compiled.equation_function(stock)[0])
+    links = {(link.source, link.target) for loop in loops for path in loop.paths for link in path}
+    keys = {source for source, _ in links}
+    for owner in {target.removesuffix(UNNAMED_FLOW) for _, target in links}:
+        keys.add(owner)
+        keys.update(compiled.equation_function(owner)[0])
+        if graph.nodes[owner]["state"]:
+            keys.update(source for source, _, flow in graph.in_edges(owner, data="flow") if flow)
     model: Model = compiled.model
     return [model[key].name for key in sorted(keys) if key in model and not key.endswith(UNNAMED_FLOW)]
 
