@@ -8,16 +8,17 @@ Prints, for the flagship model when present (else SIR):
   and of pysimlin runs (reset, set the constants, run to the end), measured on a few
   members and extrapolated, and how many times slower each is than the ensemble;
 - the peak resident memory of a 100,000-member ensemble saving 10 variables,
-  measured in a fresh subprocess (``resource.getrusage`` maxrss), beside the same
-  process's memory just before the ensemble starts.
+  measured in a fresh subprocess (``VmHWM``), beside the same process's peak just
+  before the ensemble starts, and the ensemble's own allocations (``tracemalloc``).
 
 Usage::
 
     python benchmarks/ensembles.py [--model FILE] [--members 10000] [--large 100000]
         [--pysd-runs 3] [--simlin-runs 20] [--chunk-size 1000]
 
-Figures are medians where repeated; the machine's load matters, so quote them with
-the machine.
+Costs are CPU time of this process (`time.process_time`), so that other work on a
+busy machine does not inflate them; wall time is printed beside them. Figures are
+medians where repeated; quote them with the machine.
 """
 
 from __future__ import annotations
@@ -80,9 +81,9 @@ def time_ensemble(path: Path, n: int, chunk_size: int) -> dict:
     run_ensemble(
         model, table.iloc[:chunk_size], save=save, chunk_size=chunk_size, progress=False
     )  # compile, warm
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = run_ensemble(model, table, save=save, chunk_size=chunk_size, progress=False)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {
         "model": model.name,
         "members": n,
@@ -90,7 +91,8 @@ def time_ensemble(path: Path, n: int, chunk_size: int) -> dict:
         "saved": len(save),
         "varied": list(ranges),
         "seconds": seconds,
-        "per_member_ms": 1e3 * seconds / n,
+        "cpu_seconds": cpu,
+        "per_member_ms": 1e3 * cpu / n,
         "exact": result.exact,
         "first_member_final": {k: float(v) for k, v in result.outcomes("final").iloc[0].items()},
         "table": table,
@@ -110,9 +112,9 @@ def time_pysd(path: Path, table, runs: int) -> float:
         model.run(params=dict(table.iloc[0]))  # first run pays one-off costs
         costs = []
         for i in range(runs):
-            start = time.perf_counter()
+            start = time.process_time()
             model.run(params=dict(table.iloc[i]))
-            costs.append(time.perf_counter() - start)
+            costs.append(time.process_time() - start)
     return 1e3 * statistics.median(costs)
 
 
@@ -129,7 +131,7 @@ def time_simlin(path: Path, table, runs: int, save: list[str]) -> tuple[float, f
         known = set(sim.get_var_names())
         costs, first = [], None
         for i in range(runs + 1):
-            start = time.perf_counter()
+            start = time.process_time()
             sim.reset()
             for name, value in table.iloc[i].items():
                 sim.set_value(key(name), float(value))
@@ -138,32 +140,43 @@ def time_simlin(path: Path, table, runs: int, save: list[str]) -> tuple[float, f
             if i == 0:
                 first = float(series[0][-1]) if series else None
                 continue  # the first run pays one-off costs
-            costs.append(time.perf_counter() - start)
+            costs.append(time.process_time() - start)
     return 1e3 * statistics.median(costs), first
 
 
 LARGE_SCRIPT = """
-import json, resource, sys, time
+import json, sys, time, tracemalloc
 import nestedsystems as ns
 sys.path.insert(0, {bench!r})
 from ensembles import members_table, saved_variables, uncertain_constants
 from nestedsystems.ensembles import run_ensemble
+
+def high_water_mb():
+    # VmHWM, not getrusage's maxrss: maxrss survives exec and so reports the
+    # parent's size at fork when the parent is larger than this process.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
 model = ns.load({path!r})
 ranges, save = uncertain_constants(model), saved_variables(model)
 table = members_table(ranges, {n})
 run_ensemble(model, table.iloc[:10], save=save, progress=False)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter()
+before = high_water_mb()
+tracemalloc.start()
+start, cpu = time.perf_counter(), time.process_time()
 result = run_ensemble(model, table, save=save, chunk_size={chunk}, progress=False)
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 quantiles = result.quantiles([0.05, 0.5, 0.95])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+traced = tracemalloc.get_traced_memory()[1] / 2**20
+peak = high_water_mb()
+error = max(
+    float((result.quantile_error[v] / (abs(quantiles[v]).max() + 1e-300)).max()) for v in result.names
+)
 print(json.dumps({{"members": {n}, "saved": len(save), "times": len(result.times), "exact": result.exact,
-    "seconds": seconds, "maxrss_before_mb": before / 1024, "maxrss_peak_mb": peak / 1024,
-    "kept_would_need_mb": {n} * len(result.times) * len(save) * 8 / 2**20,
-    "max_quantile_error_relative": max(
-        float((result.quantile_error[v] / (abs(quantiles[v]).max() + 1e-300)).max())
-        for v in result.names)}}))
+    "seconds": seconds, "cpu_seconds": cpu, "hwm_before_mb": before, "hwm_peak_mb": peak,
+    "traced_peak_mb": traced, "kept_would_need_mb": {n} * len(result.times) * len(save) * 8 / 2**20,
+    "max_quantile_error_relative": error}}))
 """
 
 
@@ -191,12 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"nestedsystems run_ensemble, {ours['members']:,} members (chunks of {args.chunk_size}): "
-        f"{ours['seconds']:.2f} s, {per_member:.3f} ms per member"
+        f"{ours['seconds']:.2f} s wall, {ours['cpu_seconds']:.2f} s CPU, {per_member:.3f} ms CPU per member"
     )
     if args.pysd_runs:
         pysd_ms = time_pysd(args.model, ours["table"], args.pysd_runs)
         print(
-            f"PySD loop: {pysd_ms:.1f} ms per run (median of {args.pysd_runs}) -> "
+            f"PySD loop: {pysd_ms:.1f} ms CPU per run (median of {args.pysd_runs}) -> "
             f"{pysd_ms / per_member:,.0f}x the ensemble's cost per member; {ours['members']:,} runs "
             f"would take {pysd_ms * ours['members'] / 1e3:,.0f} s"
         )
@@ -210,16 +223,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         ours_first = ours["first_member_final"][ours["save"][0]]
         print(
-            f"pysimlin loop: {simlin_ms:.3f} ms per run (median of {args.simlin_runs}) -> {verdict}; "
+            f"pysimlin loop: {simlin_ms:.3f} ms CPU per run (median of {args.simlin_runs}) -> {verdict}; "
             f"first member's final {ours['save'][0]}: pysimlin {first}, nestedsystems {ours_first:.6g}"
         )
     if args.large:
         memory = large_ensemble_memory(args.model, args.large, args.chunk_size)
         print(
             f"{memory['members']:,} members saving {memory['saved']} variables over {memory['times']} times: "
-            f"{memory['seconds']:.1f} s, peak RSS {memory['maxrss_peak_mb']:.0f} MB "
-            f"({memory['maxrss_before_mb']:.0f} MB before the ensemble; keeping every member would need "
-            f"{memory['kept_would_need_mb']:,.0f} MB); quantiles "
+            f"{memory['seconds']:.1f} s wall ({memory['cpu_seconds']:.1f} s CPU); peak RSS "
+            f"{memory['hwm_peak_mb']:.0f} MB ({memory['hwm_before_mb']:.0f} MB before the ensemble), "
+            f"the ensemble's own allocations peaking at {memory['traced_peak_mb']:.0f} MB (tracemalloc); "
+            f"keeping every member would need {memory['kept_would_need_mb']:,.0f} MB; quantiles "
             f"{'exact' if memory['exact'] else 'from merged histograms'}, largest error "
             f"{100 * memory['max_quantile_error_relative']:.2f}% of the variable's largest quantile"
         )
