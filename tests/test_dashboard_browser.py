@@ -46,8 +46,18 @@ def store_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(store_path):
-    with ServerProcess(FLAGSHIP, store=store_path) as running:
+def flagship(tmp_path_factory):
+    """A copy of the flagship model: the server and the test must read one version of
+    a file that its authors keep editing."""
+    copy = tmp_path_factory.mktemp("model") / FLAGSHIP.name
+    shutil.copy(FLAGSHIP, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def server(store_path, flagship):
+    with ServerProcess(flagship, store=store_path) as running:
+        running.model = flagship
         yield running
 
 
@@ -62,8 +72,8 @@ def page(downloads):
         yield opened
 
 
-def model_says(params, name):
-    return ns.simulate(prepared_model(FLAGSHIP).compiled, params=params)[name]
+def model_says(server, params, name):
+    return ns.simulate(prepared_model(server.model).compiled, params=params)[name]
 
 
 def message_shows(page, words):
@@ -80,7 +90,7 @@ def message_shows(page, words):
 def test_dragging_a_lever_redraws_in_the_direction_the_model_says(server, page):
     page.open(server.url)
     before = np.array(page.column("run", RESTRAINTS))
-    baseline = prepared_model(FLAGSHIP).baseline[RESTRAINTS]
+    baseline = prepared_model(server.model).baseline[RESTRAINTS]
     np.testing.assert_allclose(before, baseline)
 
     page.drag_slider(f"lever:{RESTRAINT_POLICY}", 120)
@@ -98,7 +108,7 @@ def test_dragging_a_lever_redraws_in_the_direction_the_model_says(server, page):
         what="new chart data",
     )
     after = np.array(page.column("run", RESTRAINTS))
-    wanted = model_says({RESTRAINT_POLICY: value}, RESTRAINTS)
+    wanted = model_says(server, {RESTRAINT_POLICY: value}, RESTRAINTS)
     np.testing.assert_allclose(after, wanted, rtol=1e-6)
     # A restraint-reduction policy lowers restraint in its first year, and the chart says so.
     assert wanted[12] < baseline[12]
@@ -126,7 +136,7 @@ def test_save_then_reopen_by_url(server, page, store_path):
     assert page.model(f"lever:{RESTRAINT_POLICY}", "value") == value
     message_shows(page, "Showing scenario 'Less restraint'.")
     np.testing.assert_allclose(
-        page.column("run", RESTRAINTS), model_says({RESTRAINT_POLICY: value}, RESTRAINTS), rtol=1e-6
+        page.column("run", RESTRAINTS), model_says(server, {RESTRAINT_POLICY: value}, RESTRAINTS), rtol=1e-6
     )
     page.screenshot(ARTIFACTS / "whatif-scenario-from-url.png")
 
@@ -143,7 +153,7 @@ def test_csv_download_is_the_run_on_screen(server, page, downloads):
     assert frame.index.name == "time"
     assert len(frame) == 121
     np.testing.assert_allclose(
-        frame["Staff strain"], model_says({"Supervision hours": 3.0}, "Staff strain"), rtol=1e-9
+        frame["Staff strain"], model_says(server, {"Supervision hours": 3.0}, "Staff strain"), rtol=1e-9
     )
 
 
@@ -185,7 +195,7 @@ def test_one_session_never_sees_anothers_unsaved_levers(server, page):
         other.open(server.url)
         assert other.model("lever:Length of stay", "value") == 9
         np.testing.assert_allclose(
-            other.column("run", "Clients in care"), prepared_model(FLAGSHIP).baseline["Clients in care"]
+            other.column("run", "Clients in care"), prepared_model(server.model).baseline["Clients in care"]
         )
     # And the first session kept its own.
     assert page.model("lever:Length of stay", "value") == moved

@@ -5,6 +5,7 @@ them (`set_from_json`), so the same callbacks run as in a session."""
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,21 @@ from nestedsystems.dashboard.figures import BASELINE_PREFIX
 from nestedsystems.dashboard.store import ScenarioStore
 
 ROOT = Path(__file__).resolve().parents[1]
-FLAGSHIP = ROOT / "models" / "nested_systems.mdl"
+SOURCE = ROOT / "models" / "nested_systems.mdl"
 SAMPLES = ROOT.parent / "shared" / "conformance" / "test-models" / "samples"
 TEACUP = SAMPLES / "teacup" / "teacup.mdl"
 if not TEACUP.exists():  # a checkout beside shared/ under another name (CI clones elsewhere)
     TEACUP = Path("/work/shared/conformance/test-models/samples/teacup/teacup.mdl")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def flagship(tmp_path_factory):
+    """One version of the flagship model for the whole module: its authors keep editing
+    the file, and a test compares runs made before and after such an edit otherwise."""
+    global FLAGSHIP
+    FLAGSHIP = tmp_path_factory.mktemp("model") / SOURCE.name
+    shutil.copy(SOURCE, FLAGSHIP)
+    return FLAGSHIP
 
 
 def release(slider: Slider, value: float) -> None:

@@ -32,6 +32,7 @@ from .figures import (
     empty_columns,
     indicator_figure,
     legend_key_html,
+    min_span_of,
     time_axis,
 )
 from .levers import group_levers, levers_of
@@ -155,6 +156,8 @@ class Explorer(LeverSession):
             plot.visible = bool(name)
             units = self.prepared.model[name].units.strip() if name else ""
             plot.title.text = f"{name} ({units})" if units else name
+            if name:
+                plot.y_range.min_interval = min_span_of(_values(self.baseline, name))
         self.redraw(self.run)
         self.show_compared(self.compared)
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, Range1d
+from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Legend, LegendItem, Range1d
 from bokeh.plotting import figure
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "empty_columns",
     "indexed",
     "indicator_figure",
+    "min_span_of",
     "run_columns",
     "time_axis",
     "trajectories_figure",
@@ -202,10 +203,15 @@ def indicator_figure(
     x_range: Range1d | None = None,
     height: int = 220,
     width: int | None = None,
+    min_span: float | None = None,
 ):  # type: ignore[no-untyped-def]
     """One headline indicator: current run dark, baseline grey ghost, each compared
-    scenario in its own colour; the hover reads value and baseline with units."""
-    kwargs: dict[str, object] = {}
+    scenario in its own colour; the hover reads value and baseline with units.
+
+    ``min_span`` is the least height of the vertical axis (see `min_span_of`): without
+    it a flat line fills the chart with the noise in its sixth decimal.
+    """
+    kwargs: dict[str, object] = {"y_range": DataRange1d(min_interval=min_span)}
     if x_range is not None:
         kwargs["x_range"] = x_range
     # Small multiples carry no toolbar: six toolbars crowd the page, hovering works
@@ -228,6 +234,15 @@ def indicator_figure(
         )
     )
     return plot
+
+
+def min_span_of(values: Sequence[float] | np.ndarray) -> float:
+    """The least axis height for a series: a fifth of its largest magnitude (so a flat
+    run at 15 shows 13-17, not 14.86490-14.86495), and never zero."""
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    largest = float(np.max(np.abs(finite))) if finite.size else 0.0
+    return max(0.2 * largest, 1e-9)
 
 
 def legend_key_html(compared: Mapping[str, str]) -> str:

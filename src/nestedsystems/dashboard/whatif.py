@@ -34,6 +34,7 @@ from .figures import (
     empty_columns,
     indicator_figure,
     legend_key_html,
+    min_span_of,
     run_columns,
     time_axis,
     trajectories_figure,
@@ -103,7 +104,7 @@ FLAGSHIP = WhatIfSpec(
         Series("Financial pressure", "Financial pressure"),
     ),
     indicators=(
-        Series("Annual staff turnover", units="% per year"),
+        Series("Annual staff turnover", units="%/year"),
         Series("Restraints per 1000 client days", units=""),
         Series("Burnout prevalence", units="% of staff"),
         Series("Months of reserves", units=""),
@@ -224,7 +225,13 @@ class WhatIf(LeverSession):
             self.figures.append(self.trajectories)
         small = [
             indicator_figure(
-                self.source, self.compare_sources, item, self.axis, width=CHART_WIDTH // 3 - 6, height=210
+                self.source,
+                self.compare_sources,
+                item,
+                self.axis,
+                width=CHART_WIDTH // 3 - 6,
+                height=210,
+                min_span=min_span_of(item.values(self.baseline)),
             )
             for item in self.spec.indicators
         ]
