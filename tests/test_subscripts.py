@@ -387,3 +387,37 @@ plenty[who] = ALLOCATE BY PRIORITY(request[who], priority[who], ELMCOUNT(who), 1
     shares = [final(result, f"shared[{p}]") for p in people]
     assert sum(shares) == pytest.approx(4.5) and shares[0] / 3 > shares[1] / 4 > shares[2] / 2
     assert [final(result, f"plenty[{p}]") for p in people] == [3, 4, 2]
+
+
+@pytest.mark.parametrize("method", ["rk4", "RK45"])
+def test_arrayed_stocks_with_other_methods_follow_the_exponential(tmp_path: Path, method: str) -> None:
+    result = run(
+        tmp_path,
+        """
+d: d1, d2
+
+rate[d] = 0.1, 0.3
+
+level[d] = INTEG(-rate[d] * level[d], 100)
+""",
+        method=method,
+    )
+    for element, k in (("d1", 0.1), ("d2", 0.3)):
+        np.testing.assert_allclose(result[f"level[{element}]"], 100 * np.exp(-k * result.times), rtol=1e-4)
+
+
+def test_an_arrayed_name_reads_every_element(tmp_path: Path) -> None:
+    text = """
+a: a1, a2
+
+b: b1, b2, b3
+
+m[a, b] = 1, 2, 3; 4, 5, 6;
+
+grown[a, b] = m[a, b] * Time
+"""
+    one = run(tmp_path, text)
+    assert one["grown"].shape == (len(one.times), 2, 3)
+    assert one["grown"][-1, 1, 2] == 6 * 4
+    many = run(tmp_path, text, params={"FINAL TIME": 4, "m": np.ones((2, 3, 5))})
+    assert many["grown"].shape == (5, len(many.times), 2, 3)

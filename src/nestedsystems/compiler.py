@@ -455,6 +455,14 @@ class CompiledModel:
 
         return constant_value(Space(self.model), variable)
 
+    def shape(self, variable: Variable) -> tuple[int, ...]:
+        """The sizes of a variable's dimensions; () for a scalar."""
+        if not variable.dims:
+            return ()
+        from .arrays import Space
+
+        return Space(self.model).shape(variable.dims)
+
     def width(self, saved: tuple[Variable, ...]) -> int:
         """Columns the kernels write for ``saved``: one per element."""
         if not self.arrayed:

@@ -64,9 +64,34 @@ class Run:
         raise KeyError(f"no variable named {name!r} in this run")
 
     def __getitem__(self, name: str) -> np.ndarray:
-        """One variable: shape (n_times,) for a single run, (n_runs, n_times) for an ensemble."""
-        series = self.values[:, :, self._column(name)]
+        """One variable: shape (n_times,) for a single run, (n_runs, n_times) for an ensemble.
+
+        An arrayed variable's name (``"Stock"``, not ``"Stock[a1]"``) gives all its
+        elements, with one more axis per dimension: (n_times, *sizes) for a single run.
+        """
+        try:
+            series = self.values[:, :, self._column(name)]
+        except KeyError:
+            block = self._block(name)
+            if block is None:
+                raise
+            series = block
         return series if self.ensemble else series[0]
+
+    def _block(self, name: str) -> np.ndarray | None:
+        """An arrayed variable's columns as (n_runs, n_times, *sizes), or None."""
+        key = canonical(name)
+        for variable, (_, elements) in self.dimensions.items():
+            if canonical(variable) != key:
+                continue
+            first = f"{variable}[{','.join(e[0] for e in elements)}]"
+            if first not in self.names:
+                return None
+            j = self.names.index(first)
+            sizes = tuple(len(e) for e in elements)
+            width = int(np.prod(sizes))
+            return self.values[:, :, j : j + width].reshape(self.n_runs, len(self.times), *sizes)
+        return None
 
     def __contains__(self, name: str) -> bool:
         try:
@@ -94,16 +119,13 @@ class Run:
         data: dict[str, Any] = {}
         arrayed: set[int] = set()
         for name, (dims, elements) in self.dimensions.items():
-            first = f"{name}[{','.join(e[0] for e in elements)}]"
-            if first not in self.names:
+            block = self._block(name)
+            if block is None:
                 continue
-            j = self.names.index(first)
-            sizes = tuple(len(e) for e in elements)
-            width = int(np.prod(sizes))
-            block = self.values[:, :, j : j + width].reshape(self.n_runs, len(self.times), *sizes)
+            j = self.names.index(f"{name}[{','.join(e[0] for e in elements)}]")
             data[name] = (("run", "time", *dims), block)
             coords.update({d: list(e) for d, e in zip(dims, elements, strict=True)})
-            arrayed.update(range(j, j + width))
+            arrayed.update(range(j, j + int(np.prod(block.shape[2:]))))
         for j, name in enumerate(self.names):
             if j not in arrayed:
                 data[name] = (("run", "time"), self.values[:, :, j])

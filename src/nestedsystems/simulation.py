@@ -123,11 +123,6 @@ def simulate(
             elif method == "rk4":
                 rows = _rk4(compiled, values, saved, flavour, t0, dt, n, every, runs)
             else:
-                if compiled.arrayed:
-                    raise UnsupportedError(
-                        f"method {method!r} does not take subscripted models yet; use 'euler' or 'rk4'",
-                        file=compiled.model.source,
-                    )
                 rows = _solve_ivp(compiled, values, saved, t0, dt, times, method, rtol, atol, n_runs)
         else:
             raise ParameterError(
@@ -391,12 +386,21 @@ def _solve_ivp(compiled, values, saved, t0, dt, times, method, rtol, atol, n_run
     state = compiled.kernel(VECTOR, "initial")(t0, dt, values)
     stocks = len(compiled.stocks)
     memories = state[stocks:]
-    y0 = np.concatenate([np.broadcast_to(np.asarray(s, float), (width,)) for s in state[:stocks]]) if stocks else np.zeros(0)
+    # Each stock is (*dims, width) in the kernels and a flat run of numbers in y.
+    shapes = [(*compiled.shape(v), width) for v in model.stocks]
+    edges = np.cumsum([0, *(int(np.prod(s)) for s in shapes)])
+
+    def pack(arrays: Any) -> np.ndarray:
+        return np.concatenate([np.broadcast_to(a, s).ravel() for a, s in zip(arrays, shapes, strict=True)])
+
+    def unpack(y: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(y[a:b].reshape(s) for a, b, s in zip(edges, edges[1:], shapes, strict=False))
+
+    y0 = pack(np.asarray(s, float) for s in state[:stocks]) if stocks else np.zeros(0)
 
     def rhs(t: float, y: np.ndarray) -> np.ndarray:
-        s = tuple(y.reshape(stocks, width))
-        derivatives = evaluate(t, dt, (*s, *memories), values)[0]
-        return np.concatenate([np.broadcast_to(d, (width,)) for d in derivatives]) if stocks else y
+        derivatives = evaluate(t, dt, (*unpack(y), *memories), values)[0]
+        return pack(derivatives) if stocks else y
 
     if stocks:
         solution = solve_ivp(rhs, (times[0], times[-1]), y0, method=method, t_eval=times, rtol=rtol, atol=atol)
@@ -404,14 +408,14 @@ def _solve_ivp(compiled, values, saved, t0, dt, times, method, rtol, atol, n_run
             from .errors import SimulationError
 
             raise SimulationError(f"{method} failed: {solution.message}")
-        ys = solution.y.reshape(stocks, width, len(times))
+        ys = solution.y
     else:
-        ys = np.zeros((0, width, len(times)))
+        ys = np.zeros((0, len(times)))
     rows = []
     for i, t in enumerate(times):
-        row = evaluate(t, dt, (*ys[:, :, i], *memories), values)[2]
+        row = evaluate(t, dt, (*unpack(ys[:, i]), *memories), values)[2]
         rows.append(row)
-    out = _stack_rows(rows, len(saved), width)
+    out = _stack_rows(rows, compiled.width(saved), width)
     return [tuple(float(x) for x in r[:, 0]) for r in out] if flavour == SCALAR else out
 
 
