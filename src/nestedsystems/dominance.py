@@ -396,7 +396,7 @@ def _products(
     guards: dict[tuple[str, str], np.ndarray],
     shape: tuple,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every loop's score, the product of its links' scores (summed over the
+    """Every loop's score, the product of its links' scores (the strongest of the
     graph paths that show as the loop), and whether any link was guarded.
 
     The links' series are rows of one contiguous table, so each path is one
@@ -415,9 +415,13 @@ def _products(
     # One small gather and reduction per path; gathering many paths at once into
     # one big block measured slower (memory traffic), and so did sparse log-sums.
     for i, loop in enumerate(loops):
-        for path in loop.paths:
+        for k, path in enumerate(loop.paths):
             rows = [row[link.source, link.target] for link in path]
-            raw[i] += np.prod(table[rows], axis=0)
+            product = np.prod(table[rows], axis=0)
+            # Paths that show as one loop (through a TREND's average and around it)
+            # count as their strongest, as a module's composite score does (2020
+            # paper, section 6): adding them would let opposite paths cancel.
+            raw[i] = product if k == 0 else np.where(np.abs(product) > np.abs(raw[i]), product, raw[i])
             if ever[rows].any():
                 guarded[i] |= np.any(flags[rows], axis=0)
     return raw.T.reshape(*shape, len(loops)), guarded.T.reshape(*shape, len(loops))

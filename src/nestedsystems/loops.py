@@ -92,8 +92,9 @@ class Loop:
     links:
         The causal-graph links around the loop (internal variables included), in order.
     alternates:
-        Other graph paths that show as the same loop (through a lowered DELAY, say);
-        Loops That Matter adds their scores to the loop's.
+        Other graph paths that show as the same loop (a lowered TREND's input
+        reaches its output directly and through its average); Loops That Matter
+        scores the loop by the strongest of them at each step.
     partition:
         Index of the loop's cycle partition in `LoopSet.partitions`.
     """
