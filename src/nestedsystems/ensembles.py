@@ -375,8 +375,8 @@ def _run_chunks(client: Any, tasks: Iterator[tuple], retries: int) -> Iterator[d
         for task in tasks:
             yield simulate_chunk(*task)
         return
-    workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
-    window = 2 * workers + 1  # keeps every worker busy without flooding its memory
+    slots = max(1, sum(client.nthreads().values()))
+    window = 2 * slots + 1  # keeps every worker thread busy without flooding memory
     pending: deque[Any] = deque()
     for task in tasks:
         pending.append(client.submit(simulate_chunk, *task, retries=retries, pure=False))
