@@ -247,7 +247,14 @@ class EnsembleResult:
 
     @property
     def quantile_error(self) -> xr.Dataset:
-        """Largest error of `quantiles` per (time, variable): 0 when exact, else one bin width."""
+        """How far `quantiles` may be from the exact ones, per (time, variable).
+
+        0 when the members were kept. Otherwise one bin width, the resolution of the
+        histogram: the estimate lies in the bin that holds the order statistic below
+        the quantile, so it is off by more only when that bin is the last occupied one
+        before a gap, which needs very sparse members. Where members strayed into
+        the open end bins, the whole spread is reported instead.
+        """
         if self._summary is None:
             error = np.zeros((len(self.times), len(self.names)))
         else:
