@@ -22,17 +22,9 @@ RTOL, ATOL = 1e-3, 1e-5
 _EXTERNAL = "external data (GET XLS/DIRECT ...) is not supported yet"
 EXPECTED_FAILURES: dict[str, str] = {
     "allocate_available": "ALLOCATE AVAILABLE is not supported yet",
-    "vector_order": "VECTOR SORT ORDER and external data (GET XLS) are not supported yet",
-    "with_lookup": "subscripted external data (GET XLS) is not supported yet",
     "arithmetics_exp": "PySD parses 30^-30^-x with a literal -30 as base (NaN); Vensim reads -(30^...)",
-    **{
-        case: "subscripted external data (GET XLS/DIRECT) is not supported yet"
-        for case in (
-            "get_constants_subranges get_lookups_data_3d_xls get_lookups_subscripted_args "
-            "get_mixed_definitions get_subscript_3d_arrays_xls get_values_order "
-            "get_with_missing_values_xlsx partial_range_definitions"
-        ).split()
-    },
+    "get_subscript_3d_arrays_xls": "GET DIRECT SUBSCRIPT (subscript ranges read from a file) is not supported yet",
+    "partial_range_definitions": "a lookup defined for some elements only, called element by element",
     "bpowers-hares_and_lynxes_modules": "XMILE modules (sub-models) are not supported yet",
 }
 

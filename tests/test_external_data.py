@@ -148,8 +148,33 @@ def test_data_without_an_equation_is_refused(tmp_path: Path) -> None:
     assert caught.value.variable == "observed"
 
 
-def test_raw_data_is_refused(tmp_path: Path) -> None:
+def test_raw_data_holds_values_at_their_times_only(tmp_path: Path) -> None:
     shutil.copy(DATA / "demand.csv", tmp_path)
     path = _model(tmp_path, "x :RAW: := GET DIRECT DATA('demand.csv', ',', 'A', 'B2') ~ ~ |\n")
-    with pytest.raises(UnsupportedError, match=":RAW:"):
-        ns.load(path)
+    run = ns.simulate(ns.load(path)).to_pandas()
+    na = -(2.0**109)  # Vensim's :NA:
+    np.testing.assert_array_equal(run["x"], [10, 12, 16, na, 20, na])
+
+
+def test_arrayed_constants_lookups_and_data(tmp_path: Path) -> None:
+    (tmp_path / "grid.csv").write_text("t,1,2,3\na,10,20,30\nb,40,50,60\n")
+    path = _model(
+        tmp_path,
+        """
+        region: north, south ~ ~ |
+        season: s1, s2, s3 ~ ~ |
+        table[region, season] = GET DIRECT CONSTANTS('grid.csv', ',', 'B2') ~ ~ |
+        column[region] = GET DIRECT CONSTANTS('grid.csv', ',', 'B2*') ~ ~ |
+        curve[region]( GET DIRECT LOOKUPS('grid.csv', ',', '1', 'B2')) ~ ~ |
+        series[region] := GET DIRECT DATA('grid.csv', ',', '1', 'B2') ~ ~ |
+        read[region] = curve[region](2.5) ~ ~ |
+        """,
+        start=1,
+        final=3,
+    )
+    run = ns.simulate(ns.load(path)).to_pandas()
+    assert run.loc[1, ["table[north,s1]", "table[north,s3]", "table[south,s2]"]].tolist() == [10, 30, 50]
+    # A star reads down a column instead of across a row.
+    assert run.loc[1, ["column[north]", "column[south]"]].tolist() == [10, 40]
+    assert run.loc[1, ["read[north]", "read[south]"]].tolist() == [25, 55]
+    np.testing.assert_allclose(run["series[south]"], [40, 50, 60])

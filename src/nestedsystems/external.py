@@ -27,10 +27,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError, ModelFileError, ModelSyntaxError, UnsupportedError
-from .expressions import Expr, LookupCall, LookupMode, Ref, Table
+import numpy as np
 
-__all__ = ["DATA_MODES", "DataSource", "data_equation", "read_constant", "read_series"]
+from .errors import ModelError, ModelFileError, ModelSyntaxError, UnsupportedError
+from .expressions import Binary, Expr, If, LookupCall, LookupMode, Number, Op, Ref, Table
+
+__all__ = [
+    "DATA_MODES",
+    "DataSource",
+    "data_equation",
+    "raw_equation",
+    "read_constant",
+    "read_constants",
+    "read_series",
+    "read_series_block",
+]
 
 SPREADSHEETS = (".xlsx", ".xlsm", ".xls")
 TEXT_FILES = (".csv", ".tab", ".txt")
@@ -70,7 +81,7 @@ def read_constant(source: DataSource, file: str, tab: str, cell: str) -> float:
         and the cell (``'B2'``).
     """
     grid = _grid(source, file, tab)
-    row, column = _cell(source, cell)
+    row, column = _cell(source, cell, file, tab)
     value = _number(_at(grid, row, column))
     if value is None:
         raise source.error(
@@ -99,31 +110,20 @@ def read_series(
         x and y values, sorted by x, without the points whose y is missing.
     """
     grid = _grid(source, file, tab)
-    row, column = _cell(source, cell)
-    spec = row_or_column.strip()
-    if spec.isdigit() and int(spec) > 0:
-        axis_row, down = int(spec) - 1, False
-    elif spec.isalpha():
-        axis_column, down = _column(spec), True
-    else:
-        raise source.error(
-            ModelSyntaxError,
-            f"expected a column letter or a row number for the times, found {row_or_column!r}",
-        )
+    row, column = _cell(source, cell, file, tab)
+    down, axis = _time_axis(source, file, tab, row_or_column)
+    # Vensim skips a point whose time or value is blank or not a number, and reads on
+    # to the end of the row or column.
+    length = len(grid) - row if down else max((len(r) for r in grid), default=0) - column
     points = []
-    i = 0
-    while True:
+    for i in range(max(length, 0)):
         if down:
-            x, y = _at(grid, row + i, axis_column), _at(grid, row + i, column)
+            x, y = _at(grid, row + i, axis), _at(grid, row + i, column)
         else:
-            x, y = _at(grid, axis_row, column + i), _at(grid, row, column + i)
-        x_value = _number(x)
-        if x_value is None:
-            break
-        y_value = _number(y)
-        if y_value is not None:
+            x, y = _at(grid, axis, column + i), _at(grid, row, column + i)
+        x_value, y_value = _number(x), _number(y)
+        if x_value is not None and y_value is not None:
             points.append((x_value, y_value))
-        i += 1
     if not points:
         raise source.error(
             ModelSyntaxError,
@@ -133,16 +133,71 @@ def read_series(
     return tuple(p[0] for p in points), tuple(p[1] for p in points)
 
 
+def read_constants(source: DataSource, file: str, tab: str, cell: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The numbers of an arrayed GET XLS/DIRECT CONSTANTS, in the given shape.
+
+    As in Vensim, one dimension runs across a row from the cell and two fill rows
+    (first dimension) by columns (second); a cell written ``'B2*'`` transposes, so
+    that one dimension runs down a column.
+    """
+    transpose = cell.strip().endswith("*")
+    spot = cell.strip().rstrip("*")
+    grid = _grid(source, file, tab)
+    row, column = _cell(source, spot, file, tab)
+    if len(shape) > 2:
+        raise source.error(UnsupportedError, f"GET CONSTANTS of {len(shape)} dimensions is not supported yet")
+    rows, columns = (1, *shape)[-2:] if shape else (1, 1)
+    values = np.empty((rows, columns))
+    for i in range(rows):
+        for j in range(columns):
+            at = (row + j, column + i) if transpose else (row + i, column + j)
+            value = _number(_at(grid, *at))
+            if value is None:
+                name = f"{_letters(at[1])}{at[0] + 1}"
+                raise source.error(
+                    ModelSyntaxError,
+                    f"expected a number in cell {name} of {file!r} ({rows * columns} values from {cell}), "
+                    f"found {_at(grid, *at)!r}",
+                )
+            values[i, j] = value
+    return values.reshape(shape)
+
+
+def read_series_block(
+    source: DataSource, file: str, tab: str, row_or_column: str, cell: str, count: int
+) -> list[tuple[tuple[float, ...], tuple[float, ...]]]:
+    """`count` series side by side: in the rows below the cell's when the times run
+    across a row, in the columns right of it when they run down a column."""
+    row, column = _cell(source, cell, file, tab)
+    down, _ = _time_axis(source, file, tab, row_or_column)
+    series = []
+    for k in range(count):
+        at = f"{_letters(column + k)}{row + 1}" if down else f"{_letters(column)}{row + k + 1}"
+        series.append(read_series(source, file, tab, row_or_column, at))
+    return series
+
+
 def data_equation(
     points: tuple[tuple[float, ...], tuple[float, ...]], keyword: str | None, source: DataSource
 ) -> Expr:
     """The equation of a data variable: its series read at the current time."""
+    if keyword == "raw":
+        return raw_equation(points[0], points[1], Ref("time"))
     mode = DATA_MODES.get(keyword)
     if mode is None:
         spelled = (keyword or "").upper().replace("_", " ")
         raise source.error(UnsupportedError, f"the data keyword :{spelled}: is not supported yet")
     x, y = points
     return LookupCall(Table(x=x, y=y, mode=mode), Ref("time"))
+
+
+def raw_equation(x: tuple[float, ...], y: tuple[float, ...], time: Expr) -> Expr:
+    """:RAW: data: the value at the times the data gives, Vensim's :NA: (-2**109)
+    at any other time. The last data time at or before now, read from a table of
+    the times themselves, tells whether now is one of them."""
+    last_time = LookupCall(Table(x=x, y=x, mode=LookupMode.BACKWARD), time)
+    value = LookupCall(Table(x=x, y=y, mode=LookupMode.BACKWARD), time)
+    return If(Binary(Op.EQ, last_time, time), value, Number(-(2.0**109)))
 
 
 # ------------------------------------------------------------------ reading
@@ -244,8 +299,66 @@ def _column(letters: str) -> int:
     return index - 1
 
 
-def _cell(source: DataSource, cell: str) -> tuple[int, int]:
+def _time_axis(source: DataSource, file: str, tab: str, spec: str) -> tuple[bool, int]:
+    """Where a series' times are: (True, column) when they run down a column,
+    (False, row) when across a row; from a letter, a row number or a named range."""
+    spec = spec.strip()
+    if spec.isdigit() and int(spec) > 0:
+        return False, int(spec) - 1
+    if spec.isalpha() and len(spec) <= 3:
+        return True, _column(spec)
+    named = _named(source, file, tab, spec)
+    if named is None:
+        raise source.error(
+            ModelSyntaxError,
+            f"expected a column letter, a row number or a named range for the times, found {spec!r}",
+        )
+    row, column, height = named
+    return (False, row) if height == 1 else (True, column)
+
+
+def _letters(column: int) -> str:
+    letters = ""
+    column += 1
+    while column:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def _cell(source: DataSource, cell: str, file: str | None = None, tab: str | None = None) -> tuple[int, int]:
+    """(row, column) from 0 of a cell (``'B2'``) or of a workbook's named range."""
     match = _CELL.fullmatch(cell.strip())
-    if not match or int(match.group(2)) < 1:
-        raise source.error(ModelSyntaxError, f"expected a cell such as 'B2', found {cell!r}")
-    return int(match.group(2)) - 1, _column(match.group(1))
+    if match and int(match.group(2)) >= 1:
+        return int(match.group(2)) - 1, _column(match.group(1))
+    named = _named(source, file, tab, cell.strip()) if file is not None else None
+    if named is None:
+        raise source.error(ModelSyntaxError, f"expected a cell such as 'B2' or a named range, found {cell!r}")
+    return named[0], named[1]
+
+
+def _named(source: DataSource, file: str | None, tab: str | None, name: str) -> tuple[int, int, int] | None:
+    """(row, column, height) of a workbook's named range on sheet `tab`, or None."""
+    path = _path(source, file or "")
+    if path.suffix.lower() not in (".xlsx", ".xlsm") or not re.fullmatch(r"[A-Za-z_][\w.]*", name):
+        return None
+    try:
+        import openpyxl
+
+        workbook = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True)
+    except (ImportError, OSError, ValueError, KeyError):
+        return None
+    scopes = [workbook.defined_names] + [sheet.defined_names for sheet in workbook.worksheets]
+    for names in scopes:
+        defined = names.get(name)
+        if defined is None:
+            continue
+        for sheet, reference in defined.destinations:
+            if tab is not None and sheet != tab:
+                continue
+            corners = re.findall(r"\$?([A-Za-z]+)\$?([0-9]+)", reference)
+            if corners:
+                first_row, first_column = int(corners[0][1]) - 1, _column(corners[0][0])
+                last_row = int(corners[-1][1]) - 1
+                return first_row, first_column, last_row - first_row + 1
+    return None

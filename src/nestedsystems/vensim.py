@@ -13,12 +13,13 @@ and refuses anything else with `UnsafeModelError`, before it runs.
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,9 @@ def _expression(node: Any, where: _Where) -> Expr:
         return _operators(node, where, walk)
     if kind == "CallStructure":
         return _call(node, where, walk)
+    if kind == "InlineLookupsStructure" and getattr(node.lookups, "type", "") == "raw":  # :RAW: data
+        x, y = (tuple(float(v) for v in values) for values in (node.lookups.x, node.lookups.y))
+        return external.raw_equation(x, y, walk(node.argument))
     if kind == "InlineLookupsStructure":
         return LookupCall(_table(node.lookups), walk(node.argument))
     if kind == "SmoothStructure":  # SMOOTH and SMOOTH3, with or without an initial value
@@ -440,9 +444,10 @@ def _variable(element: Any, where: _Where, units_text: str | None) -> Variable:
         "line": where.line,
     }
     if vensim_arrays.is_arrayed(element) and any(
-        type(c.ast).__name__.startswith("Get") for c in element.components
+        type(c.ast).__name__.startswith("Get") or type(c).__name__ == "AbstractData"
+        for c in element.components
     ):
-        raise where.unsupported("GET XLS/DIRECT functions for subscripted variables")
+        element = _external_arrays(element, where)
     if vensim_arrays.is_arrayed(element):
         walk = lambda node: _expression(node, where)  # noqa: E731
         return vensim_arrays.variable(element, where, common, where.dimensions, walk, _table)
@@ -479,6 +484,54 @@ def _variable(element: Any, where: _Where, units_text: str | None) -> Variable:
             **common,
         )
     return Variable(kind=Kind.AUXILIARY, equation=_expression(ast_node, where), **common)
+
+
+def _external_arrays(element: Any, where: _Where) -> Any:
+    """An arrayed element with its external data read: constants become arrays of
+    numbers; lookups and data series one definition per element (data as a lookup of
+    time), in the order the file lays the series out (row-major over the subscripts)."""
+    from pysd.translators.structures.abstract_expressions import (
+        InlineLookupsStructure,
+        LookupsStructure,
+        ReferenceStructure,
+    )
+
+    by_key = {d.key: d for d in where.dimensions}
+    components = []
+    for component in element.components:
+        node = component.ast
+        kind = type(node).__name__
+        subscripts, excepted = component.subscripts or ([], [])
+        if any(excepted) and kind.startswith("Get"):
+            raise where.unsupported("GET XLS/DIRECT functions with :EXCEPT:")
+        ranges = [by_key.get(canonical(s)) for s in subscripts]
+        shape = tuple(len(r.elements) for r in ranges if r is not None)
+        if kind == "GetConstantsStructure":
+            values = external.read_constants(where.data, node.file, node.tab, node.cell, shape)
+            components.append(replace(component, ast=values if shape else float(values)))
+            continue
+        if kind not in ("GetLookupsStructure", "GetDataStructure"):
+            if type(component).__name__ == "AbstractData":  # x[d] := expression: an auxiliary
+                component = type(component).__mro__[1](subscripts=component.subscripts, ast=node)
+            components.append(component)
+            continue
+        spans = [r.elements if r else [s] for r, s in zip(ranges, subscripts, strict=True)]
+        cells = list(itertools.product(*spans))
+        axis = node.x_row_or_col if kind == "GetLookupsStructure" else node.time_row_or_col
+        series = external.read_series_block(where.data, node.file, node.tab, axis, node.cell, len(cells))
+        for names, (x, y) in zip(cells, series, strict=True):
+            limits = ((min(x), max(x)), (min(y), max(y)))
+            if kind == "GetLookupsStructure":
+                table = LookupsStructure(x, y, *limits, "interpolate")
+                components.append(replace(component, subscripts=(list(names), []), ast=table))
+                continue
+            keyword = component.keyword or "interpolate"
+            if keyword not in ("interpolate", "hold_backward", "look_forward", "raw"):
+                external.data_equation((x, y), keyword, where.data)  # refuses it by name
+            table = LookupsStructure(x, y, *limits, keyword)
+            series_node = InlineLookupsStructure(ReferenceStructure("time"), table)
+            components.append(type(component).__mro__[1](subscripts=(list(names), []), ast=series_node))
+    return replace(element, components=components)
 
 
 def _lookup_names(section: Any) -> frozenset[str]:
