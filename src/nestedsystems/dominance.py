@@ -49,6 +49,7 @@ __all__ = [
     "DominantPeriod",
     "LoopScores",
     "dominant_periods",
+    "dominant_sets",
     "flow_link_score",
     "link_score",
     "loop_scores",
@@ -211,67 +212,86 @@ def dominant_periods(
         members = [i for i, loop in enumerate(loops) if loop.partition == partition]
         if not members:
             continue
-        current: tuple[tuple[str, ...], Polarity] | None = None
-        start = 0
-        shares: list[float] = []
-        for t in range(len(scores.times)):
-            chosen = None
-            if scores.active[run, t, partition]:
-                chosen = _dominant_set(scores.relative[run, t], members, loops, threshold)
-            key = None if chosen is None else chosen[:2]
-            if key != current:
-                if current is not None:
-                    periods.append(_period(scores, partition, current, start, t - 1, shares))
-                current, start, shares = key, t, []
-            if chosen is not None:
-                shares.append(chosen[2])
-        if current is not None:
-            periods.append(_period(scores, partition, current, start, len(scores.times) - 1, shares))
+        chosen_sets = dominant_sets(
+            scores.relative[run], scores.active[run, :, partition], members, loops, threshold
+        )
+        periods.extend(periods_of(chosen_sets, scores.times, partition))
     return tuple(periods)
 
 
-def _period(
-    scores: LoopScores,
-    partition: int,
-    key: tuple[tuple[str, ...], Polarity],
-    start: int,
-    end: int,
-    shares: list[float],
-) -> DominantPeriod:
-    return DominantPeriod(
-        partition=partition,
-        loops=key[0],
-        polarity=key[1],
-        start=float(scores.times[start]),
-        end=float(scores.times[end]),
-        share=float(np.mean(shares)),
-    )
+def periods_of(
+    chosen_sets: list[tuple[tuple[str, ...], Polarity, float] | None], times: np.ndarray, partition: int
+) -> list[DominantPeriod]:
+    """Consecutive steps with the same dominant set, as periods."""
+    periods: list[DominantPeriod] = []
+    current: tuple[tuple[str, ...], Polarity] | None = None
+    start = 0
+    shares: list[float] = []
+    for t, chosen in enumerate([*chosen_sets, None]):
+        key = None if chosen is None else chosen[:2]
+        if key != current or t == len(chosen_sets):
+            if current is not None:
+                periods.append(
+                    DominantPeriod(
+                        partition,
+                        current[0],
+                        current[1],
+                        float(times[start]),
+                        float(times[t - 1]),
+                        float(np.mean(shares)),
+                    )
+                )
+            current, start, shares = key, t, []
+        if chosen is not None:
+            shares.append(chosen[2])
+    return periods
 
 
-def _dominant_set(
-    relative: np.ndarray, members: list[int], loops: tuple[Loop, ...], threshold: float
-) -> tuple[tuple[str, ...], Polarity, float] | None:
-    sides: dict[Polarity, list[tuple[float, str]]] = {Polarity.REINFORCING: [], Polarity.BALANCING: []}
-    for i in members:
-        value = float(relative[i])
-        polarity = loops[i].polarity
-        if polarity is Polarity.UNDETERMINED:
-            if value == 0:
-                continue
-            polarity = Polarity.REINFORCING if value > 0 else Polarity.BALANCING
-        sides[polarity].append((abs(value), loops[i].id))
-    best = None
-    for polarity, entries in sides.items():
-        entries.sort(reverse=True)
-        chosen, total = [], 0.0
-        for share, loop_id in entries:
-            chosen.append(loop_id)
-            total += share
-            if total >= threshold:
-                break
-        if total > 0 and (best is None or total > best[2]):
-            best = (tuple(sorted(chosen)), polarity, total)
-    return best
+def dominant_sets(
+    relative: np.ndarray, active: np.ndarray, members: list[int], loops: tuple[Loop, ...], threshold: float
+) -> list[tuple[tuple[str, ...], Polarity, float] | None]:
+    """At each step, the dominant set of loops, its polarity and the share it explains.
+
+    Vectorised over the steps: each polarity side's shares are sorted once per
+    step by numpy, so thousands of loops over a thousand steps take milliseconds.
+
+    Parameters
+    ----------
+    relative:
+        Relative loop scores, shape (n_times, n_loops).
+    active:
+        Shape (n_times,): steps at which the partition changed.
+    members:
+        Indices of the partition's loops.
+    """
+    values = relative[:, members]
+    polarity = np.array([loops[i].polarity.letter for i in members])
+    ids = np.array([loops[i].id for i in members], dtype=object)
+    sides = {}
+    for side, letter, sign in ((Polarity.REINFORCING, "R", 1.0), (Polarity.BALANCING, "B", -1.0)):
+        # a loop of undetermined polarity joins the side its score's sign is on that step
+        mine = (polarity == letter) | ((polarity == "U") & (np.sign(values) == sign))
+        shares = np.where(mine, np.abs(values), 0.0)
+        order = np.argsort(-shares, axis=1, kind="stable")
+        ranked = np.take_along_axis(shares, order, axis=1)
+        running = np.cumsum(ranked, axis=1)
+        reached = running >= threshold
+        # how many loops it takes: up to the first that reaches the threshold, else all that count
+        count = np.where(reached.any(axis=1), reached.argmax(axis=1) + 1, (ranked > 0).sum(axis=1))
+        total = running[np.arange(len(running)), np.maximum(count - 1, 0)] if running.shape[1] else 0 * count
+        sides[side] = (order, count, np.where(count > 0, total, 0.0))
+    reinforcing, balancing = sides[Polarity.REINFORCING], sides[Polarity.BALANCING]
+    chosen: list[tuple[tuple[str, ...], Polarity, float] | None] = []
+    for t in range(len(relative)):
+        best = None
+        for side, (order, count, total) in (
+            (Polarity.REINFORCING, reinforcing),
+            (Polarity.BALANCING, balancing),
+        ):
+            if active[t] and total[t] > 0 and (best is None or total[t] > best[2]):
+                best = (tuple(sorted(ids[order[t, : count[t]]])), side, float(total[t]))
+        chosen.append(best)
+    return chosen
 
 
 class _Trajectories:

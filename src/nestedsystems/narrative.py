@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dominance import DominantPeriod, LoopScores, _dominant_set
+from .dominance import DominantPeriod, LoopScores, dominant_sets, periods_of
 from .errors import ParameterError
-from .loops import Loop, Polarity
+from .loops import Loop
 
 __all__ = ["describe_dominance", "merge_periods"]
 
@@ -175,32 +175,7 @@ def _smoothed_periods(
     for i in members:
         with np.errstate(invalid="ignore", divide="ignore"):
             smoothed[:, i] = np.convolve(relative[:, i], kernel, mode="same") / weights
-    periods: list[DominantPeriod] = []
-    current: tuple[tuple[str, ...], Polarity] | None = None
-    start, shares = 0, list[float]()
-    for t in range(len(scores.times) + 1):
-        chosen = (
-            _dominant_set(smoothed[t], members, loops, threshold)
-            if t < len(scores.times) and active[t]
-            else None
-        )
-        key = None if chosen is None else chosen[:2]
-        if key != current or t == len(scores.times):
-            if current is not None:
-                periods.append(
-                    DominantPeriod(
-                        partition,
-                        current[0],
-                        current[1],
-                        float(scores.times[start]),
-                        float(scores.times[t - 1]),
-                        float(np.mean(shares)),
-                    )
-                )
-            current, start, shares = key, t, []
-        if chosen is not None:
-            shares.append(chosen[2])
-    return periods
+    return periods_of(dominant_sets(smoothed, active, members, loops, threshold), scores.times, partition)
 
 
 def _ranked(period: DominantPeriod, scores: LoopScores, run: int) -> list[str]:
