@@ -6,9 +6,9 @@ One sentence per period of dominance (with an en dash between the months)::
     change: rising strain pushes staff out, which raises the workload of those who stay.
 
 A loop the author named speaks through its description; others are described by
-the variables they pass through. Periods shorter than a small share of the run are
-folded into their neighbours, so that a flicker of dominance at a turning point
-does not become a sentence of its own.
+the variables they pass through. Shares are averaged over a window of a small
+share of the run, and shorter periods folded into their neighbours, so that a
+flicker of dominance at a turning point does not become a sentence of its own.
 """
 
 from __future__ import annotations
@@ -113,8 +113,9 @@ def describe_dominance(
     threshold:
         Share of the change a dominant set explains (see `dominant_periods`).
     shortest:
-        Periods shorter than this are folded into their neighbours; default 5%
-        of the run.
+        Shares are averaged over a moving window this long before the dominant
+        loops are chosen, and periods shorter than it are folded into their
+        neighbours; default 5% of the run.
     time_units:
         As the model says ("Month"); default the model's own time units.
 
