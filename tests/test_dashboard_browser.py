@@ -157,6 +157,17 @@ def test_csv_download_is_the_run_on_screen(server, page, downloads):
     )
 
 
+def test_png_button_downloads_the_charts(server, page, downloads):
+    page.open(server.url)
+    page.click("export-png")
+    message_shows(page, "The charts are downloading as PNG.")
+    target = downloads / "nested-systems-current-levers.png"
+    deadline = time.monotonic() + page.patience
+    while not target.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
 def test_bad_links_and_names_get_plain_messages(server, page):
     query = urllib.parse.urlencode({"scenario": "No such plan", "Staffing ratio": "lots"})
     page.open(server.url + "?" + query)

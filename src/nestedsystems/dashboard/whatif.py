@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import html
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -402,18 +403,35 @@ class WhatIf(LeverSession):
         except ExportError as error:
             self.say(str(error), "error")
             return None
-        self.downloader.offer(f"{file_stem(self.prepared.key, name)}.png", data, "image/png")
-        self.say("The charts are downloading as PNG.", "info")
+        self._offer_png(data, name)
         return data
 
+    def _offer_png(self, data: bytes, name: str) -> None:
+        self.downloader.offer(f"{file_stem(self.prepared.key, name)}.png", data, "image/png")
+        self.say("The charts are downloading as PNG.", "info")
+
     def _png_clicked(self) -> None:
-        # Drawing takes a second or two: say so first, draw on the next tick.
-        self.say("Drawing the charts as PNG…", "info")
         document = self.layout.document
-        if document is not None and document.session_context is not None:
-            document.add_next_tick_callback(lambda: self.export_png())
-        else:
+        if document is None or document.session_context is None:
             self.export_png()
+            return
+        # Starting Chromium and drawing take seconds: done in a thread, so that the
+        # server keeps answering every other session meanwhile. The report's models
+        # are new and belong to no session, so the thread touches nothing shared;
+        # its result comes back through the session's next tick, as Bokeh requires.
+        self.say("Drawing the charts as PNG…", "info")
+        layout, name = self._report()
+
+        def draw() -> None:
+            try:
+                data = export_png(layout)
+            except ExportError as error:
+                problem = str(error)
+                document.add_next_tick_callback(lambda: self.say(problem, "error"))
+            else:
+                document.add_next_tick_callback(lambda: self._offer_png(data, name))
+
+        threading.Thread(target=draw, name="png-export", daemon=True).start()
 
 
 def build_document(
