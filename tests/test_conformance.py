@@ -23,7 +23,6 @@ _EXTERNAL = "external data (GET XLS/DIRECT ...) is not supported yet"
 EXPECTED_FAILURES: dict[str, str] = {
     "allocate_available": "ALLOCATE AVAILABLE is not supported yet",
     "arithmetics_exp": "PySD parses 30^-30^-x with a literal -30 as base (NaN); Vensim reads -(30^...)",
-    "get_subscript_3d_arrays_xls": "GET DIRECT SUBSCRIPT (subscript ranges read from a file) is not supported yet",
     "partial_range_definitions": "a lookup defined for some elements only, called element by element",
     "bpowers-hares_and_lynxes_modules": "XMILE modules (sub-models) are not supported yet",
 }

@@ -178,3 +178,18 @@ def test_arrayed_constants_lookups_and_data(tmp_path: Path) -> None:
     assert run.loc[1, ["column[north]", "column[south]"]].tolist() == [10, 40]
     assert run.loc[1, ["read[north]", "read[south]"]].tolist() == [25, 55]
     np.testing.assert_allclose(run["series[south]"], [40, 50, 60])
+
+
+def test_subscript_ranges_read_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "ranges.csv").write_text("site,1,2,3\nsize,10,20,30\n")
+    path = _model(
+        tmp_path,
+        """
+        site: GET DIRECT SUBSCRIPT('ranges.csv', ',', 'B1', 'D1', 'Site') ~ ~ |
+        size[site] = GET DIRECT CONSTANTS('ranges.csv', ',', 'B2') ~ ~ |
+        """,
+    )
+    model = ns.load(path)
+    assert model.dimension("site").elements == ("Site1", "Site2", "Site3")
+    run = ns.simulate(model).to_pandas()
+    assert run.loc[2000, ["size[Site1]", "size[Site3]"]].tolist() == [10, 30]

@@ -41,6 +41,7 @@ __all__ = [
     "read_constants",
     "read_series",
     "read_series_block",
+    "read_subscript",
 ]
 
 SPREADSHEETS = (".xlsx", ".xlsm", ".xls")
@@ -175,6 +176,27 @@ def read_series_block(
         at = f"{_letters(column + k)}{row + 1}" if down else f"{_letters(column)}{row + k + 1}"
         series.append(read_series(source, file, tab, row_or_column, at))
     return series
+
+
+def read_subscript(source: DataSource, file: str, tab: str, first: str, last: str, prefix: str) -> list[str]:
+    """The elements of GET XLS/DIRECT SUBSCRIPT: the prefix before each non-blank
+    cell from `first` to `last` (a row or a column), whole numbers without ``.0``."""
+    grid = _grid(source, file, tab)
+    (top, left), (bottom, right) = _cell(source, first, file, tab), _cell(source, last, file, tab)
+    elements = []
+    for row in range(top, bottom + 1):
+        for column in range(left, right + 1):
+            value = _at(grid, row, column)
+            if value is None:
+                continue
+            number = _number(value)
+            text = str(int(number)) if number is not None and number.is_integer() else str(value).strip()
+            elements.append(f"{prefix}{text}")
+    if not elements:
+        raise source.error(
+            ModelSyntaxError, f"expected subscript names in {first}:{last} of {file!r}, found none"
+        )
+    return elements
 
 
 def data_equation(

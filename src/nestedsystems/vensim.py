@@ -486,6 +486,22 @@ def _variable(element: Any, where: _Where, units_text: str | None) -> Variable:
     return Variable(kind=Kind.AUXILIARY, equation=_expression(ast_node, where), **common)
 
 
+def _external_subscripts(section: Any, path: Path, entries: dict) -> Any:
+    """The section with GET XLS/DIRECT SUBSCRIPT ranges read into their elements."""
+    ranges = []
+    for subscript_range in section.subscripts:
+        spec = subscript_range.subscripts
+        if isinstance(spec, dict) and "file" in spec:
+            entry = entries.get(canonical(subscript_range.name))
+            source = external.DataSource(path, entry.line if entry else None, subscript_range.name)
+            elements = external.read_subscript(
+                source, spec["file"], spec["tab"], spec["firstcell"], spec["lastcell"], spec.get("prefix", "")
+            )
+            subscript_range = replace(subscript_range, subscripts=elements)
+        ranges.append(subscript_range)
+    return replace(section, subscripts=ranges)
+
+
 def _external_arrays(element: Any, where: _Where) -> Any:
     """An arrayed element with its external data read: constants become arrays of
     numbers; lookups and data series one definition per element (data as a lookup of
@@ -548,6 +564,7 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
     views = {} if xmile else scan_views(text)
     main = abstract.sections[0]
     macros = _macros(abstract.sections[1:], path, text, entries)
+    main = _external_subscripts(main, path, entries)
     dimensions = vensim_arrays.dimensions(main, path)
     lookups = _lookup_names(main)
     variables = []
