@@ -81,6 +81,19 @@ def test_calibration_starts_run_on_workers_with_the_local_result(sir, client):
     assert remote.estimates.loc["Duration", "value"] == pytest.approx(6.0, rel=1e-4)
 
 
+def test_calibrate_command_on_the_scheduler(sir, cluster, tmp_path, capsys):
+    run = ns.simulate(sir, params=TRUE, return_columns=["Infectious"])
+    pd.DataFrame({"time": run.times[::64], "Infectious": run["Infectious"][::64]}).to_csv(
+        tmp_path / "observed.csv", index=False
+    )
+    arguments = ["calibrate", str(SIR), "--data", str(tmp_path / "observed.csv"), "--no-plot", "--quiet"]
+    arguments += ["--fit", "Duration=1:20", "--fit", "Contact Infectivity=0.05:1", "--starts", "2"]
+    assert main([*arguments, "--scheduler", cluster.scheduler_address]) == 0
+    out = capsys.readouterr().out
+    assert "Duration = 6 " in out  # noise-free data: the fit is exact to six figures
+    assert "Contact Infectivity = 0.35 " in out
+
+
 def test_sweep_command_on_the_scheduler_matches_local(cluster, tmp_path, capsys):
     arguments = ["sweep", str(SIR), "--vary", "Contact Infectivity=0.1:0.6", "--vary", "Duration=2:10"]
     arguments += ["--n", "400", "--seed", "4", "--chunk-size", "100", "--quiet"]
