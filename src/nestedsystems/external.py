@@ -1,21 +1,26 @@
-"""External data: Vensim's GET XLS/DIRECT CONSTANTS, LOOKUPS and DATA, read at load.
+"""External data: Vensim's GET XLS/DIRECT CONSTANTS, LOOKUPS, DATA and SUBSCRIPT, read at load.
 
 The functions name a file relative to the model, a sheet (spreadsheets) or a
 delimiter (GET DIRECT on text files), and cells. Everything is read once, when the
-model is loaded, into the IR's own values: a constant becomes a `Number`, a lookup
-a `Table`, and a data series a `Table` of time, because a data variable is nothing
-but a lookup read at the current time (`data_equation`).
+model is loaded, into the IR's own values: a constant becomes a `Number` (an array
+of them for a subscripted variable), a lookup a `Table`, a data series a `Table` of
+time, because a data variable is nothing but a lookup read at the current time
+(`data_equation`; ``:RAW:`` data is :NA: between its times, `raw_equation`), and
+GET SUBSCRIPT a list of element names.
 
 Reading the spreadsheet (``.xlsx``, ``.xlsm``, ``.xls``) or text file (``.csv``,
-``.tab``, ``.txt``) is pandas' job. Model files are untrusted, so the file name is
-only ever a local path below nothing but the model's own folder reference: URLs
-and Vensim's indirect ``?name`` file tags are refused, and the bytes are opened
-here and handed to pandas, which then cannot reach the network on a model's behalf.
+``.tab``, ``.txt``) is pandas' job. Model files are untrusted: a file name must be
+a local path (relative to the model, as Vensim reads it); URLs and Vensim's
+indirect ``?name`` file tags are refused, and the bytes are opened here and handed
+to pandas, which then cannot reach the network on a model's behalf. Only numbers
+and element names come out of a file; nothing read is ever evaluated.
 
-Cells follow Vensim: ``'B2'`` is column B, row 2; a series' times sit in a column
-(``'A'``: the series runs down) or a row (``'1'``: it runs across), starting level
-with the first data cell and ending at the first blank time. A blank data cell
-next to a time is a missing value: the series is interpolated over it.
+Cells follow Vensim: ``'B2'`` is column B, row 2, and a workbook's named range
+stands for its first cell. A series' times sit in a column (``'A'``: the series
+runs down) or a row (``'1'``: it runs across), level with the first data cell; a
+point whose time or value is blank or not a number is skipped, the series
+interpolated over it. Constants run across a row (one dimension) or fill a block,
+rows by columns (two); ``'B2*'`` transposes.
 """
 
 from __future__ import annotations

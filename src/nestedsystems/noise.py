@@ -25,8 +25,11 @@ distribution, truncated to the call's [min, max]:
   count of the given mean, kept within [min, max].
 
 The streams are not Vensim's: a model draws the same distributions, not the same
-numbers. One implementation (numpy) serves both kernel flavours, so a single run and
-member 0 of an ensemble draw identical numbers.
+numbers. Each distribution does the same floating-point operations on one number
+(a single run, in plain floats) as on an array (an ensemble), so a single run with
+seed ``s + j`` and member ``j`` draw identical bits; `run_ensemble` numbers members by
+their row, whatever chunk or worker runs them. Models that draw are not compiled to
+machine code: the draws call numpy and scipy.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -98,7 +102,8 @@ def number_streams(model: Model) -> Model:
     for v in model.variables:
         equation = v.equation if isinstance(v.equation, Table) else number(v.equation)
         initial = None if v.initial is None else number(v.initial)
-        variables.append(v if (equation, initial) == (v.equation, v.initial) else _with(v, equation, initial))
+        unchanged = (equation, initial) == (v.equation, v.initial)
+        variables.append(v if unchanged else replace(v, equation=equation, initial=initial))
     if SEED not in model:
         variables.append(
             Variable(
@@ -109,12 +114,6 @@ def number_streams(model: Model) -> Model:
             )
         )
     return model.replace(variables=tuple(variables))
-
-
-def _with(variable: Variable, equation: Any, initial: Any) -> Variable:
-    from dataclasses import replace
-
-    return replace(variable, equation=equation, initial=initial)
 
 
 # ------------------------------------------------------------------ the streams

@@ -678,7 +678,8 @@ def load(path: str | Path) -> Model:
     UnsafeModelError
         The text holds something a careless parser would execute.
     UnsupportedError
-        Subscripts, macros, data functions and other constructs not simulated yet.
+        Constructs not simulated yet, named with their variable and line (ALLOCATE
+        AVAILABLE, DEPRECIATE STRAIGHTLINE, XMILE macros and modules, ...).
     UndefinedVariableError, AlgebraicLoopError
         From `ordering`: a name nobody defines, a cycle without a stock.
     """
