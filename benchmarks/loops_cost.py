@@ -4,9 +4,9 @@ Prints, for the flagship model in its drift scenario (else SIR):
 
 - the median time of a plain Euler run (the generated Python kernel, saving at SAVEPER,
   as ``nestedsystems run`` does) and of `loop_scores` on the same run, with the ratio,
-  and where the scoring time goes: the run saved at every TIME STEP with every
-  variable, the link scores (one re-evaluation per link, vectorised over time), and
-  the loop products;
+  for every loop found and for the loops the author named, and where the scoring
+  time goes: the run saved at every TIME STEP, the link scores (one re-evaluation
+  per link, vectorised over time), and the loop products;
 - the same for a 100-member ensemble (one vectorised scoring pass);
 - pysimlin's run with its LTM against its plain run, when pysimlin loads the model;
 - `find_loops` on the biggest benchmark model and on a dense synthetic model, each
@@ -105,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         f"loop scores: {scored * 1e3:.1f} ms ({len(scores.times)} steps, {len(loops)} loops); "
         f"ratio {scored / plain:.1f}x"
     )
+
+    if any(loop.named for loop in loops):
+        named = loops.named()
+        dominance.loop_scores(compiled, loops=named, params=params)
+        lens, _ = median_time(
+            lambda: dominance.loop_scores(compiled, loops=named, params=params), args.repeat
+        )
+        print(f"loop scores of the {len(named)} named loops: {lens * 1e3:.1f} ms; ratio {lens / plain:.1f}x")
 
     # Where the scoring time goes.
     every, (scoring_compiled, scoring_run) = median_time(
