@@ -353,3 +353,17 @@ def test_a_fixed_delay_passes_all_of_its_change_along_one_step_later():
     np.testing.assert_allclose(np.abs(scores.relative[0, active]).sum(axis=1), 1.0, rtol=1e-12)
     # nothing has come out of the two-week delay yet: the outflow loop alone explains the first steps
     np.testing.assert_array_equal(scores["B1"][1:4], -1.0)
+
+
+def test_loops_that_compete_rank_before_a_loop_alone_in_its_partition():
+    """A loop alone in its partition reads -1 or +1 at every step: ranked with the
+    loops that share a partition it would always come first, so it comes last."""
+    scores = loop_scores(ns.load(MODELS / "two_partitions.mdl"))
+    assert scores.loops.partitions == (("Population",), ("Backlog",))
+    shares = scores.mean_share()
+    assert shares["B2"] == 1.0 and shares["R1"] < 1.0 and shares["B1"] < 1.0
+    assert abs(shares["R1"] + shares["B1"] - 1.0) < 1e-9
+    assert [loop.id for loop, _ in scores.ranking()] == [
+        *sorted(["R1", "B1"], key=shares.get, reverse=True),
+        "B2",
+    ]
