@@ -21,14 +21,18 @@ RTOL, ATOL = 1e-3, 1e-5
 
 _EXTERNAL = "external data (GET XLS/DIRECT ...) is not supported yet"
 EXPECTED_FAILURES: dict[str, str] = {
-    "allocate_available": "ALLOCATE AVAILABLE is not supported yet",
+    "allocate_available": "ALLOCATE AVAILABLE's normal profile: Vensim's numbers differ by ~1% from the curve "
+    "PySD documents and runs, which we match (tests/test_subscripts.py)",
     "arithmetics_exp": "PySD parses 30^-30^-x with a literal -30 as base (NaN); Vensim reads -(30^...)",
     "partial_range_definitions": "a lookup defined for some elements only, called element by element",
     "bpowers-hares_and_lynxes_modules": "XMILE modules (sub-models) are not supported yet",
 }
 
 # Expected failures that load but then fail to run, and the error they raise.
-RAISES: dict[str, type[Exception]] = {"arithmetics_exp": ns.SimulationError}
+RAISES: dict[str, type[Exception]] = {
+    "arithmetics_exp": ns.SimulationError,
+    "allocate_available": AssertionError,
+}
 
 # Chaotic models: Euler round-off differences between Vensim (single precision output,
 # its own operation order) and us grow exponentially, so only the early horizon is a

@@ -107,7 +107,48 @@ def _allocate_by_priority(request: Any, priority: Any, width: Any, supply: Any) 
     return request * np.clip((priority - high) / width, 0.0, 1.0)
 
 
+def _demand(kind: np.ndarray, request: np.ndarray, priority: np.ndarray, width: np.ndarray, x: Any) -> Any:
+    """What each requester takes at the cut-off level ``x``, by its profile's kind:
+    1 rectangular, 2 triangular, 3 normal, 4 exponential (0 and 5 are not defined: NaN)."""
+    from scipy.special import erfc
+
+    with np.errstate(all="ignore"):
+        u = (x - priority) / width  # from the midpoint, in widths
+        rectangular = np.clip(0.5 - u, 0.0, 1.0)
+        falling = np.where(u < 0.5, 2 * (0.5 - u) ** 2, 0.0)
+        triangular = np.where(u <= -0.5, 1.0, np.where(u < 0, 1 - 2 * (u + 0.5) ** 2, falling))
+        normal = 0.5 * erfc(u / np.sqrt(2.0))
+        exponential = np.where(u < 0, 1 - 0.5 * np.exp(np.minimum(u, 0.0)), 0.5 * np.exp(-np.maximum(u, 0.0)))
+        curves = [rectangular, triangular, normal, exponential]
+        share = np.select([kind == k for k in (1, 2, 3, 4)], curves, np.nan)
+    return request * share
+
+
+def _allocate_available(request: Any, kind: Any, priority: Any, width: Any, available: Any) -> np.ndarray:
+    """ALLOCATE AVAILABLE along the axis before the run axis: as ALLOCATE BY PRIORITY,
+    one cut-off level shared by the requesters, each taking what its priority profile
+    gives there (Vensim's curves, as PySD's runtime has them); bisection on the level."""
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (request, kind, priority, width, available)))
+    request, kind, priority, width = (np.broadcast_to(v, shape) for v in (request, kind, priority, width))
+    available = np.broadcast_to(available, shape)[..., :1, :]
+    reach = 40.0 * np.abs(width)  # past this every curve is flat to round-off
+
+    def total(x: np.ndarray) -> np.ndarray:
+        return np.sum(_demand(kind, request, priority, width, x), axis=-2, keepdims=True)
+
+    low = np.min(priority - reach, axis=-2, keepdims=True)
+    high = np.max(priority + reach, axis=-2, keepdims=True)
+    for _ in range(100):
+        middle = 0.5 * (low + high)
+        over = total(middle) > available
+        low, high = np.where(over, middle, low), np.where(over, high, middle)
+    allocation = _demand(kind, request, priority, width, high)
+    enough = np.sum(request, axis=-2, keepdims=True) <= available
+    return np.where(enough, request, allocation)
+
+
 ARRAY_NAMESPACE = {
+    "_allocate_available": _allocate_available,
     "_sort_order": _sort_order,
     "_rank": _rank,
     "_reorder": _reorder,

@@ -389,6 +389,8 @@ class ArrayEmitter(_Emitter):
             return self.along_last(node)
         if node.function == "allocate by priority":
             return self.allocate(node)
+        if node.function == "allocate available":
+            return self.allocate_available(node)
         if node.function == "invert matrix":
             text, dims = self.typed(node.args[0])
             if len(dims) < 2 or self.space.size(dims[-1]) != self.space.size(dims[-2]):
@@ -435,6 +437,24 @@ class ArrayEmitter(_Emitter):
         arguments = (request, priority, width, supply)
         texts = [self.align(t, self.mapped(d), target, assign=True) for t, d in arguments]
         return f"_allocate_by_priority({', '.join(texts)})", target
+
+    def allocate_available(self, node: Call) -> tuple[str, tuple[str, ...]]:
+        """ALLOCATE AVAILABLE(request, pp[..., ptype], avail): the priority profiles'
+        last subscript names the profile's first field; the profile is all four."""
+        target = tuple(d for d in self.context if d is not None)
+        request, profile, available = node.args
+        if not target or not isinstance(profile, Ref) or not profile.subscripts:
+            raise self.fail("ALLOCATE AVAILABLE takes subscripted requests and priority profiles")
+        variable = self.model[profile.name]
+        whole = (*profile.subscripts[:-1], variable.dims[-1])
+        text, dims = self.index(self.local[profile.name], variable.dims, whole, variable.name)
+        if self.space.size(dims[-1]) != 4:
+            raise self.fail("a priority profile has four fields: ptype, ppriority, pwidth, pextra")
+        own = self.mapped(dims[:-1])
+        fields = [self.align(f"{text}[..., {k}, :]", own, target, assign=True) for k in range(3)]
+        (r, r_dims), (a, a_dims) = self.typed(request), self.typed(available)
+        r, a = self.align(r, r_dims, target, assign=True), self.align(a, a_dims, target, assign=True)
+        return f"_allocate_available({r}, {', '.join(fields)}, {a})", target
 
     def lookup(self, node: LookupCall) -> tuple[str, tuple[str, ...]]:
         table = node.table

@@ -149,6 +149,7 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "vector rank": (2, 2),
     "vector reorder": (2, 2),
     "allocate by priority": (5, 5),
+    "allocate available": (3, 3),
     # stateful: lowered to stocks and memories before compiling
     "initial": (1, 1),
     "active initial": (2, 2),

@@ -20,7 +20,16 @@ from .errors import ModelSyntaxError, UnsupportedError
 from .expressions import Call, Defined, Expr, Number, Numbers, Position, Ref, Selector, Table, canonical
 from .model import Dimension, Kind, Variable
 
-__all__ = ["STRUCTURES", "dimensions", "is_arrayed", "numbers", "reference", "reference_subscripts", "variable"]
+__all__ = [
+    "STRUCTURES",
+    "dimensions",
+    "is_arrayed",
+    "numbers",
+    "reference",
+    "reference_subscripts",
+    "structure",
+    "variable",
+]
 
 
 # PySD structure -> (IR function, the structure's fields in the IR's argument order)
@@ -29,6 +38,7 @@ STRUCTURES = {
         "allocate by priority",
         ("request", "priority", "size", "width", "supply"),
     ),
+    "AllocateAvailableStructure": ("allocate available", ("request", "pp", "avail")),
 }
 
 
