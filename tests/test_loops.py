@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import nestedsystems as ns
+from nestedsystems.causal_graph import UNNAMED_FLOW, causal_graph, cycles_by_length, flow_terms
 from nestedsystems.errors import ModelError
 from nestedsystems.expressions import Binary, Call, If, LookupCall, Number, Op, Ref, Table, Unary, UnaryOp
-from nestedsystems.loops import UNNAMED_FLOW, LinkPolarity, Polarity, causal_graph, find_loops, flow_terms
+from nestedsystems.loops import LinkPolarity, Polarity, find_loops
 from nestedsystems.model import Kind, Model, NamedLoop, Variable
 from nestedsystems.polarity import expression_sign, sample_link_sign, table_sign
 
@@ -295,8 +296,6 @@ def test_the_loops_command_reports_a_bad_model_in_one_line(capsys, tmp_path):
 
 def test_shortest_first_enumeration_finds_exactly_the_elementary_cycles():
     import networkx as nx
-
-    from nestedsystems.loops import cycles_by_length
 
     def canonical_rotation(cycle):
         i = cycle.index(min(cycle))

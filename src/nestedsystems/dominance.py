@@ -40,9 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from .causal_graph import TIME, UNNAMED_FLOW
 from .errors import ModelError, ParameterError
 from .expressions import Ref, canonical
-from .loops import TIME, UNNAMED_FLOW, Loop, LoopSet, Polarity, find_loops
+from .loops import Loop, LoopSet, Polarity, find_loops
 from .model import Kind, Model, Variable
 
 __all__ = [
