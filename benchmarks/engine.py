@@ -226,7 +226,7 @@ def benchmark(name: str, repeats: int, members: int, pysd_budget: float, folder:
         "ours (Python kernels)": lambda: ns.simulate(python),
         "pysimlin": lambda: peers.simlin_run(),
     }, repeats=repeats)
-    result.run["PySD"], note = pysd_time(peers, t0, dt, final, pysd_budget, max(1, repeats // 2))
+    result.run["PySD"], note = pysd_time(peers, t0, dt, final, pysd_budget, repeats)
     if note:
         result.notes.append(note)
 
