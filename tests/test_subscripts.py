@@ -465,3 +465,24 @@ def test_allocate_available_matches_pysds_runtime(tmp_path: Path) -> None:
     assert len(columns) > 100
     for column in columns:
         np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-6, atol=1e-5, err_msg=column)
+
+
+def test_a_lookup_defined_for_some_elements_read_at_one(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+d: d1, d2, d3
+
+table[d1]( (0, 1), (10, 11) )
+
+table[d3]( (0, 0), (10, -10) )
+
+first = table[d1](Time)
+
+both[d1] = table[d1](Time)
+
+both[d3] = table[d3](Time)
+""",
+    )
+    assert final(result, "first") == 5
+    assert final(result, "both[d1]") == 5 and final(result, "both[d3]") == -4

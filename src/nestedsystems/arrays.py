@@ -504,11 +504,11 @@ class ArrayEmitter(_Emitter):
                     box[cell] = table
                 cells[np.ix_(*lists)] = box
         points = max(len(t.x) for t in cells.ravel() if t is not None)
-        xs, ys = np.empty((*shape, points)), np.empty((*shape, points))
+        xs, ys = np.zeros((*shape, points)), np.full((*shape, points), np.nan)
         for cell in np.ndindex(*shape):
             table = cells[cell]
             if table is None:
-                raise self.fail(f"the lookup {variable.name!r} has no table for one of its elements")
+                continue  # Vensim lets a lookup skip elements nobody reads: NaN if read
             pad = points - len(table.x)
             xs[cell] = (*table.x, *(table.x[-1:] * pad))
             ys[cell] = (*table.y, *(table.y[-1:] * pad))

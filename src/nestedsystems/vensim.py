@@ -375,7 +375,7 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
     if key in where.lookups:
         if len(args) != 1:
             raise where.syntax(f"the lookup {name} takes one argument, found {len(args)}")
-        return LookupCall(Ref(key), args[0])
+        return LookupCall(vensim_arrays.reference(node.function, where.dimensions), args[0])
     if name in _LOOKUP_FUNCTIONS:
         table = args[0] if args else None
         if len(args) != 2 or not isinstance(table, Ref):
