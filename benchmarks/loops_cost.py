@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     import nestedsystems as ns
     from nestedsystems import dominance
     from nestedsystems.loops import find_loops
+    from nestedsystems.trajectories import Trajectories, every_step_run
 
     model = ns.load(args.model)
     params = {k: v for k, v in DRIFT.items() if k in model}
@@ -116,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Where the scoring time goes.
     every, (scoring_compiled, scoring_run) = median_time(
-        lambda: dominance._every_step_run(compiled, params, True, loops), args.repeat
+        lambda: every_step_run(compiled, params, True, loops), args.repeat
     )
-    trajectories = dominance._Trajectories(scoring_compiled, loops.graph, scoring_run)
+    trajectories = Trajectories(scoring_compiled, loops.graph, scoring_run)
     links_time, (links, guards) = median_time(
         lambda: dominance._score_links(trajectories, loops), args.repeat
     )

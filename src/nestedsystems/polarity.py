@@ -301,10 +301,10 @@ def sample_polarities(
     stands.
     """
     from .compiler import compile_model
-    from .dominance import _Trajectories
     from .errors import NestedSystemsError
     from .model import Kind
     from .simulation import simulate
+    from .trajectories import Trajectories
 
     try:
         compiled = compile_model(model, native=False)  # one run: not worth compiling to machine code
@@ -312,7 +312,7 @@ def sample_polarities(
         run = simulate(compiled, params=params, return_columns=names, on_nonfinite="ignore")
     except NestedSystemsError:
         return {}
-    trajectories = _Trajectories(compiled, graph, run)
+    trajectories = Trajectories(compiled, graph, run)
     # The structure again, now that the run tells which values never go negative.
     observed = dict(known or {})
     for name, series in trajectories.values.items():

@@ -1,0 +1,161 @@
+"""An Euler run at every TIME STEP, read as the causal graph's nodes see it.
+
+Loops That Matter compares each variable with its value one step earlier, so it
+needs a run saved at every TIME STEP, holding every variable a scored link reads
+(the parts of a lowered SMOOTH or DELAY included). `every_step_run` makes one;
+`Trajectories` serves each graph node's series and equation function, the
+unnamed flow of a stock included (its net flow less its named flows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .causal_graph import TIME, UNNAMED_FLOW
+from .errors import ModelError, ParameterError
+from .expressions import Ref, canonical
+from .loops import LoopSet
+from .model import Kind, Model, Variable
+
+__all__ = ["Trajectories", "every_step_run"]
+
+
+class Trajectories:
+    """Values and equations of every causal-graph node along one (ensemble) run."""
+
+    def __init__(self, compiled: Any, graph: Any, run: Any):
+        self.compiled = compiled
+        self.model: Model = compiled.model
+        self.graph = graph
+        self.times = np.asarray(run.times, dtype=float)
+        self.values: dict[str, np.ndarray] = {}
+        n_runs = run.values.shape[0]
+        for j, name in enumerate(run.names):
+            self.values[canonical(name)] = np.asarray(run.values[:, :, j], dtype=float)
+        self.values[TIME] = np.broadcast_to(self.times, (n_runs, len(self.times)))
+        self.dt = float(self.times[1] - self.times[0]) if len(self.times) > 1 else 0.0
+        self._functions: dict[str, tuple[tuple[str, ...], Any]] = {}
+        self._current: dict[str, np.ndarray] = {}
+
+    def function(self, node: str) -> tuple[tuple[str, ...], Any]:
+        """The equation of `node` (its stock's net flow for an unnamed flow) as
+        ``fn(*inputs)``, TIME STEP bound, TIME an input whenever the equation reads the clock."""
+        owner = node[: -len(UNNAMED_FLOW)] if node.endswith(UNNAMED_FLOW) else node
+        if owner not in self._functions:
+            inputs, function = self.compiled.equation_function(owner)
+            self._functions[owner] = _clocked(inputs, function, self.dt)
+        return self._functions[owner]
+
+    def series(self, node: str) -> np.ndarray:
+        if node in self.values:
+            return self.values[node]
+        if node.endswith(UNNAMED_FLOW):
+            stock = node[: -len(UNNAMED_FLOW)]
+            value = self.current(stock).copy()
+            for source, _, data in self.graph.in_edges(stock, data=True):
+                if data["flow"] and source != node:
+                    value = value - data["sign"] * self.series(source)
+            self.values[node] = value
+            return value
+        raise ModelError(f"the run does not hold {node!r}; loop scores need every variable saved")
+
+    def current(self, node: str) -> np.ndarray:
+        """What the node's equation function gives with every input at its own time."""
+        if node not in self._current:
+            inputs, function = self.function(node)
+            shape = self.values[TIME].shape
+            with np.errstate(all="ignore"):
+                value = function(*(self.series(name) for name in inputs))
+            self._current[node] = np.broadcast_to(np.asarray(value, dtype=float), shape)
+        return self._current[node]
+
+    def lag(self, node: str) -> int:
+        variable = self.model.get(node)
+        # A memory's value now is its equation evaluated one step earlier.
+        return 1 if variable is not None and variable.kind is Kind.MEMORY else 0
+
+    def partial_change(self, source: str, target: str) -> np.ndarray:
+        """Δx z at steps 1..n-1 (with a memory's extra step of delay: NaN at step 1)."""
+        inputs, function = self.function(target)
+        lag = self.lag(target)
+        n = len(self.times)
+        arguments = []
+        for name in inputs:
+            series = self.series(name)
+            moved = series[:, 1 : n - lag] if name == source else series[:, : n - 1 - lag]
+            arguments.append(moved)
+        with np.errstate(all="ignore"):
+            moved_value = np.asarray(function(*arguments), dtype=float)
+        before = self.current(target)[:, : n - 1 - lag]
+        change = moved_value - before
+        return np.concatenate([np.full((change.shape[0], lag), np.nan), change], axis=1) if lag else change
+
+    def change(self, node: str, lag: int = 0) -> np.ndarray:
+        series = self.series(node)
+        n = len(self.times)
+        delta = series[:, 1 : n - lag] - series[:, : n - 1 - lag]
+        return np.concatenate([np.full((delta.shape[0], lag), np.nan), delta], axis=1) if lag else delta
+
+
+def _clocked(inputs: tuple[str, ...], function: Any, dt: float) -> tuple[tuple[str, ...], Any]:
+    """Bind TIME STEP, and make TIME an explicit input where STEP, RAMP or PULSE read
+    the clock without the equation naming TIME (the generated code then looks ``t``
+    up among its globals, which are its own)."""
+    if "t" in function.__code__.co_names and TIME not in inputs:
+        scope = function.__globals__
+
+        def with_clock(*arguments: Any) -> Any:
+            scope["t"] = arguments[-1]
+            return function(*arguments[:-1], dt=dt)
+
+        return (*inputs, TIME), with_clock
+    return inputs, lambda *arguments: function(*arguments, dt=dt)
+
+
+def _needed(compiled: Any, loops: LoopSet) -> list[str]:
+    """The variables scoring `loops` reads: each link's ends, its target's inputs and,
+    for a stock, its flows. Saving only these keeps a run for a few loops cheap."""
+    graph = loops.graph
+    links = {(link.source, link.target) for loop in loops for path in loop.paths for link in path}
+    keys = {source for source, _ in links}
+    for owner in {target.removesuffix(UNNAMED_FLOW) for _, target in links}:
+        keys.add(owner)
+        keys.update(compiled.equation_function(owner)[0])
+        if graph.nodes[owner]["state"]:
+            keys.update(source for source, _, flow in graph.in_edges(owner, data="flow") if flow)
+    model: Model = compiled.model
+    return [model[key].name for key in sorted(keys) if key in model and not key.endswith(UNNAMED_FLOW)]
+
+
+def every_step_run(compiled: Any, params: Mapping[str, Any] | None, explicit: bool, loops: LoopSet) -> Any:
+    from .compiler import compile_model
+    from .simulation import simulate
+
+    model: Model = compiled.model
+    native = compiled.native
+    names = _needed(compiled, loops)
+    params = dict(params or {})
+    saveper = model.get("saveper")
+    if saveper is not None and saveper.kind is not Kind.CONSTANT:
+        model = model.with_variables(Variable(saveper.name, Kind.AUXILIARY, Ref("time step")))
+    elif saveper is not None:
+        # Loops That Matter compares consecutive Euler steps: save every one of them.
+        params["saveper"] = _time_step(compiled, params)
+    # Saving every variable, internal ones too, is a kernel of its own: unless the
+    # caller compiled for machine code, generate it in Python rather than spend
+    # seconds compiling for one run.
+    compiled = compile_model(model, native=native if explicit else False)
+    return compiled, simulate(compiled, params=params, method="euler", return_columns=names)
+
+
+def _time_step(compiled: Any, params: Mapping[str, Any]) -> float:
+    variable = compiled.model["time step"]
+    for name, value in params.items():
+        if canonical(name) == "time step":
+            return float(value)
+    if variable.kind is Kind.CONSTANT:
+        return float(variable.equation.value)
+    raise ParameterError("loop scores need a constant TIME STEP")
