@@ -60,21 +60,27 @@ def child(model_path: Path, members: int, all_columns: bool) -> None:
     columns = None if all_columns else COLUMNS
     rng = np.random.default_rng(20261129)
     params = {k: rng.uniform(lo, hi, members) for k, (lo, hi) in RANGES.items()}
-    ns.simulate(compiled, params={k: v[:2] for k, v in params.items()}, return_columns=columns)  # build kernels
+    ns.simulate(
+        compiled, params={k: v[:2] for k, v in params.items()}, return_columns=columns
+    )  # build kernels
     before = _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF))
     start, cpu = time.perf_counter(), time.process_time()
     run = ns.simulate(compiled, params=params, return_columns=columns)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    print(json.dumps({
-        "members": members,
-        "variables": len(ns.simulate(compiled, params={"FINAL TIME": 1.0}).names),
-        "saved": len(run.names),
-        "shape": list(run.values.shape),
-        "result_bytes": int(run.values.nbytes),
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "before_bytes": before,
-    }))
+    print(
+        json.dumps(
+            {
+                "members": members,
+                "variables": len(ns.simulate(compiled, params={"FINAL TIME": 1.0}).names),
+                "saved": len(run.names),
+                "shape": list(run.values.shape),
+                "result_bytes": int(run.values.nbytes),
+                "seconds": seconds,
+                "cpu_seconds": cpu,
+                "before_bytes": before,
+            }
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +94,15 @@ def main(argv: list[str] | None = None) -> int:
         child(args.model, args.members, args.all_columns)
         return 0
 
-    command = [sys.executable, __file__, "--child", "--members", str(args.members), "--model", str(args.model)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--members",
+        str(args.members),
+        "--model",
+        str(args.model),
+    ]
     if args.all_columns:
         command.append("--all-columns")
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -99,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     peak = _maxrss_bytes(resource.getrusage(resource.RUSAGE_CHILDREN))
     saved = "every variable" if args.all_columns else f"{figures['saved']} variables (`return_columns`)"
-    print("| model | members | saved | CPU time (wall) | CPU per member | result array | peak RSS before | "
-          "peak RSS | target |")
+    print(
+        "| model | members | saved | CPU time (wall) | CPU per member | result array | peak RSS before | "
+        "peak RSS | target |"
+    )
     print("|---|---:|---|---:|---:|---:|---:|---:|---|")
     print(
         f"| {args.model.stem} ({figures['variables']} variables) | {figures['members']:,} | {saved} | "

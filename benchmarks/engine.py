@@ -57,10 +57,16 @@ MODELS = {
 ENSEMBLE_RANGES = {
     "teacup": {"Characteristic Time": (5.0, 15.0), "Room Temperature": (60.0, 80.0)},
     "SIR": {"Contact Infectivity": (0.2, 0.5), "Duration": (3.0, 8.0)},
-    "services60": {"Normal help seeking fraction": (0.05, 0.08), "Target caseload": (18.0, 30.0),
-                   "Recruitment delay": (2.0, 8.0)},
-    "regional_services_300": {"Metro target caseload": (18.0, 30.0), "Weight of need in allocation": (0.0, 1.0),
-                              "Inland need shock size": (0.1, 0.5)},
+    "services60": {
+        "Normal help seeking fraction": (0.05, 0.08),
+        "Target caseload": (18.0, 30.0),
+        "Recruitment delay": (2.0, 8.0),
+    },
+    "regional_services_300": {
+        "Metro target caseload": (18.0, 30.0),
+        "Weight of need in allocation": (0.0, 1.0),
+        "Inland need shock size": (0.1, 0.5),
+    },
 }
 CONTROL = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
 
@@ -150,8 +156,15 @@ class Peers:
         return sim
 
 
-def pysd_time(peers: Peers, t0: float, dt: float, final: float, budget: float, repeats: int,
-              params: dict[str, float] | None = None) -> tuple[float, str | None]:
+def pysd_time(
+    peers: Peers,
+    t0: float,
+    dt: float,
+    final: float,
+    budget: float,
+    repeats: int,
+    params: dict[str, float] | None = None,
+) -> tuple[float, str | None]:
     """Seconds for PySD's full run; extrapolated from two short horizons when one
     full run would take longer than ``budget`` seconds."""
     steps = round((final - t0) / dt)
@@ -167,7 +180,10 @@ def pysd_time(peers: Peers, t0: float, dt: float, final: float, budget: float, r
     b = statistics.median(clock(lambda: peers.pysd_run(params, t0 + 2 * short * dt)) for _ in range(repeats))
     per_step = max(b - a, 0.0) / short
     fixed = max(a - per_step * short, 0.0)
-    return fixed + per_step * steps, f"PySD timed on {short}- and {2 * short}-step runs, extrapolated to {steps} steps"
+    return (
+        fixed + per_step * steps,
+        f"PySD timed on {short}- and {2 * short}-step runs, extrapolated to {steps} steps",
+    )
 
 
 def agreement(ours: object, sim: object) -> float:
@@ -195,8 +211,14 @@ def benchmark(name: str, repeats: int, members: int, pysd_budget: float, folder:
     peers = Peers(path, folder)
 
     # Loading, interleaved. Ours parses with PySD's parser too (not its builder).
-    times = interleaved({"ours": lambda: ns.load(path), "PySD": peers.translate,
-                         "pysimlin": lambda: peers.simlin.load(str(path))}, repeats=max(3, repeats // 2))
+    times = interleaved(
+        {
+            "ours": lambda: ns.load(path),
+            "PySD": peers.translate,
+            "pysimlin": lambda: peers.simlin.load(str(path)),
+        },
+        repeats=max(3, repeats // 2),
+    )
     result.load = times
     # Compiling: the Python kernels (generated, compiled by CPython) and the native
     # ones (numba; its machine code is cached on disk, so this is a warm-cache figure
@@ -221,11 +243,14 @@ def benchmark(name: str, repeats: int, members: int, pysd_budget: float, folder:
         result.notes.append(f"pysimlin differs from ours by up to {worst:.2g} (relative)")
 
     # One run, steady state.
-    result.run = interleaved({
-        "ours": lambda: ns.simulate(native),
-        "ours (Python kernels)": lambda: ns.simulate(python),
-        "pysimlin": lambda: peers.simlin_run(),
-    }, repeats=repeats)
+    result.run = interleaved(
+        {
+            "ours": lambda: ns.simulate(native),
+            "ours (Python kernels)": lambda: ns.simulate(python),
+            "pysimlin": lambda: peers.simlin_run(),
+        },
+        repeats=repeats,
+    )
     result.run["PySD"], note = pysd_time(peers, t0, dt, final, pysd_budget, repeats)
     if note:
         result.notes.append(note)
@@ -235,7 +260,9 @@ def benchmark(name: str, repeats: int, members: int, pysd_budget: float, folder:
     ranges = ENSEMBLE_RANGES[name]
     arrays = {k: rng.uniform(lo, hi, members) for k, (lo, hi) in ranges.items()}
     ns.simulate(python, params=arrays)  # builds the numpy kernels
-    total = statistics.median(clock(lambda: ns.simulate(python, params=arrays)) for _ in range(max(3, repeats // 2)))
+    total = statistics.median(
+        clock(lambda: ns.simulate(python, params=arrays)) for _ in range(max(3, repeats // 2))
+    )
     result.ensemble_total = total
     result.member["ours"] = total / members
     sample = [{k: float(v[i]) for k, v in arrays.items()} for i in range(min(members, 50))]
@@ -262,35 +289,62 @@ def ratio(theirs: float, ours: float) -> str:
 
 
 def tables(results: list[Result], members: int) -> str:
-    lines = ["### Models", "",
-             "| model | variables (modeler's) | after lowering | lookups | Euler steps |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "### Models",
+        "",
+        "| model | variables (modeler's) | after lowering | lookups | Euler steps |",
+        "|---|---:|---:|---:|---:|",
+    ]
     lines += [f"| {r.model} | {r.variables} | {r.lowered} | {r.lookups} | {r.steps} |" for r in results]
-    lines += ["", "### Loading (parse to a runnable model)", "",
-              "| model | ours `ns.load` | PySD `read_vensim` | pysimlin `load` | PySD / ours | "
-              "+ our compile, Python kernels | + our compile, native (warm disk cache) |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.model} | {ms(r.load['ours'])} | {ms(r.load['PySD'])} | {ms(r.load['pysimlin'])} | "
-              f"{ratio(r.load['PySD'], r.load['ours'])} | {ms(r.compile['python'])} | {ms(r.compile['native'])} |"
-              for r in results]
-    lines += ["", "### One run, steady state", "",
-              "| model | ours (native) | ours (Python kernels) | PySD | pysimlin | PySD / ours | pysimlin / ours |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.model} | {ms(r.run['ours'])} | {ms(r.run['ours (Python kernels)'])} | {ms(r.run['PySD'])} | "
-              f"{ms(r.run['pysimlin'])} | {ratio(r.run['PySD'], r.run['ours'])} | "
-              f"{ratio(r.run['pysimlin'], r.run['ours'])} |" for r in results]
-    lines += ["", f"### Ensemble of {members:,} members (per member)", "",
-              "| model | ours, one call (total) | ours | PySD loop | pysimlin loop | PySD / ours | pysimlin / ours |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.model} | {ms(r.ensemble_total)} | {ms(r.member['ours'])} | {ms(r.member['PySD'])} | "
-              f"{ms(r.member['pysimlin'])} | {ratio(r.member['PySD'], r.member['ours'])} | "
-              f"{ratio(r.member['pysimlin'], r.member['ours'])} |" for r in results]
+    lines += [
+        "",
+        "### Loading (parse to a runnable model)",
+        "",
+        "| model | ours `ns.load` | PySD `read_vensim` | pysimlin `load` | PySD / ours | "
+        "+ our compile, Python kernels | + our compile, native (warm disk cache) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.model} | {ms(r.load['ours'])} | {ms(r.load['PySD'])} | {ms(r.load['pysimlin'])} | "
+        f"{ratio(r.load['PySD'], r.load['ours'])} | {ms(r.compile['python'])} | {ms(r.compile['native'])} |"
+        for r in results
+    ]
+    lines += [
+        "",
+        "### One run, steady state",
+        "",
+        "| model | ours (native) | ours (Python kernels) | PySD | pysimlin | PySD / ours | pysimlin / ours |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.model} | {ms(r.run['ours'])} | {ms(r.run['ours (Python kernels)'])} | {ms(r.run['PySD'])} | "
+        f"{ms(r.run['pysimlin'])} | {ratio(r.run['PySD'], r.run['ours'])} | "
+        f"{ratio(r.run['pysimlin'], r.run['ours'])} |"
+        for r in results
+    ]
+    lines += [
+        "",
+        f"### Ensemble of {members:,} members (per member)",
+        "",
+        "| model | ours, one call (total) | ours | PySD loop | pysimlin loop | PySD / ours "
+        "| pysimlin / ours |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.model} | {ms(r.ensemble_total)} | {ms(r.member['ours'])} | {ms(r.member['PySD'])} | "
+        f"{ms(r.member['pysimlin'])} | {ratio(r.member['PySD'], r.member['ours'])} | "
+        f"{ratio(r.member['pysimlin'], r.member['ours'])} |"
+        for r in results
+    ]
     notes = [f"- {r.model}: {n}" for r in results for n in r.notes]
     if notes:
         lines += ["", *notes]
-    lines += ["", "Targets: one run ≥30x faster than PySD and no slower than pysimlin (pysimlin / ours ≥ 1); "
-              "ensemble members ≥1,000x faster than PySD and ≥5x faster than pysimlin; loading no slower than "
-              "PySD's translation (PySD / ours ≥ 1)."]
+    lines += [
+        "",
+        "Targets: one run ≥30x faster than PySD and no slower than pysimlin (pysimlin / ours ≥ 1); "
+        "ensemble members ≥1,000x faster than PySD and ≥5x faster than pysimlin; loading no slower than "
+        "PySD's translation (PySD / ours ≥ 1).",
+    ]
     misses = []
     for r in results:
         checks = {
@@ -307,11 +361,17 @@ def tables(results: list[Result], members: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, from: " + ", ".join(MODELS))
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help="comma-separated, from: " + ", ".join(MODELS)
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--members", type=int, default=1000)
-    parser.add_argument("--pysd-budget", type=float, default=30.0,
-                        help="seconds one PySD run may take before it is extrapolated from short runs")
+    parser.add_argument(
+        "--pysd-budget",
+        type=float,
+        default=30.0,
+        help="seconds one PySD run may take before it is extrapolated from short runs",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--wall", action="store_true", help="time with the wall clock, not CPU time")
     args = parser.parse_args(argv)

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MODELS
 
 import nestedsystems as ns
+from conftest import MODELS
 
 pytestmark = pytest.mark.slow
 
@@ -42,15 +42,25 @@ CASES = {
     "services60 levers": Case(
         "services60",
         60.0,
-        {"Normal help seeking fraction": 0.08, "Target caseload": 20.0, "Need shock size": 0.35,
-         "Recruitment delay": 6.0, "Crisis grant start": 30.0},
+        {
+            "Normal help seeking fraction": 0.08,
+            "Target caseload": 20.0,
+            "Need shock size": 0.35,
+            "Recruitment delay": 6.0,
+            "Crisis grant start": 30.0,
+        },
     ),
     "regional_services_300": Case("regional_services_300", 36.0),
     "regional_services_300 levers": Case(
         "regional_services_300",
         24.0,
-        {"Metro target caseload": 20.0, "Weight of need in allocation": 0.6, "Inland need shock time": 12.0,
-         "Highlands recruitment delay": 3.0, "North Coast crisis grant start": 6.0},
+        {
+            "Metro target caseload": 20.0,
+            "Weight of need in allocation": 0.6,
+            "Inland need shock time": 12.0,
+            "Highlands recruitment delay": 3.0,
+            "North Coast crisis grant start": 6.0,
+        },
     ),
 }
 
@@ -127,7 +137,9 @@ def test_matches_pysd(name: str, pysd_result: Callable[[str], pd.DataFrame]) -> 
     assert set(ours.columns) <= set(theirs.columns), sorted(set(ours.columns) - set(theirs.columns))
     np.testing.assert_array_equal(ours.index.to_numpy(), theirs.index.to_numpy(float))
     mismatches = _mismatches(ours, theirs)
-    assert not mismatches, f"{len(mismatches)} of {len(ours.columns)} columns differ:\n" + "\n".join(mismatches[:20])
+    assert not mismatches, f"{len(mismatches)} of {len(ours.columns)} columns differ:\n" + "\n".join(
+        mismatches[:20]
+    )
 
 
 def test_levers_change_the_run() -> None:
