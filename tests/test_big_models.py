@@ -11,6 +11,7 @@ written.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import warnings
 from collections.abc import Callable
@@ -110,12 +111,16 @@ def pysd_result(pysd_translation: Callable[[str], Path]) -> Callable[[str], pd.D
     return result
 
 
+@functools.cache
+def _load(model: str) -> ns.Model:
+    return ns.load(BENCHMARK / f"{model}.mdl")
+
+
 def _ours(case: Case) -> pd.DataFrame:
     params = dict(case.params)
     if case.final_time is not None:
         params["FINAL TIME"] = case.final_time
-    model = ns.load(BENCHMARK / f"{case.model}.mdl")
-    return ns.simulate(model, params=params).to_pandas()
+    return ns.simulate(_load(case.model), params=params).to_pandas()
 
 
 def _mismatches(ours: pd.DataFrame, theirs: pd.DataFrame) -> list[str]:
@@ -152,7 +157,7 @@ def test_levers_change_the_run() -> None:
 
 
 def test_big_model_has_300_variables() -> None:
-    model = ns.load(BENCHMARK / "regional_services_300.mdl")
+    model = _load("regional_services_300")
     run = ns.simulate(model, params={"FINAL TIME": 1.0})
     assert len(run.names) >= 300  # what a modeler sees: 357
     assert len(model.variables) >= len(run.names)  # and more once SMOOTH and DELAY are lowered
