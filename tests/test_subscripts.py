@@ -486,3 +486,36 @@ both[d3] = table[d3](Time)
     )
     assert final(result, "first") == 5
     assert final(result, "both[d1]") == 5 and final(result, "both[d3]") == -4
+
+
+def test_vector_select(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+d: d1, d2, d3, d4
+
+e: e1, e2
+
+picked[d] = 1, 0, 2, 0
+
+values[d] = 10, 20, 30, 40
+
+grid[e, d] = 1, 2, 3, 4; 5, 6, 7, 8;
+
+weighted = VECTOR SELECT(picked[d!], values[d!], -1, 0, 0)
+
+plain sum = VECTOR SELECT(picked[d!], values[d!], -1, 6, 0)
+
+largest = VECTOR SELECT(picked[d!], values[d!], -1, 9, 0)
+
+mean = VECTOR SELECT(picked[d!], values[d!], -1, 10, 0)
+
+none = VECTOR SELECT(picked[d!] * 0, values[d!], -1, 0, 0)
+
+per row[e] = VECTOR SELECT(picked[d!], grid[e, d!], 0, 6, 0)
+""",
+    )
+    assert final(result, "weighted") == 1 * 10 + 2 * 30
+    assert final(result, "plain sum") == 40 and final(result, "largest") == 30 and final(result, "mean") == 20
+    assert final(result, "none") == -1
+    assert [final(result, "per row[e1]"), final(result, "per row[e2]")] == [1 + 3, 5 + 7]

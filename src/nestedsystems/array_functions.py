@@ -6,6 +6,7 @@ Every array they take or return has the run axis last, ``(*dims, R)`` (see
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -147,7 +148,42 @@ def _allocate_available(request: Any, kind: Any, priority: Any, width: Any, avai
     return np.where(enough, request, allocation)
 
 
+_SELECT_REDUCTIONS: dict[int, Any] = {
+    0: np.nansum,
+    6: np.nansum,
+    1: np.nanprod,
+    5: np.nanprod,
+    7: np.nanprod,
+    2: np.nanmin,
+    8: np.nanmin,
+    3: np.nanmax,
+    9: np.nanmax,
+    4: np.nanmean,
+    10: np.nanmean,
+}
+
+
+def _vector_select(selection: Any, values: Any, axes: tuple[int, ...], action: int, missing: Any) -> Any:
+    """VECTOR SELECT: actions 0-4 weigh the values by the selection, 5 raises them to
+    it (as Vensim does, whatever its help says), 6-10 take them as they are; then sum
+    (0, 6), product (1, 5, 7), minimum (2, 8), maximum (3, 9) or mean (4, 10) over the
+    selected elements, ``missing`` where none is selected."""
+    selection, values = np.broadcast_arrays(selection, values)
+    chosen = selection != 0
+    if action <= 4:
+        picked = selection * values
+    elif action == 5:
+        picked = values**selection
+    else:
+        picked = values
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: filled below
+        reduced = _SELECT_REDUCTIONS[action](np.where(chosen, picked, np.nan), axis=axes)
+    return np.where(np.any(chosen, axis=axes), reduced, missing)
+
+
 ARRAY_NAMESPACE = {
+    "_vector_select": _vector_select,
     "_allocate_available": _allocate_available,
     "_sort_order": _sort_order,
     "_rank": _rank,

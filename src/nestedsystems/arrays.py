@@ -385,6 +385,8 @@ class ArrayEmitter(_Emitter):
                 return text, dims
             kept = tuple(d for d in dims if not d.endswith("!"))
             return f"{_VECTOR_FUNCTIONS[node.function]}({text}, axis={axes!r})", kept
+        if node.function == "vector select":
+            return self.vector_select(node)
         if node.function in _ALONG_LAST:
             return self.along_last(node)
         if node.function == "allocate by priority":
@@ -408,6 +410,22 @@ class ArrayEmitter(_Emitter):
         if node.function == "ramp" and len(args) == 2:
             args.append("_inf")
         return template.format(*args), dims
+
+    def vector_select(self, node: Call) -> tuple[str, tuple[str, ...]]:
+        """VECTOR SELECT(selection[d!], values[d!], missing, action, error action):
+        reduces the ``!`` dimensions over the selected (non-zero) elements. The error
+        action is not acted on: a run does not stop for an empty selection."""
+        selection, values, missing, action, _ = node.args
+        if not isinstance(action, Number) or action.value not in range(11):
+            raise self.fail("VECTOR SELECT's numerical action must be a number from 0 to 10")
+        (s, v), dims = self.common(selection, values)
+        axes = tuple(i for i, d in enumerate(dims) if d.endswith("!"))
+        if not axes:
+            raise self.fail("VECTOR SELECT reduces a dimension marked with '!'")
+        kept = tuple(d for d in dims if not d.endswith("!"))
+        fill, fill_dims = self.typed(missing)
+        fill = self.align(fill, fill_dims, kept)
+        return f"_vector_select({s}, {v}, {axes!r}, {int(action.value)}, {fill})", kept
 
     def along_last(self, node: Call) -> tuple[str, tuple[str, ...]]:
         """VECTOR SORT ORDER, RANK and REORDER work along the argument's last subscript."""
