@@ -572,7 +572,7 @@ class CompiledModel:
     def equation_function(self, name: str) -> tuple[tuple[str, ...], Callable[..., Any]]:
         """A variable's equation as a vectorised function of its inputs.
 
-        Returns the input names (canonical keys; ``"time"`` when it reads TIME)
+        Returns the input names (canonical keys; ``"time"`` when it reads the clock)
         and ``fn(*inputs)``. For a stock the function gives its net flow. Used by
         loop analysis to re-evaluate one equation with one input moved.
         """
@@ -582,8 +582,10 @@ class CompiledModel:
         if variable.kind is Kind.LOOKUP:
             raise ValueError(f"{variable.name!r} is a lookup, not an equation")
         expr = variable.equation
-        inputs = tuple(sorted(n for n in references(expr) if self.model.get(n) is None or
-                              self.model[n].kind is not Kind.LOOKUP))
+        read = {n for n in references(expr) if self.model.get(n) is None or self.model[n].kind is not Kind.LOOKUP}
+        if _reads_clock(expr):  # type: ignore[arg-type]
+            read.add("time")  # STEP, RAMP and PULSE read the clock without naming TIME
+        inputs = tuple(sorted(read))
         emitter = _Emitter(self.model, VECTOR, self._tables)
         arguments = ", ".join(["t" if n == "time" else emitter.local[n] for n in inputs] + ["dt=0.0"])
         text = f"def equation({arguments}):\n    return {emitter.expression(expr)}\n"  # type: ignore[arg-type]
