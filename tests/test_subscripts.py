@@ -519,3 +519,25 @@ per row[e] = VECTOR SELECT(picked[d!], grid[e, d!], 0, 6, 0)
     assert final(result, "plain sum") == 40 and final(result, "largest") == 30 and final(result, "mean") == 20
     assert final(result, "none") == -1
     assert [final(result, "per row[e1]"), final(result, "per row[e2]")] == [1 + 3, 5 + 7]
+
+
+def test_vector_elm_map(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """
+d: d1, d2, d3, d4
+
+values[d] = 10, 20, 30, 40
+
+shift[d] = 3, 1, 0, 0
+
+from first[d] = VECTOR ELM MAP(values[d1], shift[d])
+
+from own[d] = VECTOR ELM MAP(values[d], 0)
+
+two on = VECTOR ELM MAP(values[d2], 2)
+""",
+    )
+    assert [final(result, f"from first[{e}]") for e in ("d1", "d2", "d3", "d4")] == [40, 20, 10, 10]
+    assert [final(result, f"from own[{e}]") for e in ("d1", "d2", "d3", "d4")] == [10, 20, 30, 40]
+    assert final(result, "two on") == 40

@@ -182,7 +182,21 @@ def _vector_select(selection: Any, values: Any, axes: tuple[int, ...], action: i
     return np.where(np.any(chosen, axis=axes), reduced, missing)
 
 
+def _element_map(x: np.ndarray, start: Any, offset: Any) -> np.ndarray:
+    """VECTOR ELM MAP: ``x`` flattened row-major, read at ``start + offset``; NaN
+    outside the array."""
+    flat = x.reshape(-1, x.shape[-1])
+    place = np.rint(np.asarray(start) + np.asarray(offset))
+    runs = max(flat.shape[-1], place.shape[-1] if place.ndim else 1)
+    place = np.broadcast_to(place, (*np.shape(place)[:-1], runs)) if place.ndim else np.full(runs, place)
+    flat = np.broadcast_to(flat, (flat.shape[0], runs))
+    inside = (place >= 0) & (place < flat.shape[0])
+    picked = flat[np.where(inside, place, 0).astype(int), np.arange(runs)]
+    return np.where(inside, picked, np.nan)
+
+
 ARRAY_NAMESPACE = {
+    "_element_map": _element_map,
     "_vector_select": _vector_select,
     "_allocate_available": _allocate_available,
     "_sort_order": _sort_order,

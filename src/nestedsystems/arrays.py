@@ -278,11 +278,7 @@ class ArrayEmitter(_Emitter):
 
     def common(self, *nodes: Expr) -> tuple[list[str], tuple[str, ...]]:
         """Operands brought to one set of dimensions: the first operand's, then the others' new ones."""
-        typed = [self.typed(n) for n in nodes]
-        want: list[str] = []
-        for _, dims in typed:
-            want.extend(d for d in dims if d not in want)
-        return [self.align(text, dims, tuple(want)) for text, dims in typed], tuple(want)
+        return self.common_typed(*(self.typed(n) for n in nodes))
 
     def reference(self, node: Ref) -> tuple[str, tuple[str, ...]]:
         if node.name == "time":
@@ -387,6 +383,8 @@ class ArrayEmitter(_Emitter):
             return f"{_VECTOR_FUNCTIONS[node.function]}({text}, axis={axes!r})", kept
         if node.function == "vector select":
             return self.vector_select(node)
+        if node.function == "vector elm map":
+            return self.element_map(node)
         if node.function in _ALONG_LAST:
             return self.along_last(node)
         if node.function == "allocate by priority":
@@ -426,6 +424,26 @@ class ArrayEmitter(_Emitter):
         fill, fill_dims = self.typed(missing)
         fill = self.align(fill, fill_dims, kept)
         return f"_vector_select({s}, {v}, {axes!r}, {int(action.value)}, {fill})", kept
+
+    def element_map(self, node: Call) -> tuple[str, tuple[str, ...]]:
+        """VECTOR ELM MAP(x[first], offset): x read ``offset`` elements after the one
+        named, counting through x's elements row-major as Vensim lays them out."""
+        vector, offset = node.args
+        if not isinstance(vector, Ref) or not self.model[vector.name].dims:
+            raise self.fail("VECTOR ELM MAP reads a subscripted variable, as x[first element]")
+        variable = self.model[vector.name]
+        shape = self.space.shape(variable.dims)
+        places = self.constant(np.arange(math.prod(shape), dtype=float).reshape(*shape, 1))
+        start, start_dims = self.index(places, variable.dims, vector.subscripts, variable.name)
+        (start, step), dims = self.common_typed((start, self.mapped(start_dims)), self.typed(offset))
+        return f"_element_map({self.local[vector.name]}, {start}, {step})", dims
+
+    def common_typed(self, *typed: tuple[str, tuple[str, ...]]) -> tuple[list[str], tuple[str, ...]]:
+        """`common` for operands already typed."""
+        want: list[str] = []
+        for _, dims in typed:
+            want.extend(d for d in dims if d not in want)
+        return [self.align(text, dims, tuple(want)) for text, dims in typed], tuple(want)
 
     def along_last(self, node: Call) -> tuple[str, tuple[str, ...]]:
         """VECTOR SORT ORDER, RANK and REORDER work along the argument's last subscript."""

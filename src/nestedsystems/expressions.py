@@ -137,6 +137,7 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "vmin": (1, 1),
     "vmax": (1, 1),
     "vector select": (5, 5),
+    "vector elm map": (2, 2),
     "invert matrix": (2, 2),
     "gamma ln": (1, 1),
     # RANDOM: Vensim's arguments, then the noise seed, call site and time (see `noise`)
