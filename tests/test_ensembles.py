@@ -138,3 +138,37 @@ def test_a_scenario_is_applied_before_the_members_run(sir, tmp_path):
         final = result.outcomes("final").loc[1]
         assert final["Susceptible"] + final["Infectious"] + final["Recovered"] == pytest.approx(2005.0)
     assert sir["Total Population"].equation.value == 1000.0  # the model itself is untouched
+
+
+def _on_a_terminal(argv: list[str]) -> str:
+    """Run a command with a pseudo-terminal as its stdout and stderr; return what it drew."""
+    import os
+    import pty
+    import subprocess
+
+    leader, follower = pty.openpty()
+    with subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower) as child:
+        os.close(follower)
+        chunks = []
+        try:
+            while data := os.read(leader, 4096):
+                chunks.append(data)
+        except OSError:  # the child has exited and closed the terminal
+            pass
+    os.close(leader)
+    assert child.returncode == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_the_sweep_command_draws_a_bar_on_a_terminal_unless_quiet():
+    import sys
+    from pathlib import Path
+
+    command = str(Path(sys.executable).with_name("nestedsystems"))
+    argv = [command, "sweep", str(SIR), "--vary", "Duration=2:10", "--n", "1000", "--chunk-size", "250"]
+    drawn = _on_a_terminal(argv)
+    assert "ensemble:  25%" in drawn
+    assert "250/1000" in drawn
+    quiet = _on_a_terminal([*argv, "--quiet"])
+    assert "ensemble" not in quiet
+    assert "ran 1000 members (lhs) of SIR" in quiet

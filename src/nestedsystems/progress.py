@@ -8,6 +8,7 @@ appear only when stderr is a terminal, unless the caller says otherwise, and tqd
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Any
 
@@ -56,4 +57,15 @@ def progress_bar(total: int, *, description: str, enabled: bool | None = None, u
         from tqdm.auto import tqdm
     except ImportError:  # a bar is a nicety; a missing tqdm must not stop a run
         return ProgressBar()
-    return tqdm(total=total, desc=description, unit=unit, file=sys.stderr, leave=False)
+    # A terminal that reports a size of 0 x 0 (a fresh pty, some CI runners) makes
+    # tqdm hide the bar as if it were below the last row; shutil falls back to 80 x 24.
+    size = shutil.get_terminal_size(fallback=(80, 24))
+    return tqdm(
+        total=total,
+        desc=description,
+        unit=unit,
+        file=sys.stderr,
+        leave=False,
+        ncols=size.columns,
+        nrows=size.lines,
+    )
