@@ -39,8 +39,8 @@ def write(tmp_path: Path, text: str, name: str = "arrays.mdl") -> Path:
     return path
 
 
-def run(tmp_path: Path, text: str, **options: object) -> ns.Run:
-    return ns.simulate(ns.load(write(tmp_path, text)), **options)  # type: ignore[arg-type]
+def run(tmp_path: Path, text: str, name: str = "arrays.mdl", **options: object) -> ns.Run:
+    return ns.simulate(ns.load(write(tmp_path, text, name)), **options)  # type: ignore[arg-type]
 
 
 def final(result: ns.Run, column: str) -> float:
@@ -541,3 +541,35 @@ two on = VECTOR ELM MAP(values[d2], 2)
     assert [final(result, f"from first[{e}]") for e in ("d1", "d2", "d3", "d4")] == [40, 20, 10, 10]
     assert [final(result, f"from own[{e}]") for e in ("d1", "d2", "d3", "d4")] == [10, 20, 30, 40]
     assert final(result, "two on") == 40
+
+
+STATEFUL = """
+input{s} = {a} + {b} * Time + STEP({c}, 2)
+
+first{s} = INITIAL(input{s})
+
+held{s} = SAMPLE IF TRUE(Time >= 2, input{s}, -1)
+
+late{s} = DELAY FIXED(input{s}, 1, 0)
+
+pipeline{s} = DELAY3(input{s}, 2)
+
+smooth{s} = SMOOTH3I(input{s}, 1.5, 4)
+
+trend{s} = TREND(input{s}, 2, 0)
+"""
+
+
+def test_arrayed_stateful_functions_match_the_same_model_element_by_element(tmp_path: Path) -> None:
+    parameters = {"e1": (1, 2, 3), "e2": (5, -1, 0.5), "e3": (0, 0.5, -2)}
+    arrayed = "e: e1, e2, e3\n\n" + "\n\n".join(
+        f"{line.split('=')[0].strip().format(s='[e]')} = "
+        + line.split("=", 1)[1].strip().format(s="[e]", a="a[e]", b="b[e]", c="c[e]")
+        for line in STATEFUL.strip().split("\n\n")
+    )
+    arrayed += "\n\na[e] = 1, 5, 0\n\nb[e] = 2, -1, 0.5\n\nc[e] = 3, 0.5, -2"
+    together = run(tmp_path, arrayed)
+    for element, (a, b, c) in parameters.items():
+        alone = run(tmp_path, STATEFUL.format(s="", a=a, b=b, c=c), name=f"{element}.mdl")
+        for name in ("input", "first", "held", "late", "pipeline", "smooth", "trend"):
+            np.testing.assert_allclose(together[f"{name}[{element}]"], alone[name], rtol=1e-12, err_msg=name)
