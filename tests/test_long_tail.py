@@ -13,6 +13,7 @@ import pytest
 import nestedsystems as ns
 from nestedsystems.ensembles import run_ensemble
 from nestedsystems.errors import ModelSyntaxError, ParameterError, UnsupportedError
+from nestedsystems.expressions import Binary, Call, Number, Op, Ref, Unary, UnaryOp
 from nestedsystems.model import RealityCheck
 
 
@@ -184,12 +185,29 @@ def test_reality_checks_are_kept_with_the_model(tmp_path: Path) -> None:
         """,
     )
     model = ns.load(path)
-    assert model.checks == (
+    checks = model.checks
+    as_written = [RealityCheck(c.name, c.test_input, c.condition, c.consequence, c.line) for c in checks]
+    assert as_written == [
         RealityCheck("no output without workers", False, "workers = 0", "output = 0", line=3),
         RealityCheck("no workers", True, "workers = STEP(-workers, 2)", line=4),
-    )
+    ]
+    # Parsed as equations too, a test input as the equality it states.
+    workers, output = Ref("workers"), Ref("output")
+    assert model.checks[0].condition_expr == Binary(Op.EQ, workers, Number(0.0))
+    assert model.checks[0].consequence_expr == Binary(Op.EQ, output, Number(0.0))
+    step = Call("step", (Unary(UnaryOp.NEG, workers), Number(2.0)))
+    assert model.checks[1].condition_expr == Binary(Op.EQ, workers, step)
     # They do not change the run.
     assert ns.simulate(model).to_pandas()["output"].iloc[-1] == 8
+
+
+def test_a_reality_check_is_parsed_under_the_guard(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = f"WITH LOOKUP(1, ([(__import__('os').system('touch {marker}'), 0)], (0, 0), (1, 1)))"
+    path = _model(tmp_path, f"check :THE CONDITION: {payload} > 0 :IMPLIES: a = 1 ~ ~ |\na = 1 ~ ~ |\n")
+    model = ns.load(path)
+    assert model.checks[0].condition_expr is None and not marker.exists()
+    assert model.checks[0].consequence_expr == Binary(Op.EQ, Ref("a"), Number(1.0))
 
 
 # --------------------------------------------------- what is refused, and how it says so

@@ -136,7 +136,8 @@ class RealityCheck:
     A constraint (``name :THE CONDITION: condition :IMPLIES: consequence``) says what
     must follow when its condition holds; a test input (``name :TEST INPUT: variable =
     expression``) is a change a constraint's condition may switch on. The parts are
-    the file's text: never evaluated.
+    kept as the file's text and, where they parse, as equations (a test input's
+    ``variable = expression`` as that equality); nothing runs them yet.
     """
 
     name: str
@@ -144,6 +145,8 @@ class RealityCheck:
     condition: str  # the constraint's condition, or the test input's ``variable = expression``
     consequence: str = ""  # what a constraint :IMPLIES:
     line: int | None = None
+    condition_expr: Expr | None = None  # ``condition`` parsed, None if it does not parse
+    consequence_expr: Expr | None = None  # ``consequence`` parsed
 
 
 @dataclass(frozen=True, slots=True)

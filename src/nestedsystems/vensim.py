@@ -595,11 +595,12 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
         )
     except ValueError as error:
         raise ModelSyntaxError(str(error), file=path) from None
-    return model.replace(loops=find_named_loops(model), checks=_reality_checks(main, entries))
+    return model.replace(loops=find_named_loops(model), checks=_reality_checks(main, entries, path))
 
 
-def _reality_checks(section: Any, entries: dict) -> tuple[RealityCheck, ...]:
-    """Reality Check statements; PySD keeps their text without parsing it."""
+def _reality_checks(section: Any, entries: dict, path: Path) -> tuple[RealityCheck, ...]:
+    """Reality Check statements; PySD keeps their text, which is parsed here."""
+    lookups = _lookup_names(section)
     checks = []
     for statement, test_input in [(c, False) for c in section.constraints] + [
         (t, True) for t in section.test_inputs
@@ -607,16 +608,37 @@ def _reality_checks(section: Any, entries: dict) -> tuple[RealityCheck, ...]:
         text = " ".join(str(statement.expression).split())
         condition, _, consequence = text.partition(":IMPLIES:") if not test_input else (text, "", "")
         entry = entries.get(canonical(statement.name))
+        where = _Where(path, entry.line if entry else None, statement.name, lookups)
         checks.append(
             RealityCheck(
                 name=statement.name,
                 test_input=test_input,
                 condition=condition.strip(),
                 consequence=consequence.strip(),
-                line=entry.line if entry else None,
+                line=where.line,
+                condition_expr=_check_expression(condition, where),
+                consequence_expr=_check_expression(consequence, where) if consequence.strip() else None,
             )
         )
     return tuple(checks)
+
+
+def _check_expression(text: str, where: _Where) -> Expr | None:
+    """A Reality Check's text as an equation, parsed by PySD's grammar under the
+    guard; None when it does not parse (RC functions, for instance): the check is
+    then kept as text only, since nothing runs it yet."""
+    from pysd.translators.vensim import vensim_utils
+    from pysd.translators.vensim.vensim_element import EquationVisitor
+    from pysd.translators.vensim.vensim_structures import parsing_ops
+
+    try:
+        with _guard(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = vensim_utils.Grammar.get("components", parsing_ops).parse(text.strip())
+            node = EquationVisitor(tree).translation
+        return _expression(node, where)
+    except Exception:  # any failure to parse leaves the text as it is
+        return None
 
 
 _MACRO_NAME = re.compile(r":MACRO:\s*([^(]+)\(", re.IGNORECASE)
