@@ -16,7 +16,10 @@ emits static reindexing, so that Vensim's subscript algebra becomes plain numpy:
 - ``x[b, a]`` assigned to ``y[a, b]`` is a transpose;
 - SUM, PROD, VMIN and VMAX reduce the axes marked ``!``;
 - a variable defined in parts (`Defined`) is assembled by `_parts` from
-  precomputed index tuples and EXCEPT masks.
+  precomputed index tuples and EXCEPT masks;
+- Vensim's other array functions (VECTOR SELECT, SORT ORDER, RANK, REORDER,
+  ELM MAP, ALLOCATE, INVERT MATRIX) are emitted by `array_calls`; the helpers all
+  of this code calls at run time live in `array_functions`.
 
 Index lists, masks, number arrays and per-element lookup tables become constants
 of the generated module under whitelisted names (``_K<n>``), never text from the file.
@@ -29,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .array_calls import ARRAY_CALLS
 from .array_functions import ARRAY_NAMESPACE
 from .compiler import _Emitter, _number
 from .errors import ModelSyntaxError, UnsupportedError
@@ -53,7 +57,6 @@ from .model import Dimension, Model, Variable
 
 __all__ = ["ARRAY_NAMESPACE", "ArrayEmitter", "Space", "constant_value"]
 
-_ALONG_LAST = frozenset({"vector sort order", "vector rank", "vector reorder"})
 _VECTOR_FUNCTIONS = {"sum": "_np.sum", "prod": "_np.prod", "vmin": "_np.min", "vmax": "_np.max"}
 _ARITHMETIC = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
 _COMPARISON = {Op.EQ: "==", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
@@ -280,6 +283,13 @@ class ArrayEmitter(_Emitter):
         """Operands brought to one set of dimensions: the first operand's, then the others' new ones."""
         return self.common_typed(*(self.typed(n) for n in nodes))
 
+    def common_typed(self, *typed: tuple[str, tuple[str, ...]]) -> tuple[list[str], tuple[str, ...]]:
+        """`common` for operands already typed."""
+        want: list[str] = []
+        for _, dims in typed:
+            want.extend(d for d in dims if d not in want)
+        return [self.align(text, dims, tuple(want)) for text, dims in typed], tuple(want)
+
     def reference(self, node: Ref) -> tuple[str, tuple[str, ...]]:
         if node.name == "time":
             return "t", ()
@@ -381,21 +391,8 @@ class ArrayEmitter(_Emitter):
                 return text, dims
             kept = tuple(d for d in dims if not d.endswith("!"))
             return f"{_VECTOR_FUNCTIONS[node.function]}({text}, axis={axes!r})", kept
-        if node.function == "vector select":
-            return self.vector_select(node)
-        if node.function == "vector elm map":
-            return self.element_map(node)
-        if node.function in _ALONG_LAST:
-            return self.along_last(node)
-        if node.function == "allocate by priority":
-            return self.allocate(node)
-        if node.function == "allocate available":
-            return self.allocate_available(node)
-        if node.function == "invert matrix":
-            text, dims = self.typed(node.args[0])
-            if len(dims) < 2 or self.space.size(dims[-1]) != self.space.size(dims[-2]):
-                raise self.fail("INVERT MATRIX takes a square matrix over its last two subscripts")
-            return f"_invert({text})", dims
+        if node.function in ARRAY_CALLS:
+            return ARRAY_CALLS[node.function](self, node)
         template = self.calls.get(node.function)
         if template is None:
             raise UnsupportedError(
@@ -408,89 +405,6 @@ class ArrayEmitter(_Emitter):
         if node.function == "ramp" and len(args) == 2:
             args.append("_inf")
         return template.format(*args), dims
-
-    def vector_select(self, node: Call) -> tuple[str, tuple[str, ...]]:
-        """VECTOR SELECT(selection[d!], values[d!], missing, action, error action):
-        reduces the ``!`` dimensions over the selected (non-zero) elements. The error
-        action is not acted on: a run does not stop for an empty selection."""
-        selection, values, missing, action, _ = node.args
-        if not isinstance(action, Number) or action.value not in range(11):
-            raise self.fail("VECTOR SELECT's numerical action must be a number from 0 to 10")
-        (s, v), dims = self.common(selection, values)
-        axes = tuple(i for i, d in enumerate(dims) if d.endswith("!"))
-        if not axes:
-            raise self.fail("VECTOR SELECT reduces a dimension marked with '!'")
-        kept = tuple(d for d in dims if not d.endswith("!"))
-        fill, fill_dims = self.typed(missing)
-        fill = self.align(fill, fill_dims, kept)
-        return f"_vector_select({s}, {v}, {axes!r}, {int(action.value)}, {fill})", kept
-
-    def element_map(self, node: Call) -> tuple[str, tuple[str, ...]]:
-        """VECTOR ELM MAP(x[first], offset): x read ``offset`` elements after the one
-        named, counting through x's elements row-major as Vensim lays them out."""
-        vector, offset = node.args
-        if not isinstance(vector, Ref) or not self.model[vector.name].dims:
-            raise self.fail("VECTOR ELM MAP reads a subscripted variable, as x[first element]")
-        variable = self.model[vector.name]
-        shape = self.space.shape(variable.dims)
-        places = self.constant(np.arange(math.prod(shape), dtype=float).reshape(*shape, 1))
-        start, start_dims = self.index(places, variable.dims, vector.subscripts, variable.name)
-        (start, step), dims = self.common_typed((start, self.mapped(start_dims)), self.typed(offset))
-        return f"_element_map({self.local[vector.name]}, {start}, {step})", dims
-
-    def common_typed(self, *typed: tuple[str, tuple[str, ...]]) -> tuple[list[str], tuple[str, ...]]:
-        """`common` for operands already typed."""
-        want: list[str] = []
-        for _, dims in typed:
-            want.extend(d for d in dims if d not in want)
-        return [self.align(text, dims, tuple(want)) for text, dims in typed], tuple(want)
-
-    def along_last(self, node: Call) -> tuple[str, tuple[str, ...]]:
-        """VECTOR SORT ORDER, RANK and REORDER work along the argument's last subscript."""
-        text, dims = self.typed(node.args[0])
-        if not dims:
-            raise self.fail(f"{node.function.upper()} takes a subscripted argument")
-        if node.function == "vector reorder":
-            order, order_dims = self.typed(node.args[1])
-            want = tuple(dict.fromkeys((*dims[:-1], *order_dims)))
-            if want[-1] != order_dims[-1]:
-                raise self.fail("VECTOR REORDER's order must end with the same subscript as the equation")
-            renamed = (*dims[:-1], order_dims[-1])
-            return f"_reorder({self.align(text, renamed, want)}, {self.align(order, order_dims, want)})", want
-        direction = node.args[1]
-        if not isinstance(direction, Number):
-            raise self.fail(f"{node.function.upper()}'s direction must be 1 (ascending) or 0 (descending)")
-        ascending = "True" if direction.value > 0 else "False"
-        helper = "_sort_order" if node.function == "vector sort order" else "_rank"
-        return f"{helper}({text}, {ascending})", dims
-
-    def allocate(self, node: Call) -> tuple[str, tuple[str, ...]]:
-        """ALLOCATE BY PRIORITY along the last subscript of the equation it defines."""
-        target = tuple(d for d in self.context if d is not None)
-        if not target:
-            raise self.fail("ALLOCATE BY PRIORITY defines a subscripted variable")
-        request, priority, _, width, supply = (self.typed(a) for a in node.args)
-        arguments = (request, priority, width, supply)
-        texts = [self.align(t, self.mapped(d), target, assign=True) for t, d in arguments]
-        return f"_allocate_by_priority({', '.join(texts)})", target
-
-    def allocate_available(self, node: Call) -> tuple[str, tuple[str, ...]]:
-        """ALLOCATE AVAILABLE(request, pp[..., ptype], avail): the priority profiles'
-        last subscript names the profile's first field; the profile is all four."""
-        target = tuple(d for d in self.context if d is not None)
-        request, profile, available = node.args
-        if not target or not isinstance(profile, Ref) or not profile.subscripts:
-            raise self.fail("ALLOCATE AVAILABLE takes subscripted requests and priority profiles")
-        variable = self.model[profile.name]
-        whole = (*profile.subscripts[:-1], variable.dims[-1])
-        text, dims = self.index(self.local[profile.name], variable.dims, whole, variable.name)
-        if self.space.size(dims[-1]) != 4:
-            raise self.fail("a priority profile has four fields: ptype, ppriority, pwidth, pextra")
-        own = self.mapped(dims[:-1])
-        fields = [self.align(f"{text}[..., {k}, :]", own, target, assign=True) for k in range(3)]
-        (r, r_dims), (a, a_dims) = self.typed(request), self.typed(available)
-        r, a = self.align(r, r_dims, target, assign=True), self.align(a, a_dims, target, assign=True)
-        return f"_allocate_available({r}, {', '.join(fields)}, {a})", target
 
     def lookup(self, node: LookupCall) -> tuple[str, tuple[str, ...]]:
         table = node.table
