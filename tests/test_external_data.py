@@ -11,7 +11,7 @@ import pytest
 
 import nestedsystems as ns
 from conftest import TEST_MODELS
-from nestedsystems.errors import ModelFileError, ModelSyntaxError, UnsupportedError
+from nestedsystems.errors import ModelFileError, ModelSyntaxError, ParameterError, UnsupportedError
 from nestedsystems.expressions import LookupCall, LookupMode, Table
 
 DATA = Path(__file__).parent / "data"
@@ -193,3 +193,46 @@ def test_subscript_ranges_read_from_a_file(tmp_path: Path) -> None:
     assert model.dimension("site").elements == ("Site1", "Site2", "Site3")
     run = ns.simulate(model).to_pandas()
     assert run.loc[2000, ["size[Site1]", "size[Site3]"]].tolist() == [10, 30]
+
+
+def test_data_given_at_load_for_data_variables_without_equations(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = _model(
+        tmp_path,
+        """
+        observed :HOLD BACKWARD: ~ ~ |
+        expected := ~ ~ |
+        gap = observed - expected ~ ~ |
+        """,
+    )
+    given = {
+        "Observed": pd.Series([1.0, 3.0, 7.0], index=[2000.0, 2002.0, 2004.0]),
+        "expected": ([2000, 2005], [0, 10]),
+    }
+    run = ns.simulate(ns.load(path, data=given)).to_pandas()
+    np.testing.assert_allclose(run["observed"], [1, 1, 3, 3, 7, 7])
+    np.testing.assert_allclose(run["expected"], [0, 2, 4, 6, 8, 10])
+    # A CSV with times across, as Vensim exports data, gives the same run.
+    (tmp_path / "data.csv").write_text("Time,2000,2002,2004,2005\nobserved,1,3,7,\nexpected,0,4,8,10\n")
+    again = ns.simulate(ns.load(path, data=tmp_path / "data.csv")).to_pandas()
+    np.testing.assert_allclose(again[["observed", "expected", "gap"]], run[["observed", "expected", "gap"]])
+    # And with times down a Time column.
+    (tmp_path / "down.csv").write_text("Time,observed,expected\n2000,1,0\n2002,3,4\n2004,7,8\n2005,,10\n")
+    down = ns.simulate(ns.load(path, data=str(tmp_path / "down.csv"))).to_pandas()
+    np.testing.assert_allclose(down[["observed", "expected", "gap"]], run[["observed", "expected", "gap"]])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"observed": ([0], [1]), "nobody": ([0], [1])}, "no such variable"),
+        ({"observed": ([0], [1]), "x": ([0], [1])}, "own equation"),
+        ({"observed": ([0, 1], [1])}, "as many times as values"),
+        ("nowhere.csv", "cannot read"),
+    ],
+)
+def test_bad_data_is_a_parameter_error(tmp_path: Path, data: object, message: str) -> None:
+    path = _model(tmp_path, "observed := ~ ~ |\nx = 1 ~ ~ |\n")
+    with pytest.raises(ParameterError, match=message):
+        ns.load(path, data=data)

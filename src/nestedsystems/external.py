@@ -28,19 +28,21 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ModelError, ModelFileError, ModelSyntaxError, UnsupportedError
-from .expressions import Binary, Expr, If, LookupCall, LookupMode, Number, Op, Ref, Table
+from .errors import ModelError, ModelFileError, ModelSyntaxError, ParameterError, UnsupportedError
+from .expressions import Binary, Expr, If, LookupCall, LookupMode, Number, Op, Ref, Table, canonical
 
 __all__ = [
     "DATA_MODES",
     "DataSource",
     "data_equation",
+    "given_series",
     "raw_equation",
     "read_constant",
     "read_constants",
@@ -202,6 +204,60 @@ def read_subscript(source: DataSource, file: str, tab: str, first: str, last: st
             ModelSyntaxError, f"expected subscript names in {first}:{last} of {file!r}, found none"
         )
     return elements
+
+
+def given_series(data: Any) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """Series given to `load` for data variables that have no equation, by name.
+
+    Accepts a mapping of names to pandas Series (indexed by time) or ``(times,
+    values)`` pairs, a pandas DataFrame (indexed by time, a column per variable), or
+    the path of a CSV file with a ``Time`` column (or a ``Time`` row, as Vensim
+    exports data with times across). Missing values are dropped.
+    """
+    import pandas as pd
+
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        try:
+            frame = pd.read_csv(path, sep=None, engine="python", index_col=0)
+        except (OSError, ValueError) as error:
+            raise ParameterError(f"data: cannot read {str(path)!r} ({error})") from None
+        if len(frame.columns) and all(_number(c) is not None for c in frame.columns):
+            frame = frame.T  # times across (Vensim's export): the first row holds them
+        elif canonical(str(frame.index.name or "")) != "time":
+            raise ParameterError(f"data: expected a Time column or row in {str(path)!r}")
+        frame.index = pd.to_numeric(frame.index, errors="coerce")
+        data = frame
+    if isinstance(data, pd.DataFrame):
+        data = {str(column): data[column] for column in data.columns}
+    if not isinstance(data, Mapping):
+        raise ParameterError(
+            f"data: expected a mapping, a DataFrame or a CSV path, found {type(data).__name__}"
+        )
+    series = {}
+    for name, value in data.items():
+        if isinstance(value, pd.Series):
+            times, values = value.index.to_numpy(dtype=float), value.to_numpy(dtype=float)
+        else:
+            try:
+                times, values = (np.asarray(part, dtype=float) for part in value)
+            except (TypeError, ValueError):
+                raise ParameterError(
+                    f"data {name!r}: expected a pandas Series or (times, values), found {value!r:.80}"
+                ) from None
+        if times.ndim != 1 or times.shape != values.shape:
+            raise ParameterError(
+                f"data {name!r}: expected as many times as values, found {times.shape} and {values.shape}"
+            )
+        known = np.isfinite(times) & np.isfinite(values)
+        if not known.any():
+            raise ParameterError(f"data {name!r}: expected numbers, found none")
+        order = np.argsort(times[known], kind="stable")
+        series[canonical(str(name))] = (
+            tuple(float(t) for t in times[known][order]),
+            tuple(float(v) for v in values[known][order]),
+        )
+    return series
 
 
 def data_equation(

@@ -26,7 +26,14 @@ from typing import Any
 import numpy as np
 
 from . import external, lowering, noise, vensim_arrays
-from .errors import ModelError, ModelFileError, ModelSyntaxError, UnsafeModelError, UnsupportedError
+from .errors import (
+    ModelError,
+    ModelFileError,
+    ModelSyntaxError,
+    ParameterError,
+    UnsafeModelError,
+    UnsupportedError,
+)
 from .expressions import (
     FUNCTIONS,
     Binary,
@@ -261,6 +268,7 @@ class _Where:
     lookups: frozenset[str]
     dimensions: tuple[Any, ...] = ()  # the model's subscript ranges (`Dimension`)
     macros: frozenset[str] = frozenset()  # canonical names of the file's macros
+    given: Any = None  # series given to `load` for data variables: name -> (times, values)
 
     @property
     def data(self) -> external.DataSource:
@@ -461,8 +469,14 @@ def _variable(element: Any, where: _Where, units_text: str | None) -> Variable:
             )
             equation = external.data_equation(points, component.keyword, where.data)
             return Variable(kind=Kind.AUXILIARY, equation=equation, **common)
-        if structure == "DataStructure":
-            raise where.unsupported(_UNSUPPORTED_STRUCTURES[structure])
+        if structure == "DataStructure":  # data without an equation: from load(..., data=)
+            given = where.given.pop(canonical(element.name), None) if where.given is not None else None
+            if given is None:
+                raise where.unsupported(
+                    _UNSUPPORTED_STRUCTURES[structure], "; give its series with load(path, data=...)"
+                )
+            equation = external.data_equation(given, component.keyword, where.data)
+            return Variable(kind=Kind.AUXILIARY, equation=equation, **common)
         return Variable(kind=Kind.AUXILIARY, equation=_expression(ast_node, where), **common)
     if kind == "AbstractLookup":
         if type(ast_node).__name__ == "GetLookupsStructure":
@@ -558,7 +572,7 @@ def _lookup_names(section: Any) -> frozenset[str]:
     )
 
 
-def _to_model(abstract: Any, path: Path, text: str) -> Model:
+def _to_model(abstract: Any, path: Path, text: str, given: dict | None = None) -> Model:
     xmile = path.suffix.lower() in XMILE_SUFFIXES
     entries = {} if xmile else scan_equations(text)
     views = {} if xmile else scan_views(text)
@@ -571,7 +585,7 @@ def _to_model(abstract: Any, path: Path, text: str) -> Model:
     for element in main.elements:
         entry = entries.get(canonical(element.name))
         line = entry.line if entry else (xmile_line(text, element.name.strip('"')) if xmile else None)
-        where = _Where(path, line, element.name, lookups, dimensions, frozenset(macros))
+        where = _Where(path, line, element.name, lookups, dimensions, frozenset(macros), given)
         try:
             variable = _variable(element, where, entry.units if entry else None)
         except ModelError:
@@ -677,13 +691,19 @@ def _fields(variable: Variable) -> dict[str, Any]:
     return {name: getattr(variable, name) for name in Variable.__slots__ if not name.startswith("_")}
 
 
-def load(path: str | Path) -> Model:
+def load(path: str | Path, *, data: Any = None) -> Model:
     """Read a Vensim or XMILE model into a `Model`, lowered and checked.
 
     Parameters
     ----------
     path:
         A ``.mdl`` (Vensim) or ``.xmile``/``.stmx`` (XMILE) file.
+    data:
+        Series for the model's data variables that have no equation (``x :=`` or
+        ``x :HOLD BACKWARD:`` alone, whose values Vensim takes from a data file at
+        run time): a mapping of names to pandas Series indexed by time or to
+        ``(times, values)``, a DataFrame with a column per variable, or a CSV file
+        with a Time column (or row). Read now into lookups of time, as GET DATA is.
 
     Returns
     -------
@@ -708,7 +728,13 @@ def load(path: str | Path) -> Model:
     path = Path(path)
     text = _read(path)
     abstract = _parse(path, text)
-    model = lowering.lower(noise.number_streams(_to_model(abstract, path, text)))
+    given = None if data is None else external.given_series(data)
+    model = lowering.lower(noise.number_streams(_to_model(abstract, path, text, given)))
+    if given:
+        name = next(iter(given))
+        variable = model.get(name)
+        found = "no such variable" if variable is None else "a variable with its own equation"
+        raise ParameterError(f"data {name!r}: expected a data variable without an equation, found {found}")
     check_references(model)
     run_order(model)
     initial_order(model)
