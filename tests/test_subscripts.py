@@ -573,3 +573,24 @@ def test_arrayed_stateful_functions_match_the_same_model_element_by_element(tmp_
         alone = run(tmp_path, STATEFUL.format(s="", a=a, b=b, c=c), name=f"{element}.mdl")
         for name in ("input", "first", "held", "late", "pipeline", "smooth", "trend"):
             np.testing.assert_allclose(together[f"{name}[{element}]"], alone[name], rtol=1e-12, err_msg=name)
+
+
+def test_return_columns_may_name_single_elements(tmp_path: Path) -> None:
+    text = """
+a: a1, a2
+
+b: b1, b2, b3
+
+m[a, b] = 1, 2, 3; 4, 5, 6;
+
+grown[a, b] = m[a, b] * Time
+
+k = 7
+"""
+    result = run(tmp_path, text, return_columns=["grown[a2,b3]", "k", "m"])
+    elements = ("m[a1,b1]", "m[a1,b2]", "m[a1,b3]", "m[a2,b1]", "m[a2,b2]", "m[a2,b3]")
+    assert result.names == ("grown[a2,b3]", "k", *elements)
+    assert final(result, "grown[a2,b3]") == 24 and final(result, "k") == 7
+    assert result.to_xarray()["m"].dims == ("run", "time", "a", "b")
+    with pytest.raises(ns.ParameterError, match="not a variable"):
+        run(tmp_path, text, return_columns=["grown[a3,b1]"])

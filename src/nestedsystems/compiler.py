@@ -40,6 +40,7 @@ from .expressions import (
     Table,
     Unary,
     UnaryOp,
+    canonical,
     references,
     walk,
 )
@@ -392,6 +393,8 @@ class Plan:
     order: tuple[str, ...]  # saved variables in evaluation order, for NaN reports
     # arrayed variables: name -> (dimension names, elements of each), their columns row-major
     dimensions: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = field(default_factory=dict)
+    # when single elements were asked for (``Stock[a1]``): which of ``names`` a run keeps
+    selected: tuple[int, ...] | None = None
 
 
 class CompiledModel:
@@ -477,7 +480,8 @@ class CompiledModel:
         plan = self._plans.get(columns)
         if plan is None:
             model = self.model
-            wanted = self._layout.outputs if columns is None else tuple(model[c] for c in columns)
+            owners = () if columns is None else tuple(self._owner(c) for c in columns)
+            wanted = self._layout.outputs if columns is None else tuple(dict.fromkeys(owners))
             # Arrayed constants go through the kernels, which write one column per element.
             saved = tuple(v for v in wanted if v.kind is not Kind.CONSTANT or v.dims)
             constants = [(j, v) for j, v in enumerate(wanted) if v.kind is Kind.CONSTANT and not v.dims]
@@ -493,9 +497,33 @@ class CompiledModel:
                     v.name: tuple(model[d].name for d in sorted(v.dependencies) if d in model) for v in saved
                 },
                 order=tuple(v.name for v in sorted(saved, key=lambda v: evaluation.get(v.key, -1))),
-                dimensions=self._dimensions(wanted),
+                dimensions=self._dimensions(tuple(v for v in wanted if not columns or v.name in columns)),
+                selected=self._selected(columns, names),
             )
         return plan
+
+    def _owner(self, column: str) -> Variable:
+        """The variable a column belongs to: ``Stock[a1]`` to ``Stock``."""
+        variable = self.model.get(column)
+        if variable is None and "[" in column:
+            variable = self.model.get(column[: column.index("[")])
+        if variable is None:
+            raise KeyError(f"no variable named {column!r} in {self.model.name}")
+        return variable
+
+    def _selected(self, columns: tuple[str, ...] | None, names: tuple[str, ...]) -> tuple[int, ...] | None:
+        if columns is None or all(c in self.model for c in columns):
+            return None
+        from .arrays import Space
+
+        space = Space(self.model)
+        position = {canonical(n): j for j, n in enumerate(names)}
+        selected: list[int] = []
+        for column in columns:
+            whole = self.model.get(column)
+            parts = space.columns(whole) if whole is not None else [column]
+            selected.extend(position[canonical(p)] for p in parts)
+        return tuple(selected)
 
     def _dimensions(
         self, wanted: tuple[Variable, ...]

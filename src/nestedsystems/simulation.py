@@ -226,10 +226,25 @@ def _columns(compiled: CompiledModel, names: Iterable[str]) -> tuple[str, ...]:
     columns = []
     for name in [names] if isinstance(names, str) else names:
         variable = model.get(name)
+        if variable is None and _is_element(compiled, name):
+            columns.append(name)  # one element of an arrayed variable, Stock[a1]
+            continue
         if variable is None or variable.kind is Kind.LOOKUP:
             raise ParameterError(f"return_columns: {name!r} is not a variable of {model.name}")
         columns.append(variable.name)
     return tuple(columns)
+
+
+def _is_element(compiled: CompiledModel, name: str) -> bool:
+    """Whether ``name`` is one column of an arrayed variable, as ``Stock[a1,b2]``."""
+    if not compiled.arrayed or "[" not in name:
+        return False
+    from .arrays import Space
+
+    variable = compiled.model.get(name[: name.index("[")])
+    if variable is None or not variable.dims or variable.kind is Kind.LOOKUP:
+        return False
+    return canonical(name) in {canonical(c) for c in Space(compiled.model).columns(variable)}
 
 
 def _control(compiled: CompiledModel, values: list[Any], flavour: str) -> tuple[float, float, float, float]:
@@ -427,9 +442,13 @@ def _assemble(compiled, plan, values, times, rows, n_runs, method) -> Run:  # ty
     data[:, :, plan.saved_columns] = block[: len(times)].transpose(2, 0, 1)
     for column, j in zip(plan.constant_columns, plan.constant_parameters, strict=True):
         data[:, :, column] = np.asarray(values[j], float).reshape(-1, 1)
+    names = plan.names
+    if plan.selected is not None:
+        data = data[:, :, list(plan.selected)]
+        names = tuple(plan.names[j] for j in plan.selected)
     return Run(
         times=np.asarray(times, float),
-        names=plan.names,
+        names=names,
         values=data,
         ensemble=n_runs is not None,
         method=method,
