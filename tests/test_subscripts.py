@@ -594,3 +594,28 @@ k = 7
     assert result.to_xarray()["m"].dims == ("run", "time", "a", "b")
     with pytest.raises(ns.ParameterError, match="not a variable"):
         run(tmp_path, text, return_columns=["grown[a3,b1]"])
+
+
+def test_an_ensemble_of_an_arrayed_model_saves_elements(tmp_path: Path) -> None:
+    model = ns.load(
+        write(
+            tmp_path,
+            """
+d: d1, d2
+
+rate = 0.1
+
+level[d] = INTEG(-rate * level[d], start[d])
+
+start[d] = 10, 20
+""",
+        )
+    )
+    from nestedsystems.ensembles import run_ensemble
+
+    result = run_ensemble(model, {"rate": np.array([0.1, 0.2])}, progress=False)
+    assert tuple(result.names) == ("level[d1]", "level[d2]")
+    finals = result.outcomes("final")
+    np.testing.assert_allclose(finals["level[d2]"], 20 * (1 - np.array([0.1, 0.2]) * 0.5) ** 8)
+    one = run_ensemble(model, {"rate": np.array([0.1, 0.2])}, save=["level[d2]"], progress=False)
+    np.testing.assert_allclose(one.outcomes("final")["level[d2]"], finals["level[d2]"])

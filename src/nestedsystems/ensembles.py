@@ -324,7 +324,7 @@ def _check(model: Model, table: pd.DataFrame, save: Sequence[str]) -> None:
                 f"samples column {name!r}: expected finite numbers, found {table[name].iloc[row]!s}"
             )
     for name in save:
-        if name not in model:
+        if name not in model and not _is_element(model, name):
             raise ParameterError(
                 f"save {name!r}: expected a variable of {model.name}, found no such variable"
             )
@@ -342,7 +342,37 @@ def _seed_members(model: Model, columns: dict[str, np.ndarray], n: int) -> None:
 
 def _default_save(model: Model) -> tuple[str, ...]:
     # The modeller's stocks: those made by lowering (SMOOTH, DELAY) are internals.
-    return tuple(v.name for v in model.stocks if v.origin is None)
+    # An arrayed stock is one column per element, as a run names them (Stock[a1]).
+    if not model.dimensions:
+        return tuple(v.name for v in model.stocks if v.origin is None)
+    from .arrays import Space
+
+    space = Space(model)
+    return tuple(c for v in model.stocks if v.origin is None for c in space.columns(v))
+
+
+def _elements(model: Model, save: tuple[str, ...]) -> tuple[str, ...]:
+    """An arrayed variable named whole stands for its elements' columns."""
+    if not model.dimensions:
+        return save
+    from .arrays import Space
+
+    space = Space(model)
+    expanded: list[str] = []
+    for name in save:
+        variable = model.get(name)
+        expanded.extend(space.columns(variable) if variable is not None and variable.dims else [name])
+    return tuple(dict.fromkeys(expanded))
+
+
+def _is_element(model: Model, name: str) -> bool:
+    """Whether ``name`` is one element's column of an arrayed variable, ``Stock[a1]``."""
+    variable = model.get(name[: name.index("[")]) if "[" in name else None
+    if variable is None or not variable.dims:
+        return False
+    from .arrays import Space
+
+    return canonical(name) in {canonical(c) for c in Space(model).columns(variable)}
 
 
 def _apply(model: Model, scenario: Any) -> Model:
@@ -453,7 +483,7 @@ def run_ensemble(
         raise ParameterError(f"chunk_size: expected at least 1, found {chunk_size}")
     model = _apply(model, scenario)
     table = _as_table(samples)
-    save = tuple(save) if save is not None else _default_save(model)
+    save = _elements(model, tuple(save)) if save is not None else _default_save(model)
     if not save:
         raise ParameterError(f"save: expected at least one variable of {model.name}, found none")
     _check(model, table, save)
