@@ -31,7 +31,7 @@ examples:
   nestedsystems sweep sir.mdl --vary "Contact Infectivity=0.1:0.6" --vary Duration=2:10 --n 10000
   nestedsystems sweep sir.mdl --vary "Contact Infectivity=0.1:0.6" --vary Duration=2:10 \\
       --method sobol --n 4096 --outcome Recovered --output sweep.nc
-  nestedsystems sweep models/nested_systems.mdl --vary "Staff turnover=0.05:0.3" \\
+  nestedsystems sweep models/nested_systems.mdl --vary "Staff trauma vulnerability=1:1.3" \\
       --n 100000 --scheduler tcp://10.0.0.5:8786
 """
 
