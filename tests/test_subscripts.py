@@ -619,3 +619,26 @@ start[d] = 10, 20
     np.testing.assert_allclose(finals["level[d2]"], 20 * (1 - np.array([0.1, 0.2]) * 0.5) ** 8)
     one = run_ensemble(model, {"rate": np.array([0.1, 0.2])}, save=["level[d2]"], progress=False)
     np.testing.assert_allclose(one.outcomes("final")["level[d2]"], finals["level[d2]"])
+
+
+def test_calibration_fits_a_constant_to_one_element_of_an_arrayed_stock(tmp_path: Path) -> None:
+    from nestedsystems.calibration import calibrate
+
+    model = ns.load(
+        write(
+            tmp_path,
+            """
+d: d1, d2
+
+rate = 0.1
+
+level[d] = INTEG(-rate * level[d], start[d])
+
+start[d] = 10, 20
+""",
+        )
+    )
+    truth = ns.simulate(model, params={"rate": 0.25})
+    data = pd.DataFrame({"time": truth.times, "level[d2]": truth["level[d2]"]})
+    fit = calibrate(model, data, fit={"rate": (0.01, 1.0)})
+    assert fit.values["rate"] == pytest.approx(0.25, rel=1e-4)

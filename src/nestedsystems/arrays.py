@@ -52,10 +52,11 @@ from .expressions import (
     Table,
     Unary,
     UnaryOp,
+    canonical,
 )
 from .model import Dimension, Model, Variable
 
-__all__ = ["ARRAY_NAMESPACE", "ArrayEmitter", "Space", "constant_value"]
+__all__ = ["ARRAY_NAMESPACE", "ArrayEmitter", "Space", "constant_value", "is_element"]
 
 _VECTOR_FUNCTIONS = {"sum": "_np.sum", "prod": "_np.prod", "vmin": "_np.min", "vmax": "_np.max"}
 _ARITHMETIC = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
@@ -463,6 +464,14 @@ class ArrayEmitter(_Emitter):
             xs[cell] = (*table.x, *(table.x[-1:] * pad))
             ys[cell] = (*table.y, *(table.y[-1:] * pad))
         return xs, ys
+
+
+def is_element(model: Model, name: str) -> bool:
+    """Whether ``name`` is one element's column of an arrayed variable, as ``Stock[a1,b2]``."""
+    variable = model.get(name[: name.index("[")]) if "[" in name else None
+    if variable is None or not variable.dims:
+        return False
+    return canonical(name) in {canonical(c) for c in Space(model).columns(variable)}
 
 
 def constant_value(space: Space, variable: Variable) -> np.ndarray:

@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.stats import qmc
 
+from .arrays import is_element
 from .errors import ParameterError
 from .model import Kind, Model
 from .progress import progress_bar
@@ -322,7 +323,7 @@ def _problem(
     if not series:
         raise ParameterError("data: expected at least one observed series besides 'time', found none")
     for name in series:
-        if name not in model:
+        if name not in model and not is_element(model, name):  # Stock[a1] of an arrayed stock
             raise ParameterError(
                 f"data column {name!r}: expected a variable of {model.name}, found no such variable"
             )

@@ -351,6 +351,12 @@ def _default_save(model: Model) -> tuple[str, ...]:
     return tuple(c for v in model.stocks if v.origin is None for c in space.columns(v))
 
 
+def _is_element(model: Model, name: str) -> bool:
+    from .arrays import is_element
+
+    return is_element(model, name)
+
+
 def _elements(model: Model, save: tuple[str, ...]) -> tuple[str, ...]:
     """An arrayed variable named whole stands for its elements' columns."""
     if not model.dimensions:
@@ -364,15 +370,6 @@ def _elements(model: Model, save: tuple[str, ...]) -> tuple[str, ...]:
         expanded.extend(space.columns(variable) if variable is not None and variable.dims else [name])
     return tuple(dict.fromkeys(expanded))
 
-
-def _is_element(model: Model, name: str) -> bool:
-    """Whether ``name`` is one element's column of an arrayed variable, ``Stock[a1]``."""
-    variable = model.get(name[: name.index("[")]) if "[" in name else None
-    if variable is None or not variable.dims:
-        return False
-    from .arrays import Space
-
-    return canonical(name) in {canonical(c) for c in Space(model).columns(variable)}
 
 
 def _apply(model: Model, scenario: Any) -> Model:

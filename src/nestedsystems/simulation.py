@@ -237,14 +237,12 @@ def _columns(compiled: CompiledModel, names: Iterable[str]) -> tuple[str, ...]:
 
 def _is_element(compiled: CompiledModel, name: str) -> bool:
     """Whether ``name`` is one column of an arrayed variable, as ``Stock[a1,b2]``."""
-    if not compiled.arrayed or "[" not in name:
+    if not compiled.arrayed:
         return False
-    from .arrays import Space
+    from .arrays import is_element
 
-    variable = compiled.model.get(name[: name.index("[")])
-    if variable is None or not variable.dims or variable.kind is Kind.LOOKUP:
-        return False
-    return canonical(name) in {canonical(c) for c in Space(compiled.model).columns(variable)}
+    owner = compiled.model.get(name[: name.index("[")]) if "[" in name else None
+    return owner is not None and owner.kind is not Kind.LOOKUP and is_element(compiled.model, name)
 
 
 def _control(compiled: CompiledModel, values: list[Any], flavour: str) -> tuple[float, float, float, float]:
