@@ -211,10 +211,19 @@ def test_ticks_read_arrays_and_never_score_again(monkeypatch):
     assert again.lesson is app.lesson
 
 
-def test_menu_swaps_the_model():
+def test_menu_offers_the_teaching_models_and_the_model_shown():
     app = build(LOGISTIC)
     paths = [value for value, _ in app.model_select.options]
-    assert str(SPOILAGE.resolve()) in paths
+    assert paths == list(dict.fromkeys([str(LOGISTIC.resolve()), *map(str, lesson.teaching_models())]))
+    assert app.model_select.value == str(LOGISTIC.resolve())
+    other = next(path for path in paths if path != app.model_select.value)
+    app.model_select.set_from_json("value", other)
+    assert app.lesson is lesson_for(other)
+    assert set(app.variables.data["name"]) == {n for loop in app.lesson.loops for n in loop.variables}
+
+
+def test_menu_swaps_the_model():
+    app = build(LOGISTIC)
     app.model_select.set_from_json("value", str(SPOILAGE.resolve()))
     assert app.lesson.path == SPOILAGE.resolve()
     assert set(app.variables.data["name"]) == {"Inventory", "spoilage", "desired production", "production"}
@@ -245,7 +254,7 @@ def test_a_model_that_cannot_be_shown_gets_a_page_that_says_why(tmp_path):
 def test_teaching_models_fall_back_to_the_test_models():
     models = lesson.teaching_models()
     assert models
-    teaching = sorted((ROOT / "models" / "teaching").glob("*.mdl"))
+    teaching = sorted((ROOT / "models" / "teaching").resolve().glob("*.mdl"))
     if teaching:
         assert models == teaching
         assert lesson.default_model() == teaching[0]

@@ -203,11 +203,15 @@ def _checkout() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+def _in_teaching_folder() -> list[Path]:
+    folder = find_model(TEACHING).resolve()
+    return sorted(folder.glob("*.mdl")) if folder.is_dir() else []
+
+
 def teaching_models() -> list[Path]:
     """The models a class can pick: ``models/teaching/*.mdl``; failing that, the test
     models and the conformance samples, which are small and have loops."""
-    folder = find_model(TEACHING)
-    found = sorted(folder.glob("*.mdl")) if folder.is_dir() else []
+    found = _in_teaching_folder()
     if found:
         return found
     root = _checkout()
@@ -219,6 +223,5 @@ def teaching_models() -> list[Path]:
 
 def default_model() -> Path:
     """The first teaching model, or the flagship when there is none."""
-    folder = find_model(TEACHING)
-    found = sorted(folder.glob("*.mdl")) if folder.is_dir() else []
-    return found[0] if found else find_model(FLAGSHIP_MODEL)
+    found = _in_teaching_folder()
+    return found[0] if found else find_model(FLAGSHIP_MODEL).resolve()

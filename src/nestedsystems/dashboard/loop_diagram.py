@@ -354,40 +354,53 @@ def _label_columns(
 ) -> dict[str, list]:
     """Each loop's id and name at the centre of its variables, nudged off the boxes
     and off each other."""
-    ids, texts, polarity, centres = [], [], [], []
+    ids, texts, polarity, centres, extents = [], [], [], [], []
+    middle = np.mean(list(position.values()), axis=0) if position else np.zeros(2)
     for loop in loops:
+        title = loop.name if loop.name and loop.name != loop.id else ""
+        text = f"{loop.id}\n{textwrap.shorten(title, 22, placeholder='…')}" if title else loop.id
+        extent = np.array(
+            [max(len(line) for line in text.split("\n")) * 10 + 14, (text.count("\n") + 1) * 22 + 10]
+        )
         points = np.array([position[name] for name in loop.variables])
         centre = points.mean(axis=0)
         if len(points) == 1:
             centre = centre + np.array([0.0, sizes[loop.variables[0]][1] / 2 + 60])
-        title = loop.name if loop.name and loop.name != loop.id else ""
+        elif len(points) == 2:
+            # Between two variables the label would sit on both arrows: put it beside
+            # them, on the side away from the rest of the diagram.
+            along = points[1] - points[0]
+            normal = np.array([-along[1], along[0]]) / (np.linalg.norm(along) or 1.0)
+            if np.dot(normal, centre - middle) < 0:
+                normal = -normal
+            reach = abs(normal[0]) * extent[0] / 2 + abs(normal[1]) * extent[1] / 2
+            offset = normal * (_CURVE / 2 * np.linalg.norm(along) + reach + 8)
+            # unless that side runs off the drawing
+            room = (np.array([width, height]) - extent) / 2
+            outside = np.any(np.abs(centre + offset - (width / 2, height / 2)) > room)
+            centre = centre - offset if outside else centre + offset
         ids.append(loop.id)
-        texts.append(f"{loop.id}\n{textwrap.shorten(title, 22, placeholder='…')}" if title else loop.id)
+        texts.append(text)
         polarity.append(loop.polarity.letter if loop.polarity is not Polarity.UNDETERMINED else "U")
         centres.append(centre)
+        extents.append(extent)
     placed = np.array(centres, dtype=float).reshape(-1, 2)
-    extents = np.array(
-        [
-            (max(len(line) for line in text.split("\n")) * 10 + 14, (text.count("\n") + 1) * 22 + 10)
-            for text in texts
-        ],
-        dtype=float,
-    ).reshape(-1, 2)
+    sized = np.array(extents, dtype=float).reshape(-1, 2)
     obstacles = [(np.array(position[n]), np.array(sizes[n])) for n in position]
     for _ in range(80):
         moved = False
         for i in range(len(placed)):
-            others = [(placed[j], extents[j]) for j in range(len(placed)) if j != i]
+            others = [(placed[j], sized[j]) for j in range(len(placed)) if j != i]
             for centre, size in [*obstacles, *others]:
                 gap = placed[i] - centre
-                overlap = (extents[i] + size) / 2 + 4 - np.abs(gap)
+                overlap = (sized[i] + size) / 2 + 4 - np.abs(gap)
                 if (overlap > 0).all():
                     # move along the lesser overlap, away from what is in the way
                     axis = int(np.argmin(overlap))
                     placed[i, axis] += min(overlap[axis], 8) * (1 if gap[axis] >= 0 else -1)
                     moved = True
-        placed[:, 0] = np.clip(placed[:, 0], extents[:, 0] / 2, width - extents[:, 0] / 2)
-        placed[:, 1] = np.clip(placed[:, 1], extents[:, 1] / 2, height - extents[:, 1] / 2)
+        placed[:, 0] = np.clip(placed[:, 0], sized[:, 0] / 2, width - sized[:, 0] / 2)
+        placed[:, 1] = np.clip(placed[:, 1], sized[:, 1] / 2, height - sized[:, 1] / 2)
         if not moved:
             break
     return {
