@@ -121,3 +121,25 @@ def test_recursive_macro_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(UnsupportedError, match="FOREVER calls itself"):
         ns.load(path)
+
+
+def test_a_macro_called_from_an_array_runs_element_by_element(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+        :MACRO: DOUBLE(input)
+        DOUBLE = 2 * input + elapsed ~ ~ |
+        elapsed = INTEG(1, 0) ~ ~ |
+        :END OF MACRO:
+        region: north, south ~ ~ |
+        base[region] = 1, 2 ~ ~ |
+        twice[region] = DOUBLE(base[region]) ~ ~ |
+        """,
+    )
+    model = ns.load(path)
+    # The macro's stock is an array of stocks, one per region.
+    assert model["elapsed in DOUBLE of twice"].dims == ("region",)
+    run = ns.simulate(model).to_pandas()
+    t = run.index.to_numpy()
+    np.testing.assert_allclose(run["twice[north]"], 2 * 1 + t)
+    np.testing.assert_allclose(run["twice[south]"], 2 * 2 + t)

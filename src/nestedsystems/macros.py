@@ -26,10 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
 
 from .errors import ModelSyntaxError, UnsupportedError
-from .expressions import Binary, Call, Expr, If, LookupCall, Number, Ref, Table, Unary, canonical
+from .expressions import Binary, Call, Defined, Expr, If, LookupCall, Number, Ref, Table, Unary, canonical
 from .model import Kind, Variable
 
 __all__ = ["Macro", "MacroCall", "expand_macros"]
@@ -124,9 +123,8 @@ class _Expander:
             if mapped is None:
                 return expr
             # A local read with subscripts keeps them on the renamed reference.
-            subscripts = getattr(expr, "subscripts", ())
-            if subscripts and isinstance(mapped, Ref):
-                return cast(Any, replace)(mapped, subscripts=subscripts)  # type: ignore[no-any-return]
+            if expr.subscripts and isinstance(mapped, Ref):
+                return replace(mapped, subscripts=expr.subscripts)
             return mapped
         if isinstance(expr, Unary):
             return Unary(expr.op, walk(expr.operand))
@@ -142,6 +140,8 @@ class _Expander:
                 renamed = names.get(table.name, table)
                 table = renamed if isinstance(renamed, Ref) else table
             return LookupCall(table, walk(expr.argument), expr.mode)
+        if isinstance(expr, Defined):
+            return Defined(tuple((s, p if isinstance(p, Table) else walk(p)) for s, p in expr.parts))
         if isinstance(expr, MacroCall):
             return self.call(expr.macro, tuple(walk(a) for a in expr.args), where)
         return expr
@@ -178,6 +178,7 @@ class _Expander:
                         line=caller.line,
                         origin=origin,
                         group=caller.group,
+                        dims=caller.dims,
                     )
                 )
                 names[parameter] = Ref(canonical(holder))
@@ -197,7 +198,9 @@ class _Expander:
             )
         for local in macro.variables:
             copy = self.copy(local, renamed[local.key], origin, names, depth + 1)
-            self.made.append(replace(copy, origin=origin, group=caller.group))
+            # Called from an arrayed variable, the macro runs element by element.
+            dims = copy.dims or caller.dims
+            self.made.append(replace(copy, origin=origin, group=caller.group, dims=dims))
         assert isinstance(output, Ref)
         return output
 
