@@ -25,6 +25,7 @@ rows by columns (two); ``'B2*'`` transposes.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -300,7 +301,7 @@ def _path(source: DataSource, file: str) -> Path:
     return path if path.is_absolute() else source.model_file.parent / path
 
 
-def _grid(source: DataSource, file: str, tab: str) -> list[list[Any]]:
+def _grid(source: DataSource, file: str, tab: str) -> tuple[tuple[Any, ...], ...]:
     """The sheet or text file as rows of raw cells (None where blank)."""
     path = _path(source, file)
     suffix = path.suffix.lower()
@@ -311,7 +312,8 @@ def _grid(source: DataSource, file: str, tab: str) -> list[list[Any]]:
             f"found {file!r}",
         )
     try:
-        raw = path.read_bytes()
+        stat = path.stat()
+        return _read_grid(str(path), stat.st_mtime_ns, stat.st_size, tab)
     except OSError as error:
         raise ModelFileError(
             f"cannot read the data file {str(path)!r} ({error.strerror}); it is named relative to the model",
@@ -319,25 +321,31 @@ def _grid(source: DataSource, file: str, tab: str) -> list[list[Any]]:
             line=source.line,
             variable=source.variable,
         ) from None
-    import pandas as pd
-
-    try:
-        if suffix in SPREADSHEETS:
-            frame = pd.read_excel(
-                io.BytesIO(raw), sheet_name=tab, header=None, dtype=object, engine=_engine(raw)
-            )
-        else:
-            delimiter = "\t" if tab in ("\\t", "\t", "tab") else tab
-            text = raw.decode("utf-8-sig", errors="replace")
-            frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, engine="python")
     except ImportError as error:
         raise source.error(
             UnsupportedError,
-            f"reading {file!r} needs an optional package: {error}; pip install openpyxl xlrd",
+            f"reading {file!r} needs an optional package: {error}; pip install openpyxl python-calamine",
         ) from None
     except ValueError as error:  # a missing sheet, an unreadable workbook
         raise source.error(ModelFileError, f"cannot read {file!r}: {error}") from None
-    return [[None if _blank(v) else v for v in row] for row in frame.itertuples(index=False, name=None)]
+
+
+# A model often reads many ranges of one workbook: each file and sheet is read once
+# (per version of the file: its time and size are part of the key).
+@functools.lru_cache(maxsize=32)
+def _read_grid(path: str, modified: int, size: int, tab: str) -> tuple[tuple[Any, ...], ...]:
+    import pandas as pd
+
+    raw = Path(path).read_bytes()
+    if Path(path).suffix.lower() in SPREADSHEETS:
+        frame = pd.read_excel(io.BytesIO(raw), sheet_name=tab, header=None, dtype=object, engine=_engine(raw))
+    else:
+        delimiter = "\t" if tab in ("\\t", "\t", "tab") else tab
+        text = raw.decode("utf-8-sig", errors="replace")
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, engine="python")
+    return tuple(
+        tuple(None if _blank(v) else v for v in row) for row in frame.itertuples(index=False, name=None)
+    )
 
 
 def _engine(raw: bytes) -> str:
@@ -369,7 +377,7 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _at(grid: list[list[Any]], row: int, column: int) -> Any:
+def _at(grid: tuple[tuple[Any, ...], ...], row: int, column: int) -> Any:
     if 0 <= row < len(grid) and 0 <= column < len(grid[row]):
         return grid[row][column]
     return None
@@ -426,22 +434,29 @@ def _named(source: DataSource, file: str | None, tab: str | None, name: str) -> 
     if path.suffix.lower() not in (".xlsx", ".xlsm") or not re.fullmatch(r"[A-Za-z_][\w.]*", name):
         return None
     try:
-        import openpyxl
-
-        workbook = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True)
+        stat = path.stat()
+        names = _workbook_names(str(path), stat.st_mtime_ns, stat.st_size)
     except (ImportError, OSError, ValueError, KeyError):
         return None
-    scopes = [workbook.defined_names] + [sheet.defined_names for sheet in workbook.worksheets]
-    for names in scopes:
-        defined = names.get(name)
-        if defined is None:
+    for sheet, reference in names.get(name, ()):
+        if tab is not None and sheet != tab:
             continue
-        for sheet, reference in defined.destinations:
-            if tab is not None and sheet != tab:
-                continue
-            corners = re.findall(r"\$?([A-Za-z]+)\$?([0-9]+)", reference)
-            if corners:
-                first_row, first_column = int(corners[0][1]) - 1, _column(corners[0][0])
-                last_row = int(corners[-1][1]) - 1
-                return first_row, first_column, last_row - first_row + 1
+        corners = re.findall(r"\$?([A-Za-z]+)\$?([0-9]+)", reference)
+        if corners:
+            first_row, first_column = int(corners[0][1]) - 1, _column(corners[0][0])
+            last_row = int(corners[-1][1]) - 1
+            return first_row, first_column, last_row - first_row + 1
     return None
+
+
+@functools.lru_cache(maxsize=32)
+def _workbook_names(path: str, modified: int, size: int) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Every named range of a workbook (its own and its sheets'): name -> (sheet, cells)."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(io.BytesIO(Path(path).read_bytes()), read_only=True)
+    names: dict[str, tuple[tuple[str, str], ...]] = {}
+    for scope in [workbook.defined_names] + [sheet.defined_names for sheet in workbook.worksheets]:
+        for name, defined in scope.items():
+            names[name] = names.get(name, ()) + tuple(defined.destinations)
+    return names
