@@ -215,3 +215,13 @@ def test_native_kernels_agree_with_the_interpreter(case: str) -> None:
     if not native.native:
         pytest.fail("numba is a dependency: native kernels must be available")
     assert np.allclose(ns.simulate(native).values, interpreted.values, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_native_ensembles_agree_with_numpy_ensembles() -> None:
+    from conftest import TEST_MODELS
+
+    model = ns.load(TEST_MODELS / "samples/SIR/SIR.mdl")
+    params = {"Contact Infectivity": np.linspace(0.1, 0.5, 7), "Duration": np.linspace(3, 8, 7)}
+    numpy_run = ns.simulate(ns.compile_model(model, native=False), params=params)
+    native_run = ns.simulate(ns.compile_model(model, native=True), params=params)
+    assert np.allclose(native_run.values, numpy_run.values, rtol=1e-12, atol=1e-12)

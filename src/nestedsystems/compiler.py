@@ -335,10 +335,18 @@ class _Source:
         lines += ["row = 0", "for k in range(n):", *["    " + line for line in body], *last, "return out"]
         return "def euler(p, state, t0, dt, n, every, out):\n" + _indent(lines, 1) + "\n"
 
-    def euler_native(self, saved: tuple[Variable, ...]) -> str:
+    def euler_native(self, saved: tuple[Variable, ...], members: bool = False) -> str:
         """The scalar Euler loop in the subset of Python that numba compiles: state
-        and parameters in arrays, results written into a preallocated array."""
-        save = [f"out[row, {j}] = {self.local[v.key]}" for j, v in enumerate(saved)] + ["row += 1"]
+        and parameters in arrays, results written into a preallocated array.
+
+        Saved values go straight to their columns ``cols`` of the run's final array.
+        With ``members`` the loop runs once per ensemble member (row ``m`` of the
+        parameter and state matrices) and writes ``out[m, row, cols[j]]``: one
+        compiled scalar run per member beats numpy over the run axis, whose every
+        operation allocates an array.
+        """
+        target = "out[m, row, cols[{j}]]" if members else "out[row, cols[{j}]]"
+        save = [f"{target.format(j=j)} = {self.local[v.key]}" for j, v in enumerate(saved)] + ["row += 1"]
         clock = ["t = t0 + k * dt"] if self.reads_time() else []
         varying = self.auxiliaries("varying")
         state = self.layout.stocks + self.layout.memories
@@ -346,8 +354,11 @@ class _Source:
         lines += ["t = t0", *self.auxiliaries("static"), "row = 0", "for k in range(n):"]
         body = [*clock, *varying, "if k % every == 0:", *["    " + x for x in save], *self.rates(), *self.update()]
         lines += ["    " + line for line in body]
-        lines += ["t = t0 + n * dt", *varying, "if n % every == 0:", *["    " + x for x in save], "return row"]
-        return "def euler(p, state, t0, dt, n, every, out):\n" + _indent(lines, 1) + "\n"
+        lines += ["t = t0 + n * dt", *varying, "if n % every == 0:", *["    " + x for x in save]]
+        if members:
+            lines = ["for m in range(P.shape[0]):", "    p = P[m]", "    state = S[m]", *["    " + x for x in lines]]
+            return "def euler(P, S, t0, dt, n, every, out, cols):\n" + _indent([*lines, "return 0"], 1) + "\n"
+        return "def euler(p, state, t0, dt, n, every, out, cols):\n" + _indent([*lines, "return row"], 1) + "\n"
 
     def reads_time(self) -> bool:
         """Whether anything computed inside the time loop reads the clock."""
@@ -564,8 +575,8 @@ class CompiledModel:
         function = self._kernels.get(key)
         if function is None:
             source = _Source(self.model, self._layout, flavour, self._tables)
-            if kind == "euler_native":
-                text = source.euler_native(saved)
+            if kind in ("euler_native", "euler_native_members"):
+                text = source.euler_native(saved, members=kind == "euler_native_members")
                 function = self._kernels[key] = native_kernels.build(text, dict(self._tables), "euler")
                 return function
             if kind == "initial":

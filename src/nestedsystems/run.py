@@ -145,9 +145,11 @@ class Run:
 
     def check_finite(self) -> None:
         """Raise `SimulationError` naming the first variable that became NaN or infinite."""
+        if np.isfinite(np.add.reduce(self.values, axis=None)):
+            return  # NaN and infinity survive a sum; a finite sum means every value is finite
         finite = np.isfinite(self.values)
         if finite.all():
-            return
+            return  # the sum overflowed, not a value
         bad_times = np.nonzero(~finite.all(axis=(0, 2)))[0]
         i = int(bad_times[0])
         bad = [self.names[j] for j in np.nonzero(~finite[:, i, :].all(axis=0))[0]]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 from array import array
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -119,7 +119,7 @@ def simulate(
             # A subscripted single run is a numpy run with a run axis of length 1.
             runs = n_runs if n_runs is not None or flavour == SCALAR else 1
             if method == "euler":
-                rows = _euler(compiled, values, saved, flavour, t0, dt, n, every, runs)
+                rows = _euler(compiled, values, saved, columns, flavour, t0, dt, n, every, runs)
             elif method == "rk4":
                 rows = _rk4(compiled, values, saved, flavour, t0, dt, n, every, runs)
             else:
@@ -308,12 +308,33 @@ def _evaluate_control(compiled: CompiledModel, values: list[Any], name: str) -> 
     return float(function(*arguments))
 
 
-def _euler(compiled, values, saved, flavour, t0, dt, n, every, n_runs):  # type: ignore[no-untyped-def]
-    if flavour == SCALAR and compiled.native:
-        state = np.array(compiled.kernel(SCALAR, "initial")(t0, dt, values), dtype=float)
-        out = np.empty((n // every + 1, len(saved)))
-        compiled.kernel(SCALAR, "euler_native", saved)(np.array(values, float), state, t0, dt, n, every, out)
-        return out.reshape(len(out), len(saved), 1)
+class Filled(NamedTuple):
+    """A kernel's result already in the run's (runs, times, variables) layout,
+    saved columns filled; constants are still to be written."""
+
+    data: np.ndarray
+
+
+def _euler(compiled, values, saved, columns, flavour, t0, dt, n, every, n_runs):  # type: ignore[no-untyped-def]
+    if compiled.native:
+        # Native kernels write each saved value into its column of the run's final
+        # (runs, times, variables) array: nothing is copied afterwards.
+        plan = compiled.plan(columns)
+        data = np.empty((n_runs or 1, n // every + 1, len(plan.names)))
+        cols = np.array(plan.saved_columns, dtype=np.int64)
+        if flavour == SCALAR:
+            state = np.array(compiled.kernel(SCALAR, "initial")(t0, dt, values), dtype=float)
+            kernel = compiled.kernel(SCALAR, "euler_native", saved)
+            kernel(np.array(values, float), state, t0, dt, n, every, data[0], cols)
+        else:
+            # The initial state in numpy for all members at once, then one compiled
+            # scalar run per member.
+            initial = compiled.kernel(VECTOR, "initial")(t0, dt, values)
+            members = np.column_stack([np.broadcast_to(np.asarray(v, float), (n_runs,)) for v in values])
+            state = np.column_stack([np.broadcast_to(np.asarray(v, float), (n_runs,)) for v in initial])
+            kernel = compiled.kernel(SCALAR, "euler_native_members", saved)
+            kernel(members.reshape(n_runs, -1), state.reshape(n_runs, -1), t0, dt, n, every, data, cols)
+        return Filled(data)
     if flavour == SCALAR:
         try:
             state = compiled.kernel(SCALAR, "initial")(t0, dt, values)
@@ -434,12 +455,20 @@ def _solve_ivp(compiled, values, saved, t0, dt, times, method, rtol, atol, n_run
 
 def _assemble(compiled, plan, values, times, rows, n_runs, method) -> Run:  # type: ignore[no-untyped-def]
     """Put kernel rows and constants together as a (runs, times, variables) array."""
-    block = rows if isinstance(rows, np.ndarray) else np.array(rows, dtype=float).reshape(len(rows), -1, 1)
-    width = block.shape[-1]  # 1 for a single run, even one that fell back to the vector kernel
-    data = np.empty((width, len(times), len(plan.names)))
-    data[:, :, plan.saved_columns] = block[: len(times)].transpose(2, 0, 1)
-    for column, j in zip(plan.constant_columns, plan.constant_parameters, strict=True):
-        data[:, :, column] = np.asarray(values[j], float).reshape(-1, 1)
+    if isinstance(rows, Filled):
+        data = rows.data
+        for column, j in zip(plan.constant_columns, plan.constant_parameters, strict=True):
+            data[:, :, column] = np.asarray(values[j], float).reshape(-1, 1)
+    else:
+        block = rows if isinstance(rows, np.ndarray) else np.array(rows, dtype=float).reshape(len(rows), -1, 1)
+        width = block.shape[-1]  # 1 for a single run, even one that fell back to the vector kernel
+        # Filled in the kernels' (times, variables, runs) layout and handed over as a
+        # transposed view: copying into (runs, times, variables) cost more than the run.
+        filled = np.empty((len(times), len(plan.names), width))
+        filled[:, plan.saved_columns, :] = block[: len(times)]
+        for column, j in zip(plan.constant_columns, plan.constant_parameters, strict=True):
+            filled[:, column, :] = np.asarray(values[j], float).reshape(1, -1)
+        data = filled.transpose(2, 0, 1)
     names = plan.names
     if plan.selected is not None:
         data = data[:, :, list(plan.selected)]
