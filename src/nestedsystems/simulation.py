@@ -247,7 +247,8 @@ def _is_element(compiled: CompiledModel, name: str) -> bool:
 
 def _control(compiled: CompiledModel, values: list[Any], flavour: str) -> tuple[float, float, float, float]:
     """INITIAL TIME, TIME STEP, FINAL TIME and SAVEPER as numbers."""
-    key = tuple(v if isinstance(v, float) else id(v) for v in values)
+    # Arrays (ensemble members) cannot be keys; control variables read one value of each.
+    key = tuple(values) if flavour == SCALAR else tuple(v if isinstance(v, float) else id(v) for v in values)
     cached = compiled._control_cache.get(key)
     if cached is None:
         cached = _control_values(compiled, values)
@@ -457,8 +458,11 @@ def _assemble(compiled, plan, values, times, rows, n_runs, method) -> Run:  # ty
     """Put kernel rows and constants together as a (runs, times, variables) array."""
     if isinstance(rows, Filled):
         data = rows.data
-        for column, j in zip(plan.constant_columns, plan.constant_parameters, strict=True):
-            data[:, :, column] = np.asarray(values[j], float).reshape(-1, 1)
+        if n_runs is None:  # one run: every constant in one assignment
+            data[:, :, plan.constant_columns] = np.asarray(values, float)[list(plan.constant_parameters)]
+        else:
+            for column, j in zip(plan.constant_columns, plan.constant_parameters, strict=True):
+                data[:, :, column] = np.asarray(values[j], float).reshape(-1, 1)
     else:
         block = rows if isinstance(rows, np.ndarray) else np.array(rows, dtype=float).reshape(len(rows), -1, 1)
         width = block.shape[-1]  # 1 for a single run, even one that fell back to the vector kernel
