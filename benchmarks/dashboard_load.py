@@ -39,6 +39,9 @@ def session_worker(
         start.abort()
         return
     try:
+        # Browsers send with TCP_NODELAY; Bokeh's Python client does not, and Nagle's
+        # algorithm would then hold its multi-frame messages for a delayed ACK.
+        session._connection._socket._socket.protocol.set_nodelay(True)
         doc = session.document
         source = doc.get_model_by_name("run")
         arrived = []
@@ -57,10 +60,14 @@ def session_worker(
             slider.set_from_json("value_throttled", value)
             # Bokeh's client applies changes the server pushes only while its loop runs
             # idle; this private call runs it until the new data has been applied.
+            loop = session._connection._loop
+            give_up = loop.call_later(120, loop.stop)  # a lost answer fails, never hangs
             session._connection._loop_until(lambda count=count: len(arrived) > count)
+            loop.remove_timeout(give_up)
             end = time.perf_counter()
             if len(arrived) == count:
                 errors.append(f"session {seed}: no new data after moving {lever} to {value}")
+                continue
             times.append((end - begin) * 1000)
     finally:
         session.close()

@@ -124,7 +124,8 @@ def make_server(
         The model; the flagship ``models/nested_systems.mdl`` by default.
     app:
         ``"whatif"``, ``"explorer"`` or a registered app; by default what-if for the
-        flagship model and the explorer for any other.
+        flagship model and the explorer for any other. Without a model, an app module
+        that defines ``default_model()`` opens that model.
     port:
         0 picks a free port (read it back from ``server.port``).
     address:
@@ -147,9 +148,15 @@ def make_server(
     from bokeh.application.handlers.function import FunctionHandler
     from bokeh.server.server import Server
 
-    path = Path(model_path) if model_path is not None else find_model()
-    name = app or default_app_for(path if model_path is not None else None)
+    name = app or default_app_for(Path(model_path) if model_path is not None else None)
     build = resolve_app(name)
+    if model_path is not None:
+        path = Path(model_path)
+    else:
+        # An app may name its own default model (the classroom starts on a teaching
+        # model); the others open the flagship.
+        default = getattr(importlib.import_module(build.__module__), "default_model", None)
+        path = Path(default()) if callable(default) else find_model()
     if check_model:
         prepared_model(path)
     opened, problem = open_store(store)
