@@ -185,6 +185,10 @@ def loop_diagram(loops: LoopSet, model: object, *, width: int = 760, height: int
     }
     position = _positions(order, list(arrows), sizes, width, height)
     links = tuple(arrows.values())
+    edges = _edge_columns(links, position, sizes)
+    curve_points = np.array(
+        [(x, y) for xs, ys in zip(edges["xs"], edges["ys"], strict=True) for x, y in zip(xs, ys, strict=True)]
+    ).reshape(-1, 2)
     return LoopDiagram(
         nodes={
             "name": order,
@@ -196,8 +200,8 @@ def loop_diagram(loops: LoopSet, model: object, *, width: int = 760, height: int
             "stock": [n in stocks for n in order],
         },
         links=links,
-        edges=_edge_columns(links, position, sizes),
-        labels=_label_columns(loops, position, sizes, width, height),
+        edges=edges,
+        labels=_label_columns(loops, position, sizes, curve_points, width, height),
         width=width,
         height=height,
     )
@@ -271,8 +275,9 @@ def _component_positions(
 def _separate(points: np.ndarray, sizes: list[tuple[float, float]], width: int, height: int) -> np.ndarray:
     """Push boxes apart along their lesser overlap, a few rounds, until each pair
     leaves room for an arrow and its head between them."""
-    half = np.array(sizes) / 2 + (45, 28)
-    for _ in range(60):
+    edge = np.array(sizes) / 2 + 4
+    half = edge + np.array([45.0, 28.0])
+    for _ in range(100):
         moved = False
         for i in range(len(points)):
             for j in range(i + 1, len(points)):
@@ -285,8 +290,9 @@ def _separate(points: np.ndarray, sizes: list[tuple[float, float]], width: int, 
                     points[i, axis] -= direction * push
                     points[j, axis] += direction * push
                     moved = True
-        points[:, 0] = np.clip(points[:, 0], half[:, 0], width - half[:, 0])
-        points[:, 1] = np.clip(points[:, 1], half[:, 1], height - half[:, 1])
+        # the room between boxes is not needed at the drawing's edge
+        points[:, 0] = np.clip(points[:, 0], edge[:, 0], width - edge[:, 0])
+        points[:, 1] = np.clip(points[:, 1], edge[:, 1], height - edge[:, 1])
         if not moved:
             break
     return points
@@ -349,19 +355,22 @@ def _label_columns(
     loops: LoopSet,
     position: dict[str, tuple[float, float]],
     sizes: dict[str, tuple[float, float]],
+    curves: np.ndarray,
     width: int,
     height: int,
 ) -> dict[str, list]:
-    """Each loop's id and name at the centre of its variables, nudged off the boxes
-    and off each other."""
-    ids, texts, polarity, centres, extents = [], [], [], [], []
+    """Each loop's id and name near the centre of its variables, where it covers no
+    variable, no other label and as little of the arrows as can be."""
+    ids, polarity, centres, options = [], [], [], []
     middle = np.mean(list(position.values()), axis=0) if position else np.zeros(2)
     for loop in loops:
         title = loop.name if loop.name and loop.name != loop.id else ""
-        text = f"{loop.id}\n{textwrap.shorten(title, 22, placeholder='…')}" if title else loop.id
-        extent = np.array(
-            [max(len(line) for line in text.split("\n")) * 10 + 14, (text.count("\n") + 1) * 22 + 10]
+        words = textwrap.wrap(textwrap.shorten(title, 34, placeholder="…"), 17) if title else []
+        # the id and name if there is room, else the id alone (the name is in the words beside)
+        choices = (
+            [_extent(f"{loop.id}\n" + "\n".join(words)), _extent(loop.id)] if words else [_extent(loop.id)]
         )
+        extent = choices[0][1]
         points = np.array([position[name] for name in loop.variables])
         centre = points.mean(axis=0)
         if len(points) == 1:
@@ -380,33 +389,71 @@ def _label_columns(
             outside = np.any(np.abs(centre + offset - (width / 2, height / 2)) > room)
             centre = centre - offset if outside else centre + offset
         ids.append(loop.id)
-        texts.append(text)
         polarity.append(loop.polarity.letter if loop.polarity is not Polarity.UNDETERMINED else "U")
         centres.append(centre)
-        extents.append(extent)
-    placed = np.array(centres, dtype=float).reshape(-1, 2)
-    sized = np.array(extents, dtype=float).reshape(-1, 2)
-    obstacles = [(np.array(position[n]), np.array(sizes[n])) for n in position]
-    for _ in range(80):
-        moved = False
-        for i in range(len(placed)):
-            others = [(placed[j], sized[j]) for j in range(len(placed)) if j != i]
-            for centre, size in [*obstacles, *others]:
-                gap = placed[i] - centre
-                overlap = (sized[i] + size) / 2 + 4 - np.abs(gap)
-                if (overlap > 0).all():
-                    # move along the lesser overlap, away from what is in the way
-                    axis = int(np.argmin(overlap))
-                    placed[i, axis] += min(overlap[axis], 8) * (1 if gap[axis] >= 0 else -1)
-                    moved = True
-        placed[:, 0] = np.clip(placed[:, 0], sized[:, 0] / 2, width - sized[:, 0] / 2)
-        placed[:, 1] = np.clip(placed[:, 1], sized[:, 1] / 2, height - sized[:, 1] / 2)
-        if not moved:
-            break
+        options.append(choices)
+    placed = _place_labels(centres, options, position, sizes, curves, width, height)
     return {
         "id": ids,
-        "text": texts,
-        "x": placed[:, 0].tolist(),
-        "y": placed[:, 1].tolist(),
+        "text": [text for text, _ in placed],
+        "x": [float(spot[0]) for _, spot in placed],
+        "y": [float(spot[1]) for _, spot in placed],
         "polarity": polarity,
     }
+
+
+def _extent(text: str) -> tuple[str, np.ndarray]:
+    lines = text.split("\n")
+    return text, np.array([max(len(line) for line in lines) * 10 + 14, len(lines) * 22 + 10], dtype=float)
+
+
+def _place_labels(
+    centres: list[np.ndarray],
+    options: list[list[tuple[str, np.ndarray]]],
+    position: dict[str, tuple[float, float]],
+    sizes: dict[str, tuple[float, float]],
+    curves: np.ndarray,
+    width: int,
+    height: int,
+) -> list[tuple[str, np.ndarray]]:
+    """Each label's text and place: places tried on a spiral out from the wished-for
+    centre, the first that covers no box or earlier label and the fewest arrow points;
+    a shorter text where the longer one finds no free place."""
+    boxes = [(np.array(position[n]), np.array(sizes[n]) + 8) for n in position]
+    placed: list[tuple[str, np.ndarray]] = []
+    taken: list[tuple[np.ndarray, np.ndarray]] = []
+    for centre, choices in zip(centres, options, strict=True):
+        for k, (text, extent) in enumerate(choices):
+            spot, cost = _free_spot(centre, extent, [*boxes, *taken], curves, width, height)
+            chosen = (text, spot)
+            if cost < 1000 or k == len(choices) - 1:
+                break
+        placed.append(chosen)
+        taken.append((spot, extent + 8))
+    return placed
+
+
+def _free_spot(
+    centre: np.ndarray,
+    extent: np.ndarray,
+    obstacles: list[tuple[np.ndarray, np.ndarray]],
+    curves: np.ndarray,
+    width: int,
+    height: int,
+) -> tuple[np.ndarray, float]:
+    low, high = extent / 2, np.array([width, height]) - extent / 2
+    best, best_cost = np.clip(centre, low, high), np.inf
+    for radius in range(0, 241, 12):
+        for angle in np.linspace(0, 2 * math.pi, 4 + radius // 6, endpoint=False):
+            spot = np.clip(centre + radius * np.array([math.cos(angle), math.sin(angle)]), low, high)
+            cost = radius / 12
+            for other, size in obstacles:
+                if (np.abs(spot - other) < (extent + size) / 2).all():
+                    cost += 1000.0
+            if curves.size:
+                cost += 4.0 * float((np.abs(curves - spot) < extent / 2).all(axis=1).sum())
+            if cost < best_cost:
+                best, best_cost = spot, cost
+        if best_cost < 1.0 + radius / 12:
+            break  # nothing in the way here; farther out cannot do better
+    return best, best_cost
