@@ -156,8 +156,9 @@ def _on_a_terminal(argv: list[str]) -> str:
         except OSError:  # the child has exited and closed the terminal
             pass
     os.close(leader)
-    assert child.returncode == 0
-    return b"".join(chunks).decode(errors="replace")
+    drawn = b"".join(chunks).decode(errors="replace")
+    assert child.returncode == 0, drawn
+    return drawn
 
 
 def test_the_sweep_command_draws_a_bar_on_a_terminal_unless_quiet():
