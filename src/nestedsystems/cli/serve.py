@@ -11,14 +11,17 @@ HELP = "serve the what-if dashboard (or the explorer for any model) in the brows
 DESCRIPTION = """\
 Start a Bokeh server with a dashboard and print its address. With no MODEL the
 what-if dashboard opens on models/nested_systems.mdl; any other model opens in the
-explorer (sliders for every constant). Saved scenarios go to a SQLite file in your
-data folder unless --store says where. The server listens on localhost only unless
+explorer (sliders for every constant). --app classroom shows a model's feedback
+loops to a class at a projector: the first teaching model unless MODEL says
+otherwise. Saved scenarios go to a SQLite file in your data folder unless --store
+says where. The server listens on localhost only unless
 --address says otherwise; stop it with Ctrl-C.
 
 examples:
   nestedsystems serve
   nestedsystems serve teacup.mdl --port 5010
   nestedsystems serve models/nested_systems.mdl --app explorer --store team.sqlite
+  nestedsystems serve --app classroom
   nestedsystems serve --address 0.0.0.0 --allow-websocket-origin board.example.org
 """
 

@@ -1,8 +1,8 @@
 """A Bokeh server for the dashboards, started from Python.
 
-`make_server` maps an app name (``whatif``, ``explorer``, or any app registered with
-`register_app`) to a Bokeh `~bokeh.server.server.Server` serving it at ``/``, bound to
-localhost unless told otherwise. Before it starts it:
+`make_server` maps an app name (``whatif``, ``explorer``, ``classroom``, or any app
+registered with `register_app`) to a Bokeh `~bokeh.server.server.Server` serving it at
+``/``, bound to localhost unless told otherwise. Before it starts it:
 
 - prepares the model once (load, compile, baseline run), so the first visitor does not
   pay for it and a broken model file is reported at start-up as well as in the page;
@@ -43,6 +43,7 @@ __all__ = [
 APPS: dict[str, str] = {
     "whatif": "nestedsystems.dashboard.whatif",
     "explorer": "nestedsystems.dashboard.explorer",
+    "classroom": "nestedsystems.dashboard.classroom",
 }
 
 
