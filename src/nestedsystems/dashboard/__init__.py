@@ -1,4 +1,5 @@
-"""Bokeh dashboards over the library: what-if for boards, an explorer for any model.
+"""Bokeh dashboards over the library: what-if for boards, an explorer for any model,
+a classroom for feedback loops.
 
 The apps are thin (architecture decision 9): each ``build_document(doc)`` lays out
 data → figures → widgets → callbacks, and callbacks only call the library and reassign
@@ -11,7 +12,9 @@ data → figures → widgets → callbacks, and callbacks only call the library 
 - `summary`: the plain-language comparison of a scenario with the baseline;
 - `export`: CSV, PNG and a standalone HTML report;
 - `scenario_panel`: the save / load / compare / delete widgets;
-- `whatif`, `explorer`: the apps;
+- `lesson`: a model's loops, scores and narrative for the classroom, computed once;
+- `loop_diagram`: a causal loop diagram laid out for a screen;
+- `whatif`, `explorer`, `classroom`: the apps;
 - `server`: a Bokeh server started from Python, with TCP_NODELAY on its websockets.
 
 Nothing here is imported by ``import nestedsystems``: the dashboards are an edge.

@@ -136,7 +136,7 @@ class Classroom:
         self.model_select = _large(Select(name="model", width=420))
         self.message = Div(name="message", width=1240)
         self.slider = _large(
-            Slider(start=0, end=1, value=0, step=1, title="Time", name="time", width=850, format="0,0.[000]")
+            Slider(start=0, end=1, value=0, step=1, title="Time", name="time", width=850, format="0,0.[0000]")
         )
         self.play = _large(Toggle(label="\u25b6 Play", name="play", width=120, button_type="success"))
         self.back = _large(Button(label="\u25c0 Step", name="step-back", width=110))
@@ -425,7 +425,8 @@ def _label_of(path: Path | str) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.3f}".rstrip("0").rstrip(".")
+    # as many decimals as a TIME STEP of 1/16 needs, as the slider shows it
+    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.4f}".rstrip("0").rstrip(".")
 
 
 def _now_html(lesson: Lesson, index: int, dominant: tuple | None, colors: Mapping[str, str]) -> str:
