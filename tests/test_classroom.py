@@ -282,3 +282,16 @@ def test_flagship_shows_its_strongest_named_loops(tmp_path):
     assert len(app.variables.data["name"]) <= MAX_VARIABLES
     assert app.lesson.notes and "more named loops are not drawn" in app.lesson.notes[0]
     assert {loop.partition for loop in shown} == {app.lesson.partition}
+
+
+def test_bokeh_serve_script_builds_the_classroom():
+    from bokeh.application.handlers.script import ScriptHandler
+
+    handler = ScriptHandler(filename=str(ROOT / "dashboards" / "classroom" / "main.py"), argv=[str(LOGISTIC)])
+    doc = Document()
+    handler.modify_document(doc)
+    assert not handler.failed, handler.error_detail
+    assert (
+        doc.select_one({"name": "diagram-variables"}).data["name"]
+        == lesson_for(LOGISTIC).diagram.nodes["name"]
+    )
