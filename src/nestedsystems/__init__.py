@@ -9,6 +9,9 @@ read the results as pandas or xarray::
     run.to_pandas()
 """
 
+from importlib import import_module
+from typing import Any
+
 from .compiler import CompiledModel, compile_model
 from .errors import (
     ModelError,
@@ -17,8 +20,19 @@ from .errors import (
     SimulationError,
 )
 from .model import Kind, Model, Variable
+from .scenarios import Scenario, apply_scenario, load_scenario
 from .simulation import Run, simulate
 from .vensim import load
+
+# Loop analysis and ensembles pull in networkx, xarray and SALib: imported when first used.
+_LAZY = {"find_loops": "loops", "run_ensemble": "ensembles"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'nestedsystems' has no attribute {name!r}")
+
 
 __all__ = [
     "CompiledModel",
@@ -28,9 +42,14 @@ __all__ = [
     "NestedSystemsError",
     "ParameterError",
     "Run",
+    "Scenario",
     "SimulationError",
     "Variable",
+    "apply_scenario",
     "compile_model",
+    "find_loops",
     "load",
+    "load_scenario",
+    "run_ensemble",
     "simulate",
 ]
