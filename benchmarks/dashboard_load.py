@@ -60,14 +60,8 @@ def session_worker(
             slider.set_from_json("value_throttled", value)
             # Bokeh's client applies changes the server pushes only while its loop runs
             # idle; this private call runs it until the new data has been applied.
-            loop = session._connection._loop
-            give_up = loop.call_later(120, loop.stop)  # a lost answer fails, never hangs
             session._connection._loop_until(lambda count=count: len(arrived) > count)
-            loop.remove_timeout(give_up)
             end = time.perf_counter()
-            if len(arrived) == count:
-                errors.append(f"session {seed}: no new data after moving {lever} to {value}")
-                continue
             times.append((end - begin) * 1000)
     finally:
         session.close()
