@@ -66,6 +66,20 @@ def lit(page) -> list[str]:
     return [i for i, on in zip(ids, page.column("diagram-loops", "lit"), strict=True) if on]
 
 
+def wait_for_words(page, name, words):
+    """Wait for a Div's text to hold `words`: the server sends the slider's value and
+    the words it leads to as separate changes."""
+    page.wait_for(
+        "const m = Bokeh.documents[0].get_model_by_name(arguments[0]);"
+        "const d = document.createElement('div'); d.innerHTML = m.text;"
+        "return d.textContent.includes(arguments[1]);",
+        name,
+        words,
+        what=f"{words!r} in {name}",
+    )
+    return page.text(name)
+
+
 def wait_for_time(page, time, what):
     return page.wait_for(
         "const s = Bokeh.documents[0].get_model_by_name('time');"
@@ -91,8 +105,8 @@ def test_play_and_step_light_the_loops_the_scores_say(server, page):
 
     page.click("step")
     wait_for_time(page, float(times[5]), "the slider one step on")
+    wait_for_words(page, "now", "Year 1.25")
     assert lit(page) == ["R1"]
-    assert "Year 1.25" in page.text("now")
 
     page.click("play")
     page.wait_for(
@@ -112,9 +126,9 @@ def test_play_and_step_light_the_loops_the_scores_say(server, page):
         ",".join(wanted),
         what=f"{wanted} lit",
     )
+    wait_for_words(page, "now", f"Year {now:g}: B1 Crowding")
     widths = np.array(page.column("diagram-links", "width"))
     assert np.argmax(widths) == np.argmax(np.abs(lesson.arrow_scores[:, index]))
-    assert "B1 Crowding" in page.text("now")
     page.screenshot(ARTIFACTS / "classroom.png")
 
     # and a step on from there moves the slider by one stride
@@ -138,6 +152,19 @@ def test_menu_swaps_the_model(server, page):
         "|".join(names),
         what="the other model's diagram",
     )
-    assert page.model("time", "end") == float(wanted.times[-1])
-    assert lit(page) == list(wanted.dominant[wanted.first_active()][0])
+    # the slider and the lit loops come in changes of their own, after the diagram
+    wait_for_words(page, "now", f"{wanted.time_units} ")
+    page.wait_for(
+        "return Bokeh.documents[0].get_model_by_name('time').end === arguments[0];",
+        float(wanted.times[-1]),
+        what="the slider over the other model's run",
+    )
+    first = wanted.first_active()
+    wait_for_time(page, float(wanted.times[first]), "the slider at the first active step")
+    page.wait_for(
+        "const s = Bokeh.documents[0].get_model_by_name('diagram-loops');"
+        "return s.data.id.filter((id, k) => s.data.lit[k]).join(',') === arguments[0];",
+        ",".join(wanted.dominant[first][0]),
+        what="the other model's dominant loop lit",
+    )
     page.screenshot(ARTIFACTS / "classroom-other-model.png")
