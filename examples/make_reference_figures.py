@@ -1,0 +1,59 @@
+"""Draw the flagship model's reference behaviours (RM0-RM5) with Bokeh.
+
+One figure per reference behaviour, each comparing the scenarios that show it. The
+figures are saved as standalone HTML under docs-figures/ (or the folder given as the
+first argument); PNG files are written as well when Bokeh can export images (that
+needs a headless browser with its driver, which this script does not install).
+
+Run:  python examples/make_reference_figures.py [out_dir]
+"""
+
+import sys
+from pathlib import Path
+
+from bokeh.io import save
+from bokeh.layouts import row
+from bokeh.plotting import figure
+
+import nestedsystems as ns
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "models" / "scenarios"
+FIGURES = {
+    "rm0_equilibrium": ["baseline"],
+    "rm1_drift_and_tipping": ["baseline", "drift"],
+    "rm2_worse_before_better": ["crisis_year", "sanctuary_adoption", "abandonment_month18", "adoption_while_overloaded"],
+    "rm3_funding_cut": ["baseline", "funding_cut_20", "funding_cut_20_with_reserves"],
+    "rm4_restraint_ban": ["baseline", "restraint_ban_without_capability", "restraint_ban_with_capability"],
+    "rm5_synergy": ["crisis_year", "combined_levers"],
+}
+OUTPUTS = ["Annual staff turnover", "Restraints per 1000 client days", "Organizational climate"]
+COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a"]
+
+
+def main(argv: list[str]) -> None:
+    out = Path(argv[0]) if argv else Path("docs-figures")
+    out.mkdir(parents=True, exist_ok=True)
+    model = ns.load(ROOT / "models" / "nested_systems.mdl")
+    for name, scenarios in FIGURES.items():
+        runs = {s: ns.simulate(model, scenario=SCENARIOS / f"{s}.toml", return_columns=OUTPUTS) for s in scenarios}
+        panels = []
+        for output in OUTPUTS:
+            fig = figure(title=output, width=380, height=300, x_axis_label="month")
+            for colour, (scenario, run) in zip(COLOURS, runs.items(), strict=False):
+                fig.line(run.times, run[output], legend_label=scenario, color=colour, line_width=2)
+            fig.legend.label_text_font_size = "7pt"
+            panels.append(fig)
+        layout = row(*panels)
+        save(layout, out / f"{name}.html", resources="cdn", title=name)
+        try:
+            from bokeh.io import export_png
+
+            export_png(layout, filename=str(out / f"{name}.png"))
+        except Exception as error:  # no browser driver: HTML only
+            print(f"{name}: HTML written, PNG skipped ({type(error).__name__})")
+    print(f"figures in {out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
