@@ -331,10 +331,8 @@ def _euler(compiled, values, saved, columns, flavour, t0, dt, n, every, n_runs):
             # The initial state in numpy for all members at once, then one compiled
             # scalar run per member.
             initial = compiled.kernel(VECTOR, "initial")(t0, dt, values)
-            members = np.column_stack([np.broadcast_to(np.asarray(v, float), (n_runs,)) for v in values])
-            state = np.column_stack([np.broadcast_to(np.asarray(v, float), (n_runs,)) for v in initial])
             kernel = compiled.kernel(SCALAR, "euler_native_members", saved)
-            kernel(members.reshape(n_runs, -1), state.reshape(n_runs, -1), t0, dt, n, every, data, cols)
+            kernel(_by_member(values, n_runs), _by_member(initial, n_runs), t0, dt, n, every, data, cols)
         return Filled(data)
     if flavour == SCALAR:
         try:
@@ -350,6 +348,14 @@ def _euler(compiled, values, saved, columns, flavour, t0, dt, n, every, n_runs):
     out = np.empty((n // every + 1, compiled.width(saved), n_runs))
     compiled.kernel(VECTOR, "euler", saved)(values, state, t0, dt, n, every, out)
     return out
+
+
+def _by_member(values: Any, n_runs: int) -> np.ndarray:
+    """Per-run values (numbers or arrays of N) as an (N, k) matrix, k possibly 0."""
+    matrix = np.empty((n_runs, len(values)))
+    for j, value in enumerate(values):
+        matrix[:, j] = value
+    return matrix
 
 
 def _euler_dynamic(compiled, values, saved, t0, dt):  # type: ignore[no-untyped-def]
