@@ -464,11 +464,10 @@ def _assemble(compiled, plan, values, times, rows, n_runs, method) -> Run:  # ty
     """Put kernel rows and constants together as a (runs, times, variables) array."""
     if isinstance(rows, Filled):
         data = rows.data
-        if n_runs is None:  # one run: every constant in one assignment
-            data[:, :, plan.constant_columns] = np.asarray(values, float)[list(plan.constant_parameters)]
-        else:
-            for column, j in zip(plan.constant_columns, plan.constant_parameters, strict=True):
-                data[:, :, column] = np.asarray(values[j], float).reshape(-1, 1)
+        # Every constant column in one assignment: per-column writes across a large
+        # ensemble cost more than the runs.
+        constants = _by_member([values[j] for j in plan.constant_parameters], data.shape[0])
+        data[:, :, plan.constant_columns] = constants[:, None, :]
     else:
         block = rows if isinstance(rows, np.ndarray) else np.array(rows, dtype=float).reshape(len(rows), -1, 1)
         width = block.shape[-1]  # 1 for a single run, even one that fell back to the vector kernel
