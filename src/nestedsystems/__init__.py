@@ -19,6 +19,7 @@ from .errors import (
     ParameterError,
     SimulationError,
 )
+from .mdl_writer import save
 from .model import Kind, Model, Variable
 from .scenarios import Scenario, apply_scenario, load_scenario
 from .simulation import Run, simulate
@@ -51,5 +52,6 @@ __all__ = [
     "load",
     "load_scenario",
     "run_ensemble",
+    "save",
     "simulate",
 ]

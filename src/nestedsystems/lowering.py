@@ -113,6 +113,10 @@ class _Lowerer:
         if initial is not None:
             initial = self.expression(initial)
         lowered = replace(variable, equation=equation, initial=initial)
+        if (equation, initial) != (variable.equation, variable.initial):
+            # Keep the call the modeler wrote, so that a writer can give it back.
+            written = ((variable.equation, variable.initial), (equation, initial))
+            lowered = replace(lowered, written=written)
         self.index[lowered.key] = lowered
         return [lowered, *self.made]
 

@@ -109,6 +109,11 @@ class Variable:
     origin: str | None = None  # for variables made by lowering: the modeler's variable
     group: str = ""  # the sector or view the variable belongs to
     dims: tuple[str, ...] = ()  # canonical names of its dimensions; empty for a scalar
+    # Set by lowering, for writers: ((equation, initial) as the modeler wrote them,
+    # (equation, initial) lowering made of them). Trust the first pair only while the
+    # variable still holds the second: an edit after loading makes it stale.
+    # Not compared, so that a model equals its copy whatever it was lowered from.
+    written: tuple[Any, Any] | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
