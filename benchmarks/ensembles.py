@@ -9,12 +9,14 @@ Prints, for the flagship model when present (else SIR):
   members and extrapolated, and how many times slower each is than the ensemble;
 - the peak resident memory of a 100,000-member ensemble saving 10 variables,
   measured in a fresh subprocess (``VmHWM``), beside the same process's peak just
-  before the ensemble starts, and the ensemble's own allocations (``tracemalloc``).
+  before the ensemble starts, and with ``--trace`` the ensemble's own allocations
+  (``tracemalloc``, which triples the run time: the engine allocates a temporary
+  array per operation per step).
 
 Usage::
 
     python benchmarks/ensembles.py [--model FILE] [--members 10000] [--large 100000]
-        [--pysd-runs 3] [--simlin-runs 20] [--chunk-size 1000]
+        [--pysd-runs 3] [--simlin-runs 20] [--chunk-size 1000] [--trace]
 
 Costs are CPU time of this process (`time.process_time`), so that other work on a
 busy machine does not inflate them; wall time is printed beside them. Figures are
@@ -183,12 +185,13 @@ ranges, save = uncertain_constants(model), saved_variables(model)
 table = members_table(ranges, {n})
 run_ensemble(model, table.iloc[:10], save=save, progress=False)
 before = high_water_mb()
-tracemalloc.start()
+if {trace}:
+    tracemalloc.start()
 start, cpu = time.perf_counter(), time.process_time()
 result = run_ensemble(model, table, save=save, chunk_size={chunk}, progress=False)
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 quantiles = result.quantiles([0.05, 0.5, 0.95])
-traced = tracemalloc.get_traced_memory()[1] / 2**20
+traced = tracemalloc.get_traced_memory()[1] / 2**20 if {trace} else None
 peak = high_water_mb()
 error = max(
     float((result.quantile_error[v] / (abs(quantiles[v]).max() + 1e-300)).max()) for v in result.names
@@ -200,8 +203,10 @@ print(json.dumps({{"members": {n}, "saved": len(save), "times": len(result.times
 """
 
 
-def large_ensemble_memory(path: Path, n: int, chunk_size: int) -> dict:
-    script = LARGE_SCRIPT.format(bench=str(Path(__file__).parent), path=str(path), n=n, chunk=chunk_size)
+def large_ensemble_memory(path: Path, n: int, chunk_size: int, trace: bool = False) -> dict:
+    script = LARGE_SCRIPT.format(
+        bench=str(Path(__file__).parent), path=str(path), n=n, chunk=chunk_size, trace=trace
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -214,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pysd-runs", type=int, default=3)
     parser.add_argument("--simlin-runs", type=int, default=20)
     parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--trace", action="store_true", help="also trace allocations of the memory run")
     args = parser.parse_args(argv)
 
     ours = time_ensemble(args.model, args.members, args.chunk_size)
@@ -247,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
             f"first member's final {ours['save'][0]}: pysimlin {first}, nestedsystems {ours_first:.6g}"
         )
     if args.large:
-        memory = large_ensemble_memory(args.model, args.large, args.chunk_size)
+        memory = large_ensemble_memory(args.model, args.large, args.chunk_size, args.trace)
+        traced = memory["traced_peak_mb"]
+        own = f"the ensemble's own allocations peak at {traced:.0f} MB (tracemalloc); " if traced else ""
         print(
             f"{memory['members']:,} members saving {memory['saved']} variables over {memory['times']} times: "
             f"{memory['seconds']:.1f} s wall ({memory['cpu_seconds']:.1f} s CPU); peak RSS "
-            f"{memory['hwm_peak_mb']:.0f} MB ({memory['hwm_before_mb']:.0f} MB before the ensemble), "
-            f"the ensemble's own allocations peaking at {memory['traced_peak_mb']:.0f} MB (tracemalloc); "
+            f"{memory['hwm_peak_mb']:.0f} MB ({memory['hwm_before_mb']:.0f} MB before the ensemble); {own}"
             f"keeping every member would need {memory['kept_would_need_mb']:,.0f} MB; quantiles "
             f"{'exact' if memory['exact'] else 'from merged histograms'}, largest error "
             f"{100 * memory['max_quantile_error_relative']:.2f}% of the variable's largest quantile"
