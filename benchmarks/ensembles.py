@@ -10,8 +10,7 @@ Prints, for the flagship model when present (else SIR):
 - the peak resident memory of a 100,000-member ensemble saving 10 variables,
   measured in a fresh subprocess (``VmHWM``), beside the same process's peak just
   before the ensemble starts, and with ``--trace`` the ensemble's own allocations
-  (``tracemalloc``, which triples the run time: the engine allocates a temporary
-  array per operation per step).
+  (``tracemalloc``; off by default so that it cannot slow the timed run).
 
 Usage::
 
