@@ -28,6 +28,14 @@ NOT_WRITABLE: dict[str, str] = {
     "vector_order": _DATA_KEYWORD,
 }
 
+# Models with nothing to write: they do not load, or do not run, for reasons of
+# their own (tests/test_conformance.py says more).
+NOT_LOADED = {
+    "get_constants": "the .xls data file it names is not in the suite",
+    "get_data": "the .xls data file it names is not in the suite",
+}
+NOT_RUN = {"arithmetics_exp": "it runs into NaN: PySD reads 30^-30^-x with -30 as the base"}
+
 
 def _model_files() -> list:
     files = [*sorted(MODELS.glob("*.mdl")), *sorted(MODELS.glob("*/*.mdl"))]
@@ -42,23 +50,31 @@ def _model_files() -> list:
     return cases
 
 
-def _run(model: Model) -> ns.Run:
-    return ns.simulate(ns.compile_model(model, native=False))
+# The python kernel spends seconds a step in ALLOCATE: a few steps show as well
+# that the equations read back the same. Folder -> FINAL TIME used.
+SHORTER: dict[str, float] = {"allocate_available": 8.0, "allocate_by_priority": 2.0}
+
+
+def _run(model: Model, final_time: float | None = None) -> ns.Run:
+    params = None if final_time is None else {"FINAL TIME": final_time}
+    return ns.simulate(ns.compile_model(model, native=False), params=params)
 
 
 @pytest.mark.parametrize("path", _model_files())
 def test_round_trip_runs_the_same(path: Path, tmp_path: Path) -> None:
-    try:
-        model = ns.load(path)
-    except ns.ModelError:
-        pytest.skip("does not load: its own conformance test says why")  # not the writer's to fix
-    try:
-        before = _run(model)
-    except (ns.SimulationError, AssertionError):
-        pytest.skip("does not run: its own conformance test says why")
+    if path.parent.name in NOT_LOADED:
+        with pytest.raises(ns.ModelError):  # so that one that starts loading is noticed
+            ns.load(path)
+        pytest.skip(NOT_LOADED[path.parent.name])
+    model = ns.load(path)
+    if path.parent.name in NOT_RUN:
+        with pytest.raises(ns.SimulationError):
+            _run(model)
+        pytest.skip(NOT_RUN[path.parent.name])
+    before = _run(model, SHORTER.get(path.parent.name))
     # Without its source the writer lays out a sketch of its own: the harder case.
     written = ns.save(model.replace(source=None), tmp_path / "x.mdl")
-    after = _run(ns.load(written))
+    after = _run(ns.load(written), SHORTER.get(path.parent.name))
     assert after.names == before.names
     np.testing.assert_allclose(after.values, before.values, rtol=1e-12, atol=0)
     # ... and with it, the file's own sketch comes back verbatim.
@@ -214,3 +230,28 @@ def test_a_sketch_naming_a_removed_variable_is_drawn_anew(tmp_path: Path) -> Non
     smaller = smaller.with_variables(Variable("Characteristic Time 2", Kind.CONSTANT, Number(10.0)))
     text = to_mdl(smaller)
     assert "Characteristic Time," not in text.split(SKETCH_MARK, 1)[1]
+
+
+def test_random_streams_trends_delays_and_lookup_modes_run_the_same(tmp_path: Path) -> None:
+    """RANDOM calls lose the stream arguments the loader adds (and NOISE SEED stays
+    where it was, so that the streams are numbered alike); calls with an initial value
+    come back as their I forms."""
+    source = tmp_path / "r.mdl"
+    source.write_text(
+        "{UTF-8}\nInput= STEP(1, 1) + RANDOM UNIFORM(0, 1, 3) ~~|\nT= TREND(Input, 2, 0) ~~|\n"
+        "F= FORECAST(Input, 2, 3) ~~|\nD= DELAY N(Input, 2, 0, 3) ~~|\nS= SMOOTH N(Input, 2, 1, 2) ~~|\n"
+        "P= NPV(Input, 0.1, 0, 1) ~~|\nQ= DELAY3(Input, 2) + DELAY1I(Input, 1, 5) ~~|\n"
+        "L= LOOKUP EXTRAPOLATE(tab, Input) ~~|\ntab( [(0,0)-(1,1)],(0,0),(1,1)) ~~|\n"
+        "Neg= -Input^2 + (-2)*3 - -1 ~~|\n"
+        "INITIAL TIME= 0 ~~|\nFINAL TIME= 6 ~~|\nTIME STEP= 0.25 ~~|\nSAVEPER= TIME STEP ~~|\n",
+        encoding="utf-8",
+    )
+    model = ns.load(source)
+    text = to_mdl(model.replace(source=None))
+    assert "RANDOM UNIFORM(0, 1, 3)" in text
+    assert "DELAY3I(Input, 2, Input) + DELAY1I(Input, 1, 5)" in text
+    assert "LOOKUP EXTRAPOLATE(tab, Input)" in text
+    again = ns.load(ns.save(model.replace(source=None), tmp_path / "again.mdl"))
+    before, after = _run(model), _run(again)
+    assert after.names == before.names
+    np.testing.assert_array_equal(after.values, before.values)

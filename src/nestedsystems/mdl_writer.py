@@ -67,7 +67,7 @@ _PRECEDENCE = {
     Op.POW: 7,
 }
 _UNARY = 0.5
-_ATOM = 8
+_ATOM = 8.0
 
 _LOOKUP_FUNCTIONS = {
     LookupMode.EXTRAPOLATE: "LOOKUP EXTRAPOLATE",
@@ -75,6 +75,11 @@ _LOOKUP_FUNCTIONS = {
     LookupMode.BACKWARD: "LOOKUP BACKWARD",
     LookupMode.INVERT: "LOOKUP INVERT",
 }
+_CONTROL_GROUP = (
+    "********************************************************\n\t.Control\n"
+    "********************************************************~\n"
+    "\t\tSimulation Control Parameters\n\t|\n\n"
+)
 _WITH_INITIAL = {"SMOOTH": "SMOOTHI", "SMOOTH3": "SMOOTH3I", "DELAY1": "DELAY1I", "DELAY3": "DELAY3I"}
 _PLAIN_NAME = re.compile(r"[^\W\d](?:[\w $']*[\w$'])?")
 # A quoted name whose inner quotes are escaped and which holds no line break.
@@ -116,15 +121,16 @@ def to_mdl(model: Model) -> str:
     writer = _Writer(model)
     parts = ["{UTF-8}\n"]
     parts.extend(writer.dimension(d) for d in model.dimensions)
-    written = [v for v in model.variables if v.origin is None]
-    parts.extend(writer.variable(v) for v in written if v.key not in CONTROL_VARIABLES)
     parts.extend(writer.check(c) for c in model.checks)
-    parts.append(
-        "********************************************************\n\t.Control\n"
-        "********************************************************~\n"
-        "\t\tSimulation Control Parameters\n\t|\n\n"
-    )
-    parts.extend(writer.variable(v) for v in written if v.key in CONTROL_VARIABLES)
+    # Model order, kept: runs list their variables, and number RANDOM calls, in it.
+    control = False
+    for variable in model.variables:
+        if variable.origin is not None:
+            continue
+        if variable.key in CONTROL_VARIABLES and not control:
+            control = True
+            parts.append(_CONTROL_GROUP)
+        parts.append(writer.variable(variable))
     return "".join(parts) + _sketch_section(model, writer)
 
 
@@ -195,11 +201,11 @@ class _Writer:
 
     # -- expressions
 
-    def expr(self, e: Expr | Table, parent: int = 0) -> str:
+    def expr(self, e: Expr | Table, parent: float = 0) -> str:
         text, strength = self._expr(e)
         return f"({text})" if strength <= parent else text
 
-    def _expr(self, e: Expr | Table) -> tuple[str, int]:
+    def _expr(self, e: Expr | Table) -> tuple[str, float]:
         if isinstance(e, Number):
             return self.number(e.value)
         if isinstance(e, Ref):
@@ -230,7 +236,7 @@ class _Writer:
             return self.table(e), _ATOM
         raise self.error(f"an expression of type {type(e).__name__}")
 
-    def number(self, value: float) -> tuple[str, int]:
+    def number(self, value: float) -> tuple[str, float]:
         if value == NOT_AVAILABLE:
             return ":NA:", _ATOM
         if not math.isfinite(value):
@@ -321,11 +327,14 @@ class _Writer:
         units = self.units(variable.units, variable.range)
         documentation = self.text(variable.documentation)
         if isinstance(equation, Defined):
-            initials = dict(initial.parts) if isinstance(initial, Defined) else {}
+            # A stock defined in parts has its initial values in the same parts.
+            initials: dict[Selector, Expr | None] = {}
+            if isinstance(initial, Defined):
+                initials = {sel: part for sel, part in initial.parts if not isinstance(part, Table)}
             entries = []
             for selector, part in equation.parts:
                 head = left + self.selector(selector)
-                part_initial = initials.get(selector, initial if not isinstance(initial, Defined) else None)
+                part_initial = initials.get(selector) if isinstance(initial, Defined) else initial
                 entries.append(self.entry(variable, head, part, part_initial, units, documentation))
                 documentation = ""  # once is enough
             return "".join(entries)
