@@ -29,10 +29,14 @@ _HEADER = (
 _VIEW_STYLE = "$192-192-192,0,Times New Roman|12||0-0-0|0-0-0|0-0-255|-1--1--1|-1--1--1|96,96,100,0\n"
 _SETTINGS = f"{PLOTS_MARK}\n:L<%^E!@\n1:Current.vdf\n9:Current\n15:0,0,0,0,0,0\n19:100,0\n27:2,\n34:0,\n"
 
-_STOCK_GAP = 360  # room between stocks for a valve and its clouds
-_FLOW_OFFSET = 120
+_STOCK_GAP = 560  # room between stocks for a valve and its cloud on either side
+_STOCKS_PER_ROW = 4
+_ROW_GAP = 320  # room below a row of stocks for flows stacked under each other
+_FLOW_OFFSET = 130
+_FLOW_STACK = 60  # a stock's second inflow sits this far below its first
 _LAYER_GAP = 90
 _COLUMN_GAP = 190
+_PER_LAYER_ROW = 8
 
 
 def sketch(model: Model, spell: Callable[[str], str]) -> str:
@@ -96,13 +100,15 @@ class _View:
         stocks = [v for v in self.variables.values() if v.kind is Kind.STOCK]
         flows = self.flows(stocks)
         for i, stock in enumerate(stocks):
-            x, y = 200 + i * _STOCK_GAP, 120
+            row, column = divmod(i, _STOCKS_PER_ROW)
+            x, y = 300 + column * _STOCK_GAP, 120 + row * _ROW_GAP
             number = self.new(x, y)
             self.ids[stock.key] = number
             self.out.append(f"10,{number},{self.spell(stock.name)},{x},{y},40,20,3,3,0,0,0,0,0,0\n")
         for flow, (source, target) in flows.items():
             self.valve(flow, source, target)
-        self.layers([v for v in self.variables.values() if v.key not in self.ids])
+        top = 120 + _ROW_GAP * -(-len(stocks) // _STOCKS_PER_ROW) if stocks else 60
+        self.layers([v for v in self.variables.values() if v.key not in self.ids], top)
         self.arrows()
         return self.out
 
@@ -127,7 +133,9 @@ class _View:
             x, y = spots[0][0] - _FLOW_OFFSET, spots[0][1]
         else:
             x, y = spots[0][0] + _FLOW_OFFSET, spots[0][1]
-        y += 10 * sum(1 for n in self.places.values() if n == (x, y))  # two flows, one spot
+        # Flows meeting a stock on the same side are stacked below each other.
+        while (x, y) in self.places.values():
+            y += _FLOW_STACK
         ends = []
         for stock, side in ((source, -1), (target, 1)):
             if stock is not None:
@@ -149,7 +157,7 @@ class _View:
             f"10,{label},{self.spell(self.variables[flow].name)},{x},{y + 16},49,8,40,3,0,0,-1,0,0,0\n"
         )
 
-    def layers(self, others: list[Variable]) -> None:
+    def layers(self, others: list[Variable], top: int) -> None:
         """Place the remaining variables in layers below the stocks: a variable one
         layer below the deepest of the variables it reads (cycles contracted)."""
         graph = nx.DiGraph()
@@ -163,12 +171,17 @@ class _View:
         rows: dict[int, list[Variable]] = {}
         for v in others:
             rows.setdefault(depth[condensed.graph["mapping"][v.key]], []).append(v)
+        y = top
         for level in sorted(rows):
             for i, v in enumerate(rows[level]):
-                x, y = 120 + i * _COLUMN_GAP, 260 + level * _LAYER_GAP
+                wrapped, column = divmod(i, _PER_LAYER_ROW)
+                if column == 0 and i:
+                    y += _LAYER_GAP  # a wide layer goes on over several rows
+                x = 120 + column * _COLUMN_GAP + (wrapped % 2) * _COLUMN_GAP // 2
                 number = self.new(x, y)
                 self.ids[v.key] = number
                 self.out.append(f"10,{number},{self.spell(v.name)},{x},{y},49,8,8,3,0,0,0,0,0,0\n")
+            y += _LAYER_GAP
 
     def reads(self, variable: Variable) -> frozenset[str]:
         equation = _equation(variable)
