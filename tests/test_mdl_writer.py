@@ -255,3 +255,14 @@ def test_random_streams_trends_delays_and_lookup_modes_run_the_same(tmp_path: Pa
     before, after = _run(model), _run(again)
     assert after.names == before.names
     np.testing.assert_array_equal(after.values, before.values)
+
+
+def test_documentation_cannot_hide_a_sketch_or_a_macro(tmp_path: Path) -> None:
+    doc = "before \\\\\\---/// after :MACRO: m(x) :END OF MACRO:"
+    model = _model(Variable("k", Kind.CONSTANT, Number(2.0), documentation=doc))
+    back = ns.load(ns.save(model, tmp_path / "d.mdl"))
+    assert back["k"].equation == Number(2.0)
+    assert back["k"].documentation.startswith("before")
+    evil = _model(Variable('"a \\\\\\---/// b"', Kind.CONSTANT, Number(2.0)))
+    with pytest.raises(NotWritableError, match="sketch marker"):
+        to_mdl(evil)

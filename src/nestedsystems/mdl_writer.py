@@ -131,7 +131,10 @@ def to_mdl(model: Model) -> str:
             control = True
             parts.append(_CONTROL_GROUP)
         parts.append(writer.variable(variable))
-    return "".join(parts) + _sketch_section(model, writer)
+    equations = "".join(parts)
+    if SKETCH_MARK in equations:  # only a quoted name can still hold it
+        raise NotWritableError("a name holds the sketch marker \\\\\\---///", file=model.source)
+    return equations + _sketch_section(model, writer)
 
 
 def _sketch_section(model: Model, writer: _Writer) -> str:
@@ -399,5 +402,8 @@ class _Writer:
         """Units or documentation with the field separators replaced: ``~`` and ``|``
         would end the field and let the rest be read as an equation."""
         text = text.replace("~", "-").replace("|", "/").strip()
+        # Markers the reader looks for anywhere in the file, documentation included.
+        text = text.replace(SKETCH_MARK, "---").replace(":MACRO:", ": MACRO:")
+        text = re.sub(":END OF MACRO:", ": END OF MACRO:", text, flags=re.IGNORECASE)
         # A line ending in a backslash would join the next line to it.
         return "\n\t\t".join(line.rstrip("\\ ") for line in text.splitlines())
