@@ -2,7 +2,8 @@
 
 Starts ``nestedsystems serve`` (the what-if app on the flagship model) in a subprocess
 on 127.0.0.1, opens N sessions with Bokeh's own client (the same websocket protocol as
-a browser, without drawing), each in its own thread, and has every session release a
+a browser, without drawing), each in its own process (Bokeh's client is not safe to
+run in many threads of one process), and has every session release a
 slider M times as fast as answers come back. A round trip is timed from the release
 to the moment the server's answer, the new chart data, has been applied in the client.
 
@@ -14,9 +15,9 @@ Prints p50/p95/max of the round trip and the throughput. Run:
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,9 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 LEVERS = ("Supervision hours", "Staffing ratio", "Relative pay", "Leadership participation")
 
 
-def session_worker(
-    url: str, moves: int, seed: int, times: list[float], errors: list[str], start: threading.Barrier
-):
+def session_worker(url: str, moves: int, seed: int, results, start) -> None:  # type: ignore[no-untyped-def]
+    times: list[float] = []
+    errors: list[str] = []
+    try:
+        _moves(url, moves, seed, times, errors, start)
+    finally:
+        results.put((times, errors))
+
+
+def _moves(url: str, moves: int, seed: int, times: list[float], errors: list[str], start) -> None:  # type: ignore[no-untyped-def]
     from bokeh.client import pull_session
 
     rng = np.random.default_rng(seed)
@@ -80,20 +88,26 @@ def main() -> None:
         tempfile.TemporaryDirectory() as folder,
         ServerProcess(args.model, store=Path(folder) / "scenarios.sqlite") as server,
     ):
-        times: list[float] = []
-        errors: list[str] = []
-        start = threading.Barrier(args.sessions + 1)
-        threads = [
-            threading.Thread(target=session_worker, args=(server.url, args.moves, k, times, errors, start))
+        context = multiprocessing.get_context("spawn")
+        start = context.Barrier(args.sessions + 1)
+        results = context.Queue()
+        workers = [
+            context.Process(target=session_worker, args=(server.url, args.moves, k, results, start))
             for k in range(args.sessions)
         ]
-        for thread in threads:
-            thread.start()
+        for worker in workers:
+            worker.start()
         start.wait()  # every session is open before any slider moves
         began = time.perf_counter()
-        for thread in threads:
-            thread.join()
+        times: list[float] = []
+        errors: list[str] = []
+        for _ in workers:
+            done, failed = results.get()
+            times.extend(done)
+            errors.extend(failed)
         elapsed = time.perf_counter() - began
+        for worker in workers:
+            worker.join()
 
     if errors:
         print("errors:", *errors[:10], sep="\n  ")
