@@ -15,17 +15,11 @@ from nestedsystems.model import Kind, Model, Range, Variable
 from nestedsystems.vensim_text import SKETCH_MARK
 
 _MACROS = "macros are expanded at load and their definitions are not kept in the IR"
-_DATA_KEYWORD = (
-    "data read with a keyword (LOOK FORWARD, HOLD BACKWARD) becomes an inline lookup of time "
-    "with that mode, which a .mdl can only say through a named lookup the model does not have"
-)
 NOT_WRITABLE: dict[str, str] = {
     "macro_expression": _MACROS,
     "macro_multi_expression": _MACROS,
     "macro_stock": _MACROS,
     "macro_trailing_definition": _MACROS,
-    "get_with_missing_values_xlsx": _DATA_KEYWORD,
-    "vector_order": _DATA_KEYWORD,
 }
 
 # Models with nothing to write: they do not load, or do not run, for reasons of

@@ -5,6 +5,11 @@ and the like into variables of its own (``origin`` set), which are never written
 the stateful call they came from is kept on the modeler's variable
 (`Variable.written`) and written instead.
 
+Data read with a keyword (HOLD BACKWARD, LOOK FORWARD) is, in the IR, an inline
+table with a mode; a .mdl gives a mode only to a named lookup, so the writer adds one,
+``<variable> data``, read with LOOKUP BACKWARD or FORWARD. Lookups are not run
+columns, so runs keep their names.
+
 A model loaded from a .mdl keeps that file's sketch, verbatim, so that a Vensim
 user's diagram survives an edit of the equations; any other model gets a diagram
 laid out by `sketch`.
@@ -169,6 +174,7 @@ class _Writer:
             self.spelled[variable.key] = variable.name
         self.internal = {v.key: v for v in model.variables if v.origin is not None}
         self.current: Variable | None = None
+        self.tables: list[tuple[str, Table]] = []  # lookups made for the current variable
 
     # -- names and text fields
 
@@ -285,13 +291,30 @@ class _Writer:
     def lookup_call(self, e: LookupCall) -> str:
         argument = self.expr(e.argument)
         if isinstance(e.table, Table):
-            if e.mode is not None or e.table.mode is not LookupMode.INTERPOLATE:
-                raise self.error("an inline lookup read other than by interpolation (data with a keyword)")
-            return f"WITH LOOKUP({argument}, {self.table(e.table)})"
+            mode = e.mode or e.table.mode
+            if mode is LookupMode.INTERPOLATE:
+                return f"WITH LOOKUP({argument}, {self.table(e.table)})"
+            if e.mode is not None and e.table.mode not in (LookupMode.INTERPOLATE, e.mode):
+                raise self.error("an inline lookup read with two different keywords")
+            # Data read with a keyword (GET DATA, HOLD BACKWARD, ...) is an inline table
+            # with a mode; a .mdl says that only of a named lookup, so one is written.
+            table = self.made_table(Table(e.table.x, e.table.y))
+            return f"{_LOOKUP_FUNCTIONS[mode]}({table}, {argument})"
         table = self.ref(e.table)
         if e.mode is None or e.mode is LookupMode.INTERPOLATE:
             return f"{table}({argument})"
         return f"{_LOOKUP_FUNCTIONS[e.mode]}({table}, {argument})"
+
+    def made_table(self, table: Table) -> str:
+        assert self.current is not None
+        base = self.current.name.strip('"') + " data"
+        name, n = base, 1
+        taken = {canonical(t) for t, _ in self.tables}
+        while canonical(name) in self.model or canonical(name) in taken:
+            n += 1
+            name = f"{base} {n}"
+        self.tables.append((name, table))
+        return self.name(name)
 
     def table(self, table: Table) -> str:
         if table.mode is not LookupMode.INTERPOLATE:
@@ -320,6 +343,13 @@ class _Writer:
 
     def variable(self, variable: Variable) -> str:
         self.current = variable
+        self.tables = []
+        text = self.defined(variable)
+        for name, table in self.tables:  # after the variable, which needs them
+            text += f"{self.name(name)}(\n\t{self.table(table)[1:-1]})\n\t~\t\n\t~\t\n\t|\n\n"
+        return text
+
+    def defined(self, variable: Variable) -> str:
         equation, initial = variable.equation, variable.initial
         if variable.written is not None:
             original, lowered = variable.written
