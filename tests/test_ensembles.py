@@ -58,7 +58,7 @@ def test_kept_members_give_exact_quantiles(sir, members):
     quantiles = result.quantiles([0.05, 0.5, 0.95])
     expected = np.quantile(result.dataset["Infectious"].to_numpy(), [0.05, 0.5, 0.95], axis=0)
     np.testing.assert_array_equal(quantiles["Infectious"], expected)
-    assert float(result.quantile_error["Infectious"].max()) == 0.0
+    assert float(result.quantile_error()["Infectious"].max()) == 0.0
 
 
 def test_summaries_only_give_quantiles_within_their_stated_error(sir):
@@ -68,7 +68,7 @@ def test_summaries_only_give_quantiles_within_their_stated_error(sir):
     assert not summary.exact
     qs = [0.05, 0.25, 0.5, 0.75, 0.95]
     difference = abs(summary.quantiles(qs) - exact.quantiles(qs))
-    error = summary.quantile_error
+    error = summary.quantile_error(qs)
     for name in SAVE:
         assert bool((difference[name] <= error[name] + 1e-9).all())
     # one bin of the padded spread: a few persons out of a thousand

@@ -149,11 +149,12 @@ class _Summary:
         np.minimum(self.minimum, chunk["low"], out=self.minimum)
         np.maximum(self.maximum, chunk["high"], out=self.maximum)
 
-    def quantiles(self, qs: np.ndarray) -> np.ndarray:
-        """Shape (len(qs), times, variables), read off the cumulative counts."""
+    def quantiles(self, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Estimates and the width of the bin each was read from, (len(qs), times, variables)."""
         total = self.counts.sum(axis=-1)[..., None]
         cumulative = np.cumsum(self.counts, axis=-1)
         out = np.empty((len(qs), *self.low.shape))
+        widths = np.empty_like(out)
         for i, q in enumerate(qs):
             # numpy's default (linear) quantile sits at rank q*(N-1) among N values
             rank = q * (total - 1)
@@ -168,7 +169,9 @@ class _Summary:
             out[i] = np.clip(
                 lower + np.clip(inside[..., 0], 0, 1) * (upper - lower), self.minimum, self.maximum
             )
-        return out
+            # an open end bin reaches from the last edge to the exact extreme
+            widths[i] = upper - lower
+        return out, widths
 
 
 class EnsembleResult:
@@ -232,7 +235,7 @@ class EnsembleResult:
         """Quantiles across members of every saved variable at every time.
 
         Exact when the members were kept; otherwise read from merged histograms,
-        within `quantile_error` of the exact value.
+        within `quantile_error` (same ``qs``) of the exact value.
         """
         q = np.asarray(qs, dtype=float)
         if q.ndim != 1 or np.any((q < 0) | (q > 1)):
@@ -241,30 +244,26 @@ class EnsembleResult:
             table = np.quantile(self._values, q, axis=0)
         else:
             assert self._summary is not None
-            table = self._summary.quantiles(q)
+            table = self._summary.quantiles(q)[0]
         data = {name: (("quantile", "time"), table[:, :, i]) for i, name in enumerate(self.names)}
         return xr.Dataset(data, coords={"quantile": q, "time": self.times})
 
-    @property
-    def quantile_error(self) -> xr.Dataset:
-        """How far `quantiles` may be from the exact ones, per (time, variable).
+    def quantile_error(self, qs: Sequence[float] = (0.05, 0.5, 0.95)) -> xr.Dataset:
+        """How far each of `quantiles` may be from the exact one, per (quantile, time, variable).
 
-        0 when the members were kept. Otherwise one bin width, the resolution of the
-        histogram: the estimate lies in the bin that holds the order statistic below
-        the quantile, so it is off by more only when that bin is the last occupied one
-        before a gap, which needs very sparse members. Where members strayed into
-        the open end bins, the whole spread is reported instead.
+        0 when the members were kept. Otherwise the width of the bin the estimate
+        was read from (for an open end bin, from its edge to the exact extreme): the
+        estimate and the order statistic below the quantile share that bin, so it is
+        off by more only when the next member lies beyond a gap, which needs very
+        sparse members.
         """
+        q = np.asarray(qs, dtype=float)
         if self._summary is None:
-            error = np.zeros((len(self.times), len(self.names)))
+            error = np.zeros((len(q), len(self.times), len(self.names)))
         else:
-            error = self._summary.width.copy()
-            strayed = self._summary.counts[..., [0, -1]].sum(axis=-1) > 0
-            # a quantile in an open end bin is only bounded by the extremes
-            spread = self._summary.maximum - self._summary.minimum
-            error = np.where(strayed, np.maximum(error, spread), error)
-        data = {name: ("time", error[:, i]) for i, name in enumerate(self.names)}
-        return xr.Dataset(data, coords={"time": self.times})
+            error = self._summary.quantiles(q)[1]
+        data = {name: (("quantile", "time"), error[:, :, i]) for i, name in enumerate(self.names)}
+        return xr.Dataset(data, coords={"quantile": q, "time": self.times})
 
     def save(self, path: str | PathLike[str]) -> Path:
         """Write the members (or, when only summaries were kept, five quantiles of each variable).
@@ -369,7 +368,6 @@ def _elements(model: Model, save: tuple[str, ...]) -> tuple[str, ...]:
         variable = model.get(name)
         expanded.extend(space.columns(variable) if variable is not None and variable.dims else [name])
     return tuple(dict.fromkeys(expanded))
-
 
 
 def _apply(model: Model, scenario: Any) -> Model:
