@@ -260,3 +260,9 @@ def test_documentation_cannot_hide_a_sketch_or_a_macro(tmp_path: Path) -> None:
     evil = _model(Variable('"a \\\\\\---/// b"', Kind.CONSTANT, Number(2.0)))
     with pytest.raises(NotWritableError, match="sketch marker"):
         to_mdl(evil)
+
+
+def test_a_non_negative_stock_is_refused_not_dropped() -> None:
+    stock = Variable("S", Kind.STOCK, Number(-1.0), initial=Number(1.0), non_negative=True)
+    with pytest.raises(NotWritableError, match="non-negative"):
+        to_mdl(_model(stock))

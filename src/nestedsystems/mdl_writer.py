@@ -15,8 +15,13 @@ user's diagram survives an edit of the equations; any other model gets a diagram
 laid out by `sketch`.
 
 Everything written comes from the IR, never from text that could be read as code:
-names that need them are quoted (with ``\\"`` and ``\\\\`` escaped inside), and the
-characters that end a field (``~`` and ``|``) are replaced in units and documentation.
+names that need them are quoted (``\\"`` inside; backslashes stay, as the loader
+keeps them), and what would end a field or a section (``~``, ``|``, the sketch and
+macro markers) is replaced in units and documentation.
+
+Not written: macro definitions (expanded at load, `NotWritableError`), the subscripts
+of a Reality Check's own name. A non-negative stock (XMILE's) is refused: a .mdl
+cannot say it, and without it the model would run differently.
 """
 
 from __future__ import annotations
@@ -114,7 +119,7 @@ def save(model: Model, path: str | Path) -> Path:
     ------
     NotWritableError
         A construct the writer cannot express (variables made by expanding a macro,
-        data read with a keyword other than interpolation, ...), named with its variable.
+        an infinite number, ...), named with its variable.
     """
     path = Path(path)
     path.write_text(to_mdl(model), encoding="utf-8")
@@ -407,6 +412,8 @@ class _Writer:
         elif variable.kind is Kind.STOCK:
             if initial is None:
                 raise self.error("a stock without an initial value")
+            if variable.non_negative:
+                raise self.error("a non-negative stock (XMILE), which a .mdl cannot say")
             body = f"{left}= INTEG (\n\t{self.expr(equation)},\n\t\t{self.expr(initial)})"
         elif variable.kind is Kind.MEMORY:
             raise self.error("a memory that no stateful function of the file accounts for")
