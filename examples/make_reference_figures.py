@@ -1,17 +1,17 @@
 """Draw the flagship model's reference behaviours (RM0-RM5) with Bokeh.
 
 One figure per reference behaviour, each comparing the scenarios that show it. The
-figures are saved as standalone HTML under docs-figures/ (or the folder given as the
-first argument); PNG files are written as well when Bokeh can export images (that
-needs a headless browser with its driver, which this script does not install).
+figures are saved as standalone HTML and PNG (through Debian's headless chromium and
+chromedriver, HTML only without them) under docs-figures/ or the folder given as the
+first argument; models/README.md shows the PNGs from models/figures/.
 
-Run:  python examples/make_reference_figures.py [out_dir]
+Run:  python examples/make_reference_figures.py models/figures
 """
 
 import sys
 from pathlib import Path
 
-from bokeh.io import save
+from bokeh.io import export_png, save
 from bokeh.layouts import row
 from bokeh.plotting import figure
 
@@ -35,6 +35,7 @@ def main(argv: list[str]) -> None:
     out = Path(argv[0]) if argv else Path("docs-figures")
     out.mkdir(parents=True, exist_ok=True)
     model = ns.load(ROOT / "models" / "nested_systems.mdl")
+    driver = _webdriver()
     for name, scenarios in FIGURES.items():
         runs = {s: ns.simulate(model, scenario=SCENARIOS / f"{s}.toml", return_columns=OUTPUTS) for s in scenarios}
         panels = []
@@ -46,13 +47,22 @@ def main(argv: list[str]) -> None:
             panels.append(fig)
         layout = row(*panels)
         save(layout, out / f"{name}.html", resources="cdn", title=name)
-        try:
-            from bokeh.io import export_png
+        if driver is not None:
+            export_png(layout, filename=str(out / f"{name}.png"), webdriver=driver)
+    if driver is not None:
+        driver.quit()
+    print(f"figures in {out}" + ("" if driver else " (HTML only: no chromium/chromedriver for PNG)"))
 
-            export_png(layout, filename=str(out / f"{name}.png"))
-        except Exception as error:  # no browser driver: HTML only
-            print(f"{name}: HTML written, PNG skipped ({type(error).__name__})")
-    print(f"figures in {out}")
+
+def _webdriver():  # type: ignore[no-untyped-def]
+    """Debian's headless chromium for PNG export, or None where it is not installed."""
+    try:
+        from nestedsystems.dashboard.export import chromium_webdriver
+
+        return chromium_webdriver()
+    except Exception as error:  # no browser or driver: HTML only
+        print(f"PNG export unavailable ({type(error).__name__}: {error})")
+        return None
 
 
 if __name__ == "__main__":
