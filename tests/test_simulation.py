@@ -225,3 +225,29 @@ def test_native_ensembles_agree_with_numpy_ensembles() -> None:
     numpy_run = ns.simulate(ns.compile_model(model, native=False), params=params)
     native_run = ns.simulate(ns.compile_model(model, native=True), params=params)
     assert np.allclose(native_run.values, numpy_run.values, rtol=1e-12, atol=1e-12)
+
+
+def test_generated_kernels_do_not_depend_on_string_hashing() -> None:
+    """The native compile cache is keyed by the kernel's text: it must be the same in
+    every process, whatever PYTHONHASHSEED randomises."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = (
+        "import hashlib, nestedsystems as ns\n"
+        "from nestedsystems.compiler import _Source, SCALAR\n"
+        f"c = ns.compile_model(ns.load({str(ROOT / 'models' / 'benchmark' / 'services60.mdl')!r}), native=False)\n"
+        "text = _Source(c.model, c._layout, SCALAR, {}).euler_native(c.plan().saved)\n"
+        "print(hashlib.sha256(text.encode()).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1, digests

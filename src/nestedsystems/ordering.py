@@ -52,7 +52,10 @@ def _called(variable: Variable, name: str) -> bool:
     return True
 
 
-def _sorted(model: Model, graph: dict[str, set[str]], what: str) -> list[str]:
+def _sorted(model: Model, graph: dict[str, list[str]], what: str) -> list[str]:
+    """A topological order that depends only on the model, never on string hashing:
+    the generated kernels' text, and so their on-disk compile cache, stays the same
+    from one process to the next."""
     try:
         return list(TopologicalSorter(graph).static_order())
     except CycleError as error:
@@ -70,9 +73,7 @@ def _sorted(model: Model, graph: dict[str, set[str]], what: str) -> list[str]:
 def run_order(model: Model) -> list[Variable]:
     """Auxiliaries in an order in which each is computed after what it reads."""
     computed = {v.key for v in model.of_kind(Kind.AUXILIARY)}
-    graph = {
-        v.key: {d for d in v.dependencies if d in computed} for v in model.of_kind(Kind.AUXILIARY)
-    }
+    graph = {v.key: sorted(d for d in v.dependencies if d in computed) for v in model.of_kind(Kind.AUXILIARY)}
     return [model[name] for name in _sorted(model, graph, "among the equations") if name in computed]
 
 
@@ -80,7 +81,7 @@ def initial_order(model: Model) -> list[Variable]:
     """Every variable but lookups, in the order initialisation computes them."""
     wanted = {v.key for v in model.variables if v.kind is not Kind.LOOKUP}
     graph = {
-        v.key: {d for d in v.initial_dependencies if d in wanted}
+        v.key: sorted(d for d in v.initial_dependencies if d in wanted)
         for v in model.variables
         if v.kind is not Kind.LOOKUP
     }
