@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Hundreds of models are loaded here, most run once: interpreted kernels finish before a
+# numba compile would. Native kernels are tested where asked for explicitly
+# (compile_model(..., native=True)) against the interpreted ones.
+os.environ.setdefault("NESTEDSYSTEMS_NATIVE", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -438,7 +438,7 @@ class CompiledModel:
         self.dynamic_time = layout.dynamic_time
         # Single Euler runs use numba-compiled kernels where numba is installed, unless
         # told otherwise: compiling costs seconds, worth it for a model run many times.
-        self.native = native_kernels.available() if native is None else native and native_kernels.available()
+        self.native = native_kernels.by_default() if native is None else native and native_kernels.available()
         self.native = self.native and not self.arrayed
         # RANDOM draws call numpy and scipy, which machine code cannot: those runs stay interpreted.
         self.native = self.native and not noise.draws_random(model)

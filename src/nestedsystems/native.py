@@ -25,15 +25,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["available", "build"]
+__all__ = ["available", "build", "by_default"]
 
 SMALL = 1e-6
 
 
 def available() -> bool:
     """Whether native kernels can be built here: numba is installed (it is the
-    accelerator, not a requirement) and not disabled with ``NESTEDSYSTEMS_NATIVE=0``."""
-    return importlib.util.find_spec("numba") is not None and os.environ.get("NESTEDSYSTEMS_NATIVE", "1") != "0"
+    accelerator, not a requirement)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def by_default() -> bool:
+    """Whether models compile natively unless told otherwise: where numba is
+    installed and ``NESTEDSYSTEMS_NATIVE`` is not ``0`` (the test suite sets it, so
+    that each of its hundreds of models does not pay a compile; tests that ask for
+    native kernels still get them)."""
+    return available() and os.environ.get("NESTEDSYSTEMS_NATIVE", "1") != "0"
 
 
 def _lookup(x, xs, ys):  # type: ignore[no-untyped-def]
