@@ -44,6 +44,9 @@ def main(argv: list[str]) -> None:
             for colour, (scenario, run) in zip(COLOURS, runs.items(), strict=False):
                 fig.line(run.times, run[output], legend_label=scenario, color=colour, line_width=2)
             fig.legend.label_text_font_size = "7pt"
+            fig.legend.location = "top_left"
+            fig.legend.background_fill_alpha = 0.6
+            fig.toolbar_location = None  # a picture for a README, not an interactive chart
             panels.append(fig)
         layout = row(*panels)
         save(layout, out / f"{name}.html", resources="cdn", title=name)
