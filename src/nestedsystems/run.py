@@ -6,6 +6,7 @@ engine only ever hands over arrays.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,12 +57,15 @@ class Run:
     def n_runs(self) -> int:
         return int(self.values.shape[0])
 
+    @functools.cached_property
+    def _columns(self) -> dict[str, int]:
+        return {canonical(candidate): j for j, candidate in reversed(list(enumerate(self.names)))}
+
     def _column(self, name: str) -> int:
-        key = canonical(name)
-        for j, candidate in enumerate(self.names):
-            if canonical(candidate) == key:
-                return j
-        raise KeyError(f"no variable named {name!r} in this run")
+        try:
+            return self._columns[canonical(name)]
+        except KeyError:
+            raise KeyError(f"no variable named {name!r} in this run") from None
 
     def __getitem__(self, name: str) -> np.ndarray:
         """One variable: shape (n_times,) for a single run, (n_runs, n_times) for an ensemble.
