@@ -174,7 +174,9 @@ def test_model_is_compiled_once_per_server(tmp_path, monkeypatch):
 
     calls = []
     real = nestedsystems.compile_model
-    monkeypatch.setattr(nestedsystems, "compile_model", lambda model: calls.append(model) or real(model))
+    monkeypatch.setattr(
+        nestedsystems, "compile_model", lambda model, **options: calls.append(model) or real(model, **options)
+    )
     model = tmp_path / "teacup.mdl"
     model.write_text(TEACUP.read_text())  # a new file, so no earlier test's cache applies
     with serving(model, tmp_path / "s.sqlite") as server:

@@ -12,6 +12,7 @@ A file that fails to load raises and is not cached: fixing it and reloading work
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,16 @@ class PreparedModel:
 
     path: Path
     model: object
-    compiled: object
+    interpreted: object
     baseline: object
+    _native: _NativeWarmUp
+
+    @property
+    def compiled(self) -> object:
+        """The compiled model sessions run: machine code once its compile in the
+        background is done, generated Python until then (a first compile of a large
+        model takes tens of seconds, which the first visitor should not wait for)."""
+        return self._native.compiled or self.interpreted
 
     @property
     def key(self) -> str:
@@ -76,9 +85,33 @@ def _prepare(path: str, mtime_ns: int, size: int) -> PreparedModel:
     import nestedsystems as ns
 
     model = ns.load(path)
-    compiled = ns.compile_model(model)
-    baseline = ns.simulate(compiled)
-    return PreparedModel(path=Path(path), model=model, compiled=compiled, baseline=baseline)
+    interpreted = ns.compile_model(model, native=False)
+    baseline = ns.simulate(interpreted)
+    return PreparedModel(
+        path=Path(path), model=model, interpreted=interpreted, baseline=baseline, _native=_NativeWarmUp(model)
+    )
+
+
+class _NativeWarmUp:
+    """Compiles a model's native kernels on a daemon thread; ``compiled`` is None until
+    they ran once (or forever, where numba is missing or the compile failed)."""
+
+    def __init__(self, model: object) -> None:
+        self.compiled: object | None = None
+        from .. import native
+
+        if native.by_default():
+            threading.Thread(target=self._compile, args=(model,), daemon=True, name="native-compile").start()
+
+    def _compile(self, model: object) -> None:
+        import nestedsystems as ns
+
+        try:
+            compiled = ns.compile_model(model, native=True)
+            ns.simulate(compiled)  # the first run compiles (or loads from the disk cache)
+        except Exception:  # the interpreted kernels keep serving; nothing is lost
+            return
+        self.compiled = compiled
 
 
 def clear_cache() -> None:
