@@ -70,6 +70,62 @@ def test_get_time_value_in_simulation_time(tmp_path: Path) -> None:
     np.testing.assert_allclose(run["later"], run.index.to_numpy() + 2.5)
 
 
+def test_get_time_value_relative_to_the_initial_time(tmp_path: Path) -> None:
+    path = _model(tmp_path, "since = GET TIME VALUE(1, -1, 0) ~ Year ~ |\n", final=3)
+    path.write_text(path.read_text().replace("INITIAL TIME = 0", "INITIAL TIME = 1990"))
+    path.write_text(path.read_text().replace("FINAL TIME = 3", "FINAL TIME = 1993"))
+    run = ns.simulate(ns.load(path)).to_pandas()
+    assert run.index[-1] == 1993
+    np.testing.assert_array_equal(run["since"], 1989.0)
+
+
+# ---------------------------------------------------------------------------- GAME
+
+
+def test_game_without_a_gaming_session_is_its_argument(tmp_path: Path) -> None:
+    # Vensim: GAME(x) is x unless a gaming session overrides it.
+    path = _model(tmp_path, "rate = 0.5 * Time ~ ~ |\nchosen = GAME(rate + 1) ~ ~ |\n", final=4)
+    run = ns.simulate(ns.load(path)).to_pandas()
+    np.testing.assert_array_equal(run["chosen"], 0.5 * run.index.to_numpy() + 1)
+
+
+# ---------------------------------------------------------- DEPRECIATE STRAIGHTLINE
+
+
+def test_depreciate_straightline_writes_each_step_off_evenly_over_the_depreciation_time(
+    tmp_path: Path,
+) -> None:
+    # Spending 3 $/Year, with a burst of 8 $/Year for the step at t = 2 (dt = 0.5):
+    # the extra 5 * 0.5 = 2.5 $ is written off at 2.5/2 = 1.25 $/Year for the 2 years
+    # starting with the step it was spent in; before, the function acts as if the
+    # stream had been its initial value 3 for the last 2 years.
+    path = _model(
+        tmp_path,
+        """
+        spending = IF THEN ELSE(Time = 2, 8, 3) ~ $/Year ~ |
+        depreciation = DEPRECIATE STRAIGHTLINE(spending, 2, 0.5, 3) ~ $/Year ~ |
+        """,
+        final=6,
+        step=0.5,
+    )
+    model = ns.load(path)
+    run = ns.simulate(model).to_pandas()
+    t = run.index.to_numpy()
+    expected = np.where((t >= 2) & (t < 4), 3 + 1.25, 3.0)
+    np.testing.assert_allclose(run["depreciation"], expected, rtol=1e-12)
+    # All of it written off: as much depreciated as spent, over the run.
+    np.testing.assert_allclose((run["depreciation"] - 3).sum() * 0.5, 2.5, rtol=1e-12)
+    # Saved values are those at the start of each step, whatever the method.
+    np.testing.assert_allclose(ns.simulate(model, method="rk4").to_pandas()["depreciation"], expected)
+
+
+def test_depreciate_straightline_starts_from_its_initial_stream(tmp_path: Path) -> None:
+    path = _model(tmp_path, "d = DEPRECIATE STRAIGHTLINE(10, 3, 1, 4) ~ ~ |\n", final=5)
+    run = ns.simulate(ns.load(path)).to_pandas()
+    # Spending 10 replaces the initial 4 one year at a time: (10 + 4 + 4)/3, (10 + 10 + 4)/3, 10.
+    np.testing.assert_allclose(run["d"], [6, 8, 10, 10, 10, 10], rtol=1e-12)
+
+
 # ------------------------------------------------------------------------- RANDOM
 
 RANDOM = """
@@ -213,7 +269,10 @@ def test_a_reality_check_is_parsed_under_the_guard(tmp_path: Path) -> None:
 # --------------------------------------------------- what is refused, and how it says so
 
 UNSUPPORTED = {
-    "DEPRECIATE STRAIGHTLINE(1, 2, 1, 0)": "DEPRECIATE STRAIGHTLINE",
+    "DEPRECIATE STRAIGHTLINE(1, 4, 2, 0)": "DEPRECIATE STRAIGHTLINE with a fiscal period other than TIME STEP",
+    "DEPRECIATE STRAIGHTLINE(1, 2.5, 1, 0)": "DEPRECIATE STRAIGHTLINE over 2.5 time steps",
+    "DELAY CONVEYOR(1, 2, 0, 1, 0, 2)": "DELAY CONVEYOR",
+    "FIND MARKET PRICE(1, 2, 3, 4)": "FIND MARKET PRICE",
     "TIME BASE(0, 1)": "TIME BASE",
     "RANDOM TRIANGULAR(0, 1, 0.2, 0.5, 0.8, 0)": "RANDOM TRIANGULAR",
     "RANDOM BETA(0, 1, 2, 3, 0, 1, 0)": "RANDOM BETA",
@@ -223,8 +282,9 @@ UNSUPPORTED = {
     "LOOKUP AREA(1, 0, 1)": "LOOKUP AREA",
     "SHIFT IF TRUE(1, 1, 1, 1, 0)": "SHIFT IF TRUE",
     "NPVE(1, 0.1, 0, 1)": "NPVE",
-    "GET TIME VALUE(2, 0, 0)": "GET TIME VALUE other than in simulation time",
-    "GET TIME VALUE(0, 0, 1)": "GET TIME VALUE other than in simulation time",
+    "GET TIME VALUE(2, 0, 0)": "GET TIME VALUE of the computer's clock",
+    "GET TIME VALUE(0, 0, 3)": "GET TIME VALUE in calendar measures",
+    "GET TIME VALUE(1, 0, 1)": "GET TIME VALUE in calendar measures",
 }
 
 

@@ -166,6 +166,7 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "forecast": (4, 4),
     "sample if true": (3, 3),
     "npv": (4, 4),
+    "depreciate straightline": (4, 4),
 }
 
 STATEFUL_FUNCTIONS = frozenset(
@@ -183,6 +184,7 @@ STATEFUL_FUNCTIONS = frozenset(
         "forecast",
         "sample if true",
         "npv",
+        "depreciate straightline",
     }
 )
 

@@ -27,6 +27,14 @@ matches Vensim's output):
   D, D(0) = 1, dD/dt = -D*rate/(1 + rate*TIME STEP), and an accumulation N,
   N(0) = init, dN/dt = stream*D; output (N + stream*TIME STEP*D)*factor, which
   counts this step's stream as received at its end.
+- DEPRECIATE STRAIGHTLINE(stream, T, fiscal period, init): each step's spending
+  stream*TIME STEP written off in equal parts over the n = T/TIME STEP steps from
+  the one it is made in, so the output is the mean of the stream over those steps,
+  the current one included: a shift register of n - 1 memories of the stream,
+  started at init as if the stream had been init for the last T. Vensim lumps
+  spending by fiscal period; only a fiscal period of one TIME STEP, where that
+  lumping is the step itself, is reproduced (T a whole number of steps, both read
+  at the initial time).
 """
 
 from __future__ import annotations
@@ -230,6 +238,8 @@ class _Lowerer:
             return output
         if function == "npv":
             return self.npv(base, *args)
+        if function == "depreciate straightline":
+            return self.depreciate_straightline(base, *args)
         raise AssertionError(f"no lowering for {function}")
 
     def smooth(self, base: str, value: Expr, time: Expr, initial: Expr, order: int) -> Expr:
@@ -278,6 +288,28 @@ class _Lowerer:
         total = self.add(f"{base} [accumulated]", Kind.STOCK, _mul(stream, discount), initial)
         value = _mul(_add(total, _mul(_mul(stream, step), discount)), factor)
         return self.add(base, Kind.AUXILIARY, value)
+
+    def depreciate_straightline(
+        self, base: str, stream: Expr, time: Expr, fiscal: Expr, initial: Expr
+    ) -> Ref:
+        step = self.constant(Ref("time step"), "TIME STEP")
+        if not math.isclose(self.constant(fiscal, "fiscal period"), step, rel_tol=1e-9):
+            raise self.unsupported(
+                "DEPRECIATE STRAIGHTLINE with a fiscal period other than TIME STEP is not supported "
+                "yet: Vensim's lumping of spending within a longer fiscal period is not documented "
+                "precisely enough to reproduce"
+            )
+        steps = self.constant(time, "depreciation time") / step
+        count = round(steps)
+        if count < 1 or not math.isclose(steps, count, rel_tol=1e-9):
+            raise self.unsupported(
+                f"DEPRECIATE STRAIGHTLINE over {steps:g} time steps is not supported: expected a "
+                "depreciation time of a whole number of fiscal periods (Vensim adjusts it otherwise)"
+            )
+        terms = [stream]
+        for i in range(1, count):
+            terms.append(self.add(f"{base} [{i} ago]", Kind.MEMORY, terms[-1], initial))
+        return self.add(base, Kind.AUXILIARY, _div(_sum(terms), Number(float(count))))
 
     # -- constants at the initial time
 
@@ -332,6 +364,14 @@ def _subscripted(expr: Expr, keys: frozenset[str], subscripts: tuple[str, ...]) 
         return e
 
     return walk(expr)
+
+
+def _sum(terms: list[Expr]) -> Expr:
+    """The terms added pairwise, so that a long sum makes a shallow tree."""
+    while len(terms) > 1:
+        pairs = [_add(a, b) for a, b in zip(terms[::2], terms[1::2], strict=False)]
+        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
+    return terms[0]
 
 
 def _add(a: Expr, b: Expr) -> Expr:

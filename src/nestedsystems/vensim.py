@@ -239,6 +239,16 @@ _SPELLED = {
     "vmax_xmile": "MAX over an array",
     "vmin_xmile": "MIN over an array",
 }
+# Vensim functions refused on purpose, and why: what a modeler can do instead.
+_REFUSED = {
+    "shift if true": ": it overwrites the stock it is given, which no equation may do here; "
+    "write the aging chain with flows (DELAY FIXED or an outflow per cohort)",
+    "delay conveyor": ": how it rescales its initial profile and follows a changing conveyance "
+    "time is not documented precisely enough to reproduce Vensim's numbers; DELAY FIXED is a "
+    "conveyor without leakage",
+    "find market price": ": it solves for a price over supply and demand curves given as "
+    "arrays of lookups, which the engine does not hold",
+}
 # PySD structure -> (IR function, the structure's fields in the IR's argument order)
 _STATEFUL_STRUCTURES = {
     "SmoothNStructure": ("smooth n", ("input", "smooth_time", "initial", "order")),
@@ -400,7 +410,8 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
     function = _RENAMED.get(name, key)
     if function not in FUNCTIONS:
         spelled = _SPELLED.get(name, name.upper().replace("_", " "))
-        raise where.unsupported(f"the function {spelled}", " (and the model defines no lookup of that name)")
+        hint = _REFUSED.get(key, " (and the model defines no lookup of that name)")
+        raise where.unsupported(f"the function {spelled}", hint)
     try:
         return Call(function, args)
     except ValueError as error:
@@ -418,20 +429,31 @@ def _element_count(node: Any, where: _Where) -> Expr:
 
 
 def _time_value(args: tuple[Expr, ...], where: _Where) -> Expr:
-    """GET TIME VALUE(0, offset, 0): the simulation time plus the offset.
+    """GET TIME VALUE(relativeto, offset, 0): the simulation time (relativeto 0) or
+    INITIAL TIME (relativeto 1), plus the offset, in the model's units of time.
 
-    The computer's clock (relative to 2) and calendar measures would make a run
-    depend on when it ran; they are refused rather than guessed.
+    The computer's clock (relativeto 2) would make a run depend on when it ran, and
+    the calendar measures (1 to 10) on the date Vensim's settings attach to the
+    time axis, which the equations do not carry: both are refused, not guessed.
     """
     if len(args) != 3:
         raise where.syntax(f"GET TIME VALUE takes 3 arguments, found {len(args)}")
     relative, offset, measure = args
-    if relative != Number(0.0) or measure != Number(0.0):
+    if relative == Number(2.0):
         raise where.unsupported(
-            "GET TIME VALUE other than in simulation time",
-            " (expected GET TIME VALUE(0, offset, 0): relative to the current time, in the model's units)",
+            "GET TIME VALUE of the computer's clock (relativeto 2)",
+            ": a run would depend on when it ran; give NOISE SEED a number instead",
         )
-    return Binary(Op.ADD, Ref("time"), offset)
+    if measure != Number(0.0):
+        raise where.unsupported(
+            "GET TIME VALUE in calendar measures (measure 1 to 10)",
+            ": they need the dates Vensim's settings give the time axis; expected measure 0, "
+            "the model's units of time",
+        )
+    if relative not in (Number(0.0), Number(1.0)):
+        raise where.syntax("GET TIME VALUE's relativeto must be 0 (current time), 1 (initial time) or 2 (clock)")
+    start = Ref("time") if relative == Number(0.0) else Ref("initial time")
+    return Binary(Op.ADD, start, offset)
 
 
 # ------------------------------------------------------------- elements
