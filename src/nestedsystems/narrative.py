@@ -19,7 +19,7 @@ from .dominance import DominantPeriod, LoopScores, dominant_sets, periods_of
 from .errors import ParameterError
 from .loops import Loop
 
-__all__ = ["describe_dominance", "merge_periods"]
+__all__ = ["describe_dominance", "merge_periods", "narrated_periods"]
 
 
 def merge_periods(periods: list[DominantPeriod], shortest: float) -> list[DominantPeriod]:
@@ -90,6 +90,45 @@ def _sentence(period: DominantPeriod, loops: list[Loop], units: str, horizon: fl
     return f"{text}: {_clause(described[0].description)}" if described else text + "."
 
 
+def narrated_periods(
+    scores: LoopScores,
+    *,
+    partition: int | None = None,
+    run: int = 0,
+    threshold: float = 0.5,
+    shortest: float | None = None,
+) -> list[DominantPeriod]:
+    """The periods `describe_dominance` tells about, one per sentence.
+
+    Shares are averaged over a moving window before the dominant loops are chosen,
+    periods shorter than the window are folded into their neighbours, and each
+    period starts one step early: a step's scores describe the change over the
+    step before it. A chart beside the sentences draws these, so both agree.
+
+    Parameters are those of `describe_dominance`; empty when nothing in the
+    partition ever changes.
+    """
+    times = scores.times
+    horizon = float(times[-1] - times[0]) if len(times) > 1 else 0.0
+    step = float(times[1] - times[0]) if len(times) > 1 else 0.0
+    shortest = 0.05 * horizon if shortest is None else shortest
+    partitions = [partition] if partition is not None else range(len(scores.loops.partitions))
+    if partition is not None and not 0 <= partition < len(scores.loops.partitions):
+        raise ParameterError(
+            f"partition {partition} does not exist; the model has {len(scores.loops.partitions)}"
+        )
+    periods: list[DominantPeriod] = []
+    for candidate in partitions:
+        periods = _smoothed_periods(scores, candidate, run, threshold, round(shortest / step) if step else 1)
+        if periods:
+            break
+    periods = [
+        DominantPeriod(p.partition, p.loops, p.polarity, max(p.start - step, float(times[0])), p.end, p.share)
+        for p in periods
+    ]
+    return merge_periods(periods, shortest)
+
+
 def describe_dominance(
     scores: LoopScores,
     *,
@@ -124,27 +163,9 @@ def describe_dominance(
     list of str
         Empty when nothing in the partition ever changes.
     """
+    merged = narrated_periods(scores, partition=partition, run=run, threshold=threshold, shortest=shortest)
     times = scores.times
     horizon = float(times[-1] - times[0]) if len(times) > 1 else 0.0
-    step = float(times[1] - times[0]) if len(times) > 1 else 0.0
-    shortest = 0.05 * horizon if shortest is None else shortest
-    partitions = [partition] if partition is not None else range(len(scores.loops.partitions))
-    if partition is not None and not 0 <= partition < len(scores.loops.partitions):
-        raise ParameterError(
-            f"partition {partition} does not exist; the model has {len(scores.loops.partitions)}"
-        )
-    periods: list[DominantPeriod] = []
-    for candidate in partitions:
-        periods = _smoothed_periods(scores, candidate, run, threshold, round(shortest / step) if step else 1)
-        if periods:
-            break
-    # A step's scores describe the change over the step before it: a period of
-    # steps t1..t2 tells about the time from t1 - dt to t2.
-    periods = [
-        DominantPeriod(p.partition, p.loops, p.polarity, max(p.start - step, float(times[0])), p.end, p.share)
-        for p in periods
-    ]
-    merged = merge_periods(periods, shortest)
     model = getattr(scores.loops.graph, "graph", {}).get("time_units", "")
     units = _plural(time_units if time_units is not None else model)
     by_id = {loop.id: loop for loop in scores.loops}
