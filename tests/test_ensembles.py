@@ -173,3 +173,98 @@ def test_the_sweep_command_draws_a_bar_on_a_terminal_unless_quiet():
     quiet = _on_a_terminal([*argv, "--quiet"])
     assert "ensemble" not in quiet
     assert "ran 1000 members (lhs) of SIR" in quiet
+
+
+BLOW_UP = """{UTF-8}
+Size = INTEG(Growth, 1)
+\t~\tthings
+\t~\t|
+Growth = Steepness * Size * Size
+\t~\tthings/Month
+\t~\tdx/dt = a x^2 reaches infinity at t = 1/a: within the run when a > 1/10.
+\t|
+Steepness = 0.05
+\t~\t1/(things*Month)
+\t~\t|
+INITIAL TIME = 0
+\t~\tMonth
+\t~\t|
+FINAL TIME = 10
+\t~\tMonth
+\t~\t|
+TIME STEP = 0.125
+\t~\tMonth
+\t~\t|
+SAVEPER = 1
+\t~\tMonth
+\t~\t|
+"""
+
+
+@pytest.fixture(scope="module")
+def blow_up(tmp_path_factory):
+    path = tmp_path_factory.mktemp("blow-up") / "blow_up.mdl"
+    path.write_text(BLOW_UP)
+    return ns.load(path)
+
+
+def steepness(n: int) -> pd.DataFrame:
+    # a from 0.01 to 1: x(t) = 1/(1 - a t) is finite over ten months only for a < 0.1
+    return pd.DataFrame({"Steepness": np.linspace(0.01, 1.0, n)})
+
+
+def _alone(model, a: float) -> np.ndarray:
+    return ns.simulate(model, params={"Steepness": a}, on_nonfinite="ignore")["Size"]
+
+
+# Histograms read a quantile within one bin only where members are not sparse: the
+# summaries need more members than kept runs do.
+@pytest.mark.parametrize(("keep_runs", "n"), [(True, 100), (False, 3000)])
+def test_members_that_blow_up_are_marked_and_left_out(blow_up, keep_runs, n):
+    samples = steepness(n)
+    result = run_ensemble(blow_up, samples, chunk_size=256, keep_runs=keep_runs, progress=False)
+    a = samples["Steepness"].to_numpy()
+    # analytically finite over the run (with Euler below the exact curve) and certainly overflowing
+    assert not result.failed[a < 0.09].any()
+    assert result.failed[a >= 0.5].all()
+    # the boundary is where a member alone goes non-finite
+    first = int(np.argmax(result.failed))
+    assert not result.failed[: first].any()
+    assert np.isfinite(_alone(blow_up, a[first - 1])).all()
+    assert not np.isfinite(_alone(blow_up, a[first])).all()
+    every = ns.simulate(blow_up, params={"Steepness": a}, on_nonfinite="ignore")["Size"]
+    good = every[~result.failed]
+    assert np.isfinite(good).all()
+    qs = [0.05, 0.5, 0.95]
+    quantiles = result.quantiles(qs)
+    assert quantiles.attrs["failed_members"] == result.n_failed == np.sum(~np.isfinite(every).all(axis=1))
+    error = result.quantile_error(qs)["Size"].to_numpy()
+    assert np.all(np.abs(quantiles["Size"].to_numpy() - np.quantile(good, qs, axis=0)) <= error + 1e-12)
+    final = result.outcomes("final")["Size"].to_numpy()
+    assert np.isnan(final[result.failed]).all()
+    np.testing.assert_array_equal(final[~result.failed], good[:, -1])
+    words = result.failure_message()
+    assert words.startswith(f"{result.n_failed} of {n} members became NaN or infinite")
+    assert f"member {first} (Steepness={a[first]:.6g})" in words
+    assert result.failure["variable"] == "Size"
+    assert result.failure["time"] == float(np.flatnonzero(~np.isfinite(every[first]))[0])  # saved monthly
+
+
+def test_a_member_that_blows_up_can_stop_the_ensemble(blow_up):
+    with pytest.raises(ns.SimulationError, match=r"ensemble member \d+ \(Steepness=.*'Size' became NaN"):
+        run_ensemble(blow_up, steepness(100), chunk_size=32, on_nonfinite="raise", progress=False)
+    with pytest.raises(ParameterError, match="on_nonfinite: expected one of mark, raise, found 'skip'"):
+        run_ensemble(blow_up, steepness(100), on_nonfinite="skip", progress=False)
+
+
+def test_every_member_failing_gives_no_quantiles(blow_up):
+    result = run_ensemble(blow_up, {"Steepness": np.array([0.8, 0.9])}, keep_runs=False, progress=False)
+    assert result.n_failed == 2
+    assert np.isnan(result.quantiles()["Size"].to_numpy()).all()
+
+
+def test_a_compiled_model_runs_as_it_is(sir, members):
+    compiled = ns.compile_model(sir, native=False)
+    from_compiled = run_ensemble(compiled, members, save=SAVE, progress=False)
+    from_model = run_ensemble(sir, members, save=SAVE, progress=False)
+    xr.testing.assert_identical(from_compiled.dataset, from_model.dataset)

@@ -28,6 +28,13 @@ by the exact running minimum and maximum. A quantile is then exact to within one
 bin (``bins`` default 256, so 0.4 % of the padded spread; `EnsembleResult.quantile_error`
 says how far) at a fixed memory of times x variables x (bins + 2) counters. When
 the members are kept, quantiles are exact (`numpy.quantile`).
+
+Members that break. Over a wide parameter range some members of a model may blow up
+(a stock divided by a delay sampled near zero). One such member should not cost the
+other thousands: by default (``on_nonfinite="mark"``) a member with a NaN or infinite
+saved value is marked in `EnsembleResult.failed`, left out of quantiles and
+histograms, its per-member statistics read NaN, and `EnsembleResult.failure` says
+how many broke and where the first one did. ``on_nonfinite="raise"`` stops instead.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import pandas as pd
 import xarray as xr
 
 from . import noise
-from .errors import ParameterError
+from .errors import ParameterError, SimulationError
 from .expressions import Number, canonical
 from .model import Kind, Model
 from .progress import progress_bar
@@ -57,6 +64,7 @@ STATISTICS = ("final", "min", "max", "mean")
 
 DEFAULT_CHUNK_SIZE = 1000
 DEFAULT_MEMORY_LIMIT = 512 * 2**20
+ON_NONFINITE = ("mark", "raise")
 
 
 @functools.lru_cache(maxsize=8)
@@ -69,7 +77,7 @@ def _compiled(model: Model) -> Any:
 
 
 def simulate_chunk(
-    model: Model,
+    model: Any,
     params: Mapping[str, np.ndarray],
     method: str,
     save: tuple[str, ...],
@@ -77,17 +85,27 @@ def simulate_chunk(
 ) -> dict[str, Any]:
     """Run one chunk of members; the unit of work shipped to a Dask worker.
 
-    Returns a dict with ``times``, per-member ``statistics`` (stat -> (n, variables))
-    and either ``values`` (n, times, variables) or, when ``edges`` (low, width, bins)
-    are given, the histogram ``counts`` and the chunk's ``low``/``high`` extremes.
+    ``model`` is a `Model` (compiled once per process) or, in this process only, a
+    `CompiledModel`. Returns a dict with ``times``, per-member ``statistics`` (stat ->
+    (n, variables)), the ``failed`` mask of members with a non-finite value and, for
+    the first of them, ``failure`` (member in the chunk, variable, time); then either
+    ``values`` (n, times, variables) or, when ``edges`` (low, width, bins) are given,
+    the histogram ``counts`` and the chunk's ``low``/``high`` extremes, both over the
+    members that did not fail.
     """
+    from .compiler import CompiledModel
     from .simulation import simulate
 
-    run = simulate(_compiled(model), params=dict(params), method=method, return_columns=list(save))
+    compiled = model if isinstance(model, CompiledModel) else _compiled(model)
+    run = simulate(
+        compiled, params=dict(params), method=method, return_columns=list(save), on_nonfinite="ignore"
+    )
     values = np.asarray(run.values, dtype=float)
     n = len(next(iter(params.values()))) if params else 1
     if values.shape[0] != n:  # a chunk with one member may come back without its run axis
         values = np.broadcast_to(values, (n, *values.shape[1:]))
+    finite = np.isfinite(values)
+    failed = ~finite.all(axis=(1, 2))
     # Reducing over time along a (run, time, variable) array with few variables is
     # slow (numpy's inner loop runs over the short axis); one copy with time last
     # makes the three reductions six times faster.
@@ -100,22 +118,32 @@ def simulate_chunk(
             "max": series.max(axis=-1),
             "mean": series.mean(axis=-1),
         },
+        "failed": failed,
+        "failure": None,
     }
+    if failed.any():
+        for statistic in result["statistics"].values():
+            statistic[failed] = np.nan
+        member = int(np.flatnonzero(failed)[0])
+        step, column = np.argwhere(~finite[member])[0]
+        result["failure"] = (member, save[column], float(result["times"][step]))
     if edges is None:
         result["values"] = values
     else:
         low, width, bins = edges
-        result["counts"] = _histogram(values, low, width, bins)
-        result["low"] = values.min(axis=0)
-        result["high"] = values.max(axis=0)
+        kept = values[~failed]
+        result["counts"] = _histogram(kept, low, width, bins)
+        # a chunk where every member failed holds no extremes: neutral ones for the merge
+        result["low"] = kept.min(axis=0) if len(kept) else np.full(values.shape[1:], np.inf)
+        result["high"] = kept.max(axis=0) if len(kept) else np.full(values.shape[1:], -np.inf)
     return result
 
 
 def _histogram(values: np.ndarray, low: np.ndarray, width: np.ndarray, bins: int) -> np.ndarray:
     # Bin 0 and bin bins+1 are the open ends; every (time, variable) cell owns a
     # block of bins+2 counters, so one bincount fills them all.
-    index = np.floor((values - low) / width).astype(np.int64) + 1
-    np.clip(index, 0, bins + 1, out=index)
+    # clipped as floats: a member far beyond the first chunk's spread would overflow int64
+    index = np.clip(np.floor((values - low) / width) + 1, 0, bins + 1).astype(np.int64)
     cells = np.arange(values.shape[1] * values.shape[2], dtype=np.int64).reshape(values.shape[1:])
     keys = cells * (bins + 2) + index
     counts = np.bincount(keys.ravel(), minlength=cells.size * (bins + 2))
@@ -123,6 +151,8 @@ def _histogram(values: np.ndarray, low: np.ndarray, width: np.ndarray, bins: int
 
 
 def _edges_from(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, int]:
+    if not len(values):  # every member of the first chunk failed: any bins will do
+        values = np.zeros((1, *values.shape[1:]))
     low, high = values.min(axis=0), values.max(axis=0)
     # Later chunks stray beyond the first one's spread; padding by a quarter each
     # side keeps most of them inside the fine bins.
@@ -155,22 +185,27 @@ class _Summary:
         cumulative = np.cumsum(self.counts, axis=-1)
         out = np.empty((len(qs), *self.low.shape))
         widths = np.empty_like(out)
-        for i, q in enumerate(qs):
-            # numpy's default (linear) quantile sits at rank q*(N-1) among N values
-            rank = q * (total - 1)
-            b = np.argmax(cumulative > rank, axis=-1)[..., None]
-            before = np.take_along_axis(cumulative, b, -1) - np.take_along_axis(self.counts, b, -1)
-            inside = (rank - before + 0.5) / np.maximum(np.take_along_axis(self.counts, b, -1), 1)
-            b = b[..., 0]
-            lower = np.where(b == 0, self.minimum, self.low + (b - 1) * self.width)
-            upper = np.where(b == self.bins + 1, self.maximum, self.low + b * self.width)
-            lower = np.maximum(lower, self.minimum)
-            upper = np.minimum(upper, self.maximum)
-            out[i] = np.clip(
-                lower + np.clip(inside[..., 0], 0, 1) * (upper - lower), self.minimum, self.maximum
-            )
-            # an open end bin reaches from the last edge to the exact extreme
-            widths[i] = upper - lower
+        # cells where every member failed read inf - inf here; they become NaN below
+        with np.errstate(invalid="ignore"):
+            for i, q in enumerate(qs):
+                # numpy's default (linear) quantile sits at rank q*(N-1) among N values
+                rank = q * (total - 1)
+                b = np.argmax(cumulative > rank, axis=-1)[..., None]
+                before = np.take_along_axis(cumulative, b, -1) - np.take_along_axis(self.counts, b, -1)
+                inside = (rank - before + 0.5) / np.maximum(np.take_along_axis(self.counts, b, -1), 1)
+                b = b[..., 0]
+                lower = np.where(b == 0, self.minimum, self.low + (b - 1) * self.width)
+                upper = np.where(b == self.bins + 1, self.maximum, self.low + b * self.width)
+                lower = np.maximum(lower, self.minimum)
+                upper = np.minimum(upper, self.maximum)
+                out[i] = np.clip(
+                    lower + np.clip(inside[..., 0], 0, 1) * (upper - lower), self.minimum, self.maximum
+                )
+                # an open end bin reaches from the last edge to the exact extreme
+                widths[i] = upper - lower
+        empty = total[..., 0] == 0  # every member failed: no quantile to read
+        out[:, empty] = np.nan
+        widths[:, empty] = np.nan
         return out, widths
 
 
@@ -185,6 +220,11 @@ class EnsembleResult:
         Saved times and variable names.
     exact:
         True when every member was kept and quantiles are exact.
+    failed:
+        Per member, True when one of its saved values became NaN or infinite; those
+        members are left out of quantiles.
+    failure:
+        Where the first failed member broke: ``{"run", "variable", "time"}``, or None.
     """
 
     def __init__(
@@ -195,6 +235,8 @@ class EnsembleResult:
         statistics: Mapping[str, np.ndarray],
         values: np.ndarray | None = None,
         summary: _Summary | None = None,
+        failed: np.ndarray | None = None,
+        failure: Mapping[str, Any] | None = None,
     ) -> None:
         self.samples = samples
         self.times = times
@@ -202,6 +244,29 @@ class EnsembleResult:
         self._statistics = dict(statistics)
         self._values = values
         self._summary = summary
+        self.failed = np.zeros(len(samples), dtype=bool) if failed is None else failed
+        self.failure = dict(failure) if failure is not None else None
+
+    @property
+    def n_failed(self) -> int:
+        return int(self.failed.sum())
+
+    def failure_message(self) -> str:
+        """One line on the members that failed ("" when none did)."""
+        if self.failure is None:
+            return ""
+        first = self.failure
+        return (
+            f"{self.n_failed} of {len(self)} members became NaN or infinite and are left out of "
+            f"the quantiles; the first, {_member_words(self.samples, first['run'])}, had "
+            f"{first['variable']!r} non-finite at t={first['time']:g}"
+        )
+
+    def _attrs(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {"failed_members": self.n_failed}
+        if self.failure is not None:
+            attrs.update({f"first_failed_{key}": value for key, value in self.failure.items()})
+        return attrs
 
     @property
     def exact(self) -> bool:
@@ -219,11 +284,15 @@ class EnsembleResult:
                 "(use .quantiles() and .outcomes(), or run_ensemble(keep_runs=True))"
             )
         data = {name: (("run", "time"), self._values[:, :, i]) for i, name in enumerate(self.names)}
-        coords: dict[str, Any] = {"run": np.arange(len(self.samples)), "time": self.times}
+        coords: dict[str, Any] = {
+            "run": np.arange(len(self.samples)),
+            "time": self.times,
+            "failed": ("run", self.failed),
+        }
         for column in self.samples.columns:
             if column not in data:
                 coords[column] = ("run", self.samples[column].to_numpy())
-        return xr.Dataset(data, coords=coords)
+        return xr.Dataset(data, coords=coords, attrs=self._attrs())
 
     def outcomes(self, statistic: str = "final") -> pd.DataFrame:
         """One number per member and variable: its ``final``, ``min``, ``max`` or ``mean`` value."""
@@ -235,18 +304,23 @@ class EnsembleResult:
         """Quantiles across members of every saved variable at every time.
 
         Exact when the members were kept; otherwise read from merged histograms,
-        within `quantile_error` (same ``qs``) of the exact value.
+        within `quantile_error` (same ``qs``) of the exact value. Failed members are
+        left out (their count is ``attrs["failed_members"]``); when all failed, NaN.
         """
         q = np.asarray(qs, dtype=float)
         if q.ndim != 1 or np.any((q < 0) | (q > 1)):
             raise ParameterError(f"quantiles: expected numbers between 0 and 1, found {list(qs)}")
         if self._values is not None:
-            table = np.quantile(self._values, q, axis=0)
+            kept = self._values[~self.failed] if self.failed.any() else self._values
+            if len(kept):
+                table = np.quantile(kept, q, axis=0)
+            else:
+                table = np.full((len(q), *self._values.shape[1:]), np.nan)
         else:
             assert self._summary is not None
             table = self._summary.quantiles(q)[0]
         data = {name: (("quantile", "time"), table[:, :, i]) for i, name in enumerate(self.names)}
-        return xr.Dataset(data, coords={"quantile": q, "time": self.times})
+        return xr.Dataset(data, coords={"quantile": q, "time": self.times}, attrs=self._attrs())
 
     def quantile_error(self, qs: Sequence[float] = (0.05, 0.5, 0.95)) -> xr.Dataset:
         """How far each of `quantiles` may be from the exact one, per (quantile, time, variable).
@@ -289,6 +363,11 @@ class EnsembleResult:
         else:
             table.to_csv(path, index=False)
         return path
+
+
+def _member_words(table: pd.DataFrame, member: int) -> str:
+    row = table.iloc[member]
+    return f"member {member} (" + ", ".join(f"{name}={row[name]:.6g}" for name in table.columns) + ")"
 
 
 def _as_table(samples: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
@@ -425,7 +504,7 @@ def _take(future: Any) -> dict[str, Any]:
 
 
 def run_ensemble(
-    model: Model,
+    model: Any,
     samples: pd.DataFrame | Mapping[str, Any],
     *,
     scenario: Any = None,
@@ -438,13 +517,15 @@ def run_ensemble(
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     bins: int = 256,
     retries: int = 3,
+    on_nonfinite: str = "mark",
 ) -> EnsembleResult:
     """Run ``model`` once per row of ``samples``.
 
     Parameters
     ----------
     model:
-        The model (a `Model`; it is compiled once per process).
+        The model: a `Model` (compiled once per process), or a `CompiledModel` already
+        at hand (a dashboard's), used as it is when the ensemble runs in this process.
     samples:
         Members: a DataFrame (rows = members, columns = constant names) or a dict of
         equally long arrays.
@@ -469,6 +550,10 @@ def run_ensemble(
         Histogram bins per (time, variable) when only summaries are kept.
     retries:
         Times Dask may rerun a chunk that failed (a lost worker is rerun regardless).
+    on_nonfinite:
+        A member whose saved values become NaN or infinite is ``"mark"``-ed (in
+        `EnsembleResult.failed`, left out of quantiles) or makes the ensemble
+        ``"raise"`` a `SimulationError` naming the member, variable and time.
 
     Returns
     -------
@@ -476,7 +561,15 @@ def run_ensemble(
     """
     if chunk_size < 1:
         raise ParameterError(f"chunk_size: expected at least 1, found {chunk_size}")
-    model = _apply(model, scenario)
+    if on_nonfinite not in ON_NONFINITE:
+        raise ParameterError(
+            f"on_nonfinite: expected one of {', '.join(ON_NONFINITE)}, found {on_nonfinite!r}"
+        )
+    from .compiler import CompiledModel
+
+    # A compiled model runs as it is only here: a cluster gets the IR, which pickles.
+    compiled = model if isinstance(model, CompiledModel) and scenario is None and client is None else None
+    model = _apply(model.model if isinstance(model, CompiledModel) else model, scenario)
     table = _as_table(samples)
     save = _elements(model, tuple(save)) if save is not None else _default_save(model)
     if not save:
@@ -488,10 +581,12 @@ def run_ensemble(
 
     def task(start: int, edges: Any = None) -> tuple:
         params = {c: v[start : start + chunk_size] for c, v in columns.items()}
-        return (model, params, method, save, edges)
+        return (compiled or model, params, method, save, edges)
 
     starts = range(0, n, chunk_size)
     statistics = {s: np.empty((n, len(save))) for s in STATISTICS}
+    failed = np.zeros(n, dtype=bool)
+    failures: list[dict[str, Any]] = []
     bar = progress_bar(n, description="ensemble", enabled=progress)
     with bar:
         first = next(_run_chunks(client, iter([task(0)]), retries))
@@ -503,27 +598,55 @@ def run_ensemble(
         if keep:
             values = np.empty((n, times.size, len(save)))
         else:
-            edges = _edges_from(first["values"], bins)
+            kept = first["values"][~first["failed"]]
+            edges = _edges_from(kept, bins)
             summary = _Summary(
                 *edges,
-                counts=_histogram(first["values"], *edges),
-                minimum=first["values"].min(axis=0),
-                maximum=first["values"].max(axis=0),
+                counts=_histogram(kept, *edges),
+                minimum=kept.min(axis=0) if len(kept) else np.full(kept.shape[1:], np.inf),
+                maximum=kept.max(axis=0) if len(kept) else np.full(kept.shape[1:], -np.inf),
             )
-        consume = _consumer(statistics, values, summary)
+        consume = _consumer(statistics, values, summary, failed, failures, table, on_nonfinite)
         consume(0, first)
         bar.update(min(chunk_size, n))
         rest = (task(start, edges) for start in starts[1:])
         for start, chunk in zip(starts[1:], _run_chunks(client, rest, retries), strict=True):
             consume(start, chunk)
             bar.update(min(chunk_size, n - start))
-    return EnsembleResult(table, times, save, statistics, values=values, summary=summary)
+    return EnsembleResult(
+        table,
+        times,
+        save,
+        statistics,
+        values=values,
+        summary=summary,
+        failed=failed,
+        failure=failures[0] if failures else None,
+    )
 
 
 def _consumer(
-    statistics: dict[str, np.ndarray], values: np.ndarray | None, summary: _Summary | None
+    statistics: dict[str, np.ndarray],
+    values: np.ndarray | None,
+    summary: _Summary | None,
+    failed: np.ndarray,
+    failures: list[dict[str, Any]],
+    table: pd.DataFrame,
+    on_nonfinite: str,
 ) -> Callable[[int, dict[str, Any]], None]:
     def consume(start: int, chunk: dict[str, Any]) -> None:
+        if chunk["failure"] is not None and not failures:
+            member, variable, time = chunk["failure"]
+            failures.append({"run": start + member, "variable": variable, "time": time})
+            if on_nonfinite == "raise":
+                raise SimulationError(
+                    f"ensemble {_member_words(table, start + member)}: variable {variable!r} became "
+                    f"NaN or infinite at t={time:g} (pass on_nonfinite='mark' to leave such "
+                    "members out and keep the others)",
+                    variable=variable,
+                    time=time,
+                )
+        failed[start : start + len(chunk["failed"])] = chunk["failed"]
         for name, array in chunk["statistics"].items():
             statistics[name][start : start + len(array)] = array
         if values is not None:
