@@ -19,8 +19,10 @@ names that need them are quoted (``\\"`` inside; backslashes stay, as the loader
 keeps them), and what would end a field or a section (``~``, ``|``, the sketch and
 macro markers) is replaced in units and documentation.
 
-Not written: macro definitions (expanded at load, `NotWritableError`), the subscripts
-of a Reality Check's own name. A non-negative stock (XMILE's) is refused: a .mdl
+Macros are expanded at load, and their definitions are not kept: the variables a
+call made (``origin`` set, but read by what is written, unlike lowering's) are
+written as ordinary variables, so the file runs the same, with the macro's insides
+as variables of their own. Not written: the subscripts of a Reality Check's own name. A non-negative stock (XMILE's) is refused: a .mdl
 cannot say it, and without it the model would run differently.
 """
 
@@ -49,6 +51,7 @@ from .expressions import (
     Unary,
     UnaryOp,
     canonical,
+    references,
 )
 from .model import CONTROL_VARIABLES, Kind, Model, Range, RealityCheck, Variable
 from .noise import RANDOM_FUNCTIONS
@@ -118,8 +121,8 @@ def save(model: Model, path: str | Path) -> Path:
     Raises
     ------
     NotWritableError
-        A construct the writer cannot express (variables made by expanding a macro,
-        an infinite number, ...), named with its variable.
+        A construct the writer cannot express (an infinite number, a non-negative
+        stock, ...), named with its variable.
     """
     path = Path(path)
     path.write_text(to_mdl(model), encoding="utf-8")
@@ -135,7 +138,7 @@ def to_mdl(model: Model) -> str:
     # Model order, kept: runs list their variables, and number RANDOM calls, in it.
     control = False
     for variable in model.variables:
-        if variable.origin is not None:
+        if variable.origin is not None and variable.key in writer.internal:
             continue
         if variable.key in CONTROL_VARIABLES and not control:
             control = True
@@ -165,6 +168,31 @@ def _sketch_section(model: Model, writer: _Writer) -> str:
     return sketch(model, writer.name)
 
 
+def _as_written(variable: Variable) -> tuple[Expr | Table, Expr | None]:
+    """The equation and initial value the writer writes: the stateful call the
+    modeler wrote while lowering's result of it is still current."""
+    if variable.written is not None:
+        original, lowered = variable.written
+        if lowered == (variable.equation, variable.initial):
+            return original  # type: ignore[no-any-return]
+    return variable.equation, variable.initial
+
+
+def _read_as_written(model: Model, made: dict[str, Variable]) -> set[str]:
+    """The made variables that what is written reads: those a macro call made.
+    Lowering's variables are read only by the lowered equations, never written."""
+    found: set[str] = set()
+    todo = [v for v in model.variables if v.origin is None]
+    while todo:
+        variable = todo.pop()
+        for part in _as_written(variable):
+            for key in references(part) if not isinstance(part, Table) else ():
+                if key in made and key not in found:
+                    found.add(key)
+                    todo.append(made[key])
+    return found
+
+
 class _Writer:
     """Expression trees to Vensim text, names spelled as the model spells them."""
 
@@ -177,7 +205,8 @@ class _Writer:
                 self.spelled.setdefault(key, element)
         for variable in model.variables:
             self.spelled[variable.key] = variable.name
-        self.internal = {v.key: v for v in model.variables if v.origin is not None}
+        made = {v.key: v for v in model.variables if v.origin is not None}
+        self.internal = {k: v for k, v in made.items() if k not in _read_as_written(model, made)}
         self.current: Variable | None = None
         self.tables: list[tuple[str, Table]] = []  # lookups made for the current variable
 
@@ -202,8 +231,8 @@ class _Writer:
         if key in self.internal:
             origin = self.internal[key].origin
             raise self.error(
-                f"it reads {self.spelled.get(key, key)!r}, made from {origin!r} by expanding a macro "
-                "or a stateful function the IR no longer holds as written"
+                f"it reads {self.spelled.get(key, key)!r}, made from {origin!r} by lowering "
+                "a stateful function the IR no longer holds as written"
             )
         return self.name(self.spelled.get(key, key))
 
@@ -355,12 +384,8 @@ class _Writer:
         return text
 
     def defined(self, variable: Variable) -> str:
-        equation, initial = variable.equation, variable.initial
-        if variable.written is not None:
-            original, lowered = variable.written
-            if lowered == (equation, initial):
-                equation, initial = original
-            # else: edited after loading; the equation written is the one it holds now.
+        # Edited after loading, a variable is written with the equation it holds now.
+        equation, initial = _as_written(variable)
         left = self.name(variable.name)
         units = self.units(variable.units, variable.range)
         documentation = self.text(variable.documentation)
