@@ -22,8 +22,9 @@ macro markers) is replaced in units and documentation.
 Macros are expanded at load, and their definitions are not kept: the variables a
 call made (``origin`` set, but read by what is written, unlike lowering's) are
 written as ordinary variables, so the file runs the same, with the macro's insides
-as variables of their own. Not written: the subscripts of a Reality Check's own name. A non-negative stock (XMILE's) is refused: a .mdl
-cannot say it, and without it the model would run differently.
+as variables of their own. Not written: the subscripts of a Reality Check's own name.
+A non-negative stock (XMILE's) is refused: a .mdl cannot say it, and without it the
+model would run differently.
 """
 
 from __future__ import annotations

@@ -451,7 +451,9 @@ def _time_value(args: tuple[Expr, ...], where: _Where) -> Expr:
             "the model's units of time",
         )
     if relative not in (Number(0.0), Number(1.0)):
-        raise where.syntax("GET TIME VALUE's relativeto must be 0 (current time), 1 (initial time) or 2 (clock)")
+        raise where.syntax(
+            "GET TIME VALUE's relativeto must be 0 (current time), 1 (initial time) or 2 (clock)"
+        )
     start = Ref("time") if relative == Number(0.0) else Ref("initial time")
     return Binary(Op.ADD, start, offset)
 
