@@ -26,6 +26,7 @@ from bokeh.models import Button, ColumnDataSource, Div, TabPanel, Tabs, Toggle
 
 from ..errors import NestedSystemsError
 from .cache import PreparedModel, find_model, prepared_model
+from .dominance_strip import DominanceStrip
 from .export import ExportError, export_png, report_html, report_layout
 from .figures import (
     BASELINE_PREFIX,
@@ -224,6 +225,15 @@ class WhatIf(LeverSession):
                 self.source, self.compare_sources, self.spec.trajectories, self.axis, width=CHART_WIDTH
             )
             self.figures.append(self.trajectories)
+        # Under the trajectories: which loop drives them (none for a model without named loops).
+        self.dominance = DominanceStrip.for_model(
+            prepared,
+            self.axis,
+            width=CHART_WIDTH,
+            x_range=self.trajectories.x_range if self.spec.trajectories else None,
+        )
+        if self.dominance is not None:
+            self.figures.append(self.dominance.layout)
         small = [
             indicator_figure(
                 self.source,
@@ -315,6 +325,16 @@ class WhatIf(LeverSession):
 
     # -- drawing --------------------------------------------------------------------------
 
+    def simulate(self, params: Mapping[str, float]) -> Any:
+        if self.dominance is None:
+            return super().simulate(params)
+        # One run serves the charts and the strip's loop scores.
+        try:
+            return self.dominance.simulate(params)
+        except NestedSystemsError as error:
+            self.say(f"The model could not run with these settings: {error}", "error")
+            return None
+
     def redraw(self, run: Any) -> None:
         # The baseline's columns never change: reuse them rather than re-read the run.
         columns = run_columns(run, self.shown, self.axis)
@@ -322,6 +342,8 @@ class WhatIf(LeverSession):
             {key: value for key, value in self.source.data.items() if key.startswith(BASELINE_PREFIX)}
         )
         self.source.data = columns
+        if self.dominance is not None:
+            self.dominance.show(run)
         self._update_words()
 
     def show_compared(self, runs: Mapping[str, Any]) -> None:

@@ -1,0 +1,424 @@
+"""The dominance strip: which feedback loop drives the change, period by period.
+
+Under the what-if trajectories a band of coloured periods names the loop that
+explains most of the change (Loops That Matter, among the loops the model's author
+named): reinforcing loops in warm colours, balancing loops in cool ones, the
+baseline's band faint beneath the scenario's. Under the band the same periods are
+told in words (`narrative.describe_dominance`), so band and sentences always agree:
+both draw `narrative.narrated_periods`.
+
+Loop scores need an Euler run saved at every TIME STEP, holding every variable,
+the inner stocks of a SMOOTH or DELAY included. The charts' run is that run read
+at every SAVEPER (`scored_run`), so one simulation per lever move serves the
+charts and the strip; scores are computed from it only when the strip shows it,
+so scenarios that are merely compared never pay for them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import html
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from bokeh.layouts import column
+from bokeh.models import ColumnDataSource, Div, FactorRange, HoverTool
+from bokeh.palettes import Blues9, Greens9, Oranges9, Purples9, Reds9, YlOrBr9
+from bokeh.plotting import figure
+
+from ..dominance import LoopScores, loop_scores
+from ..errors import NestedSystemsError
+from ..expressions import canonical
+from ..loops import Loop, LoopSet, Polarity, find_loops
+from ..model import Kind
+from ..narrative import describe_dominance, narrated_periods
+from .cache import PreparedModel
+from .figures import IndexedRun, TimeAxis
+
+__all__ = [
+    "BASELINE_ROW",
+    "SCENARIO_ROW",
+    "DominanceStrip",
+    "ScoredRun",
+    "StripBasis",
+    "loop_colors",
+    "scored_run",
+    "strip_basis",
+    "strip_columns",
+]
+
+# Three hues per side, interleaved, so that neighbouring loops differ in hue and
+# not only in shade; the palettes' palest shades are left out, as text sits on them.
+WARM = tuple(c for trio in zip(Reds9[1:5], Oranges9[1:5], YlOrBr9[3:7], strict=True) for c in trio)
+COOL = tuple(c for trio in zip(Blues9[1:5], Greens9[1:5], Purples9[1:5], strict=True) for c in trio)
+UNDETERMINED_COLOR = "#8c8c8c"
+SCENARIO_ROW = "Your levers"
+BASELINE_ROW = "Today"
+_ROWS = {SCENARIO_ROW: (0.8, 1.0), BASELINE_ROW: (0.55, 0.35)}  # bar height, opacity
+_CHAR_WIDTH = 6.6  # pixels of a 9pt character, to decide which label fits a bar
+_PLOT_MARGIN = 110  # the y-axis labels and borders: what the bars do not get of the width
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StripBasis:
+    """What a model's strip needs, made once per model.
+
+    Attributes
+    ----------
+    loops:
+        The loops the model's author named: the ones a board can be told about.
+    baseline:
+        Their scores over the baseline.
+    columns:
+        Every variable of the model, inner ones included, to save in the run at
+        every TIME STEP; ``None`` where the charts' run cannot be read from that
+        run (SAVEPER or TIME STEP given by an equation), and the strip runs its own.
+    saved:
+        The columns of the charts' run, as the baseline has them.
+    """
+
+    loops: LoopSet
+    baseline: LoopScores
+    columns: tuple[str, ...] | None
+    saved: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=8)
+def strip_basis(prepared: PreparedModel) -> StripBasis | None:
+    """The named loops of a prepared model and their baseline scores, or ``None``
+    when the model names no loops (the app then shows no strip)."""
+    model: Any = prepared.model
+    declared = len(getattr(model, "loops", ()))
+    if not declared:
+        return None
+    # Declared loops are traced before any enumeration: a bound of their number
+    # keeps them all and spares enumerating the thousands of others.
+    loops = find_loops(model, max_loops=declared).named()
+    if not len(loops):
+        return None
+    controls = [model.get(name) for name in ("time step", "saveper")]
+    steady = all(v is not None and v.kind is Kind.CONSTANT for v in controls)
+    columns = tuple(v.name for v in model.variables if v.kind is not Kind.LOOKUP) if steady else None
+    return StripBasis(
+        loops=loops,
+        baseline=loop_scores(prepared.interpreted, loops=loops),
+        columns=columns,
+        saved=tuple(prepared.baseline.names),  # type: ignore[attr-defined]
+    )
+
+
+class ScoredRun(IndexedRun):
+    """The charts' run, which keeps the run at every TIME STEP it was read from
+    (``every_step``, ``None`` when there is none) and the levers it was made with."""
+
+    __slots__ = ("every_step", "params")
+
+    def __init__(self, run: object, every_step: object | None, params: Mapping[str, float]) -> None:
+        super().__init__(run)
+        self.every_step = every_step
+        self.params = dict(params)
+
+
+def _control(model: Any, params: Mapping[str, float], name: str) -> float:
+    for key, value in params.items():
+        if canonical(key) == name:
+            return float(value)
+    return float(model[name].equation.value)
+
+
+def scored_run(compiled: Any, basis: StripBasis, params: Mapping[str, float]) -> ScoredRun:
+    """One Euler run at every TIME STEP, read at every SAVEPER for the charts.
+
+    The engine saves a run at SAVEPER by keeping every ``round(SAVEPER / TIME
+    STEP)``-th step of the same Euler loop, so the rows kept here are the values a
+    plain run gives, to the last bit (only SAVEPER's own column is put back).
+    """
+    import nestedsystems as ns
+
+    if basis.columns is None:
+        return ScoredRun(ns.simulate(compiled, params=dict(params)), None, params)
+    model = compiled.model
+    dt = _control(model, params, "time step")
+    saveper = _control(model, params, "saveper")
+    fine = ns.simulate(
+        compiled, params={**params, "saveper": dt}, method="euler", return_columns=basis.columns
+    )
+    every = max(round(saveper / dt), 1) if saveper > 0 else 1
+    where = {name: j for j, name in enumerate(fine.names)}
+    values = fine.values[:, ::every, [where[name] for name in basis.saved]]
+    for j, name in enumerate(basis.saved):
+        if canonical(name) == "saveper":
+            values[:, :, j] = saveper
+    run = dataclasses.replace(fine, times=fine.times[::every], names=basis.saved, values=values)
+    return ScoredRun(run, fine, params)
+
+
+def loop_colors(loops: LoopSet) -> dict[str, str]:
+    """Each loop's colour: reinforcing loops warm, balancing cool, in the order the
+    model lists them, so a loop keeps its colour whatever the levers."""
+    colors: dict[str, str] = {}
+    counts = {Polarity.REINFORCING: 0, Polarity.BALANCING: 0}
+    for loop in sorted(loops, key=lambda loop: _number(loop.id)):
+        palette = {Polarity.REINFORCING: WARM, Polarity.BALANCING: COOL}.get(loop.polarity)
+        if palette is None:
+            colors[loop.id] = UNDETERMINED_COLOR
+            continue
+        colors[loop.id] = palette[counts[loop.polarity] % len(palette)]
+        counts[loop.polarity] += 1
+    return colors
+
+
+def _number(loop_id: str) -> tuple[str, int]:
+    # R2 before R10: ids sort by letter, then number
+    letters = loop_id.rstrip("0123456789")
+    digits = loop_id[len(letters) :]
+    return letters, int(digits) if digits else -1
+
+
+def _text_color(fill: str) -> str:
+    red, green, blue = (int(fill[k : k + 2], 16) for k in (1, 3, 5))
+    return "#1a1a1a" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#ffffff"
+
+
+def _led(scores: LoopScores, start: float, end: float, ids: tuple[str, ...]) -> list[tuple[Loop, float]]:
+    """The period's loops with their mean share, the largest first."""
+    index = {loop.id: i for i, loop in enumerate(scores.loops)}
+    loops = [scores.loops.loops[index[i]] for i in ids]
+    window = (scores.times >= start) & (scores.times <= end) & scores.active[0, :, loops[0].partition]
+    relative = np.abs(scores.relative[0][window])
+    shares = [float(relative[:, index[loop.id]].mean()) if window.any() else 0.0 for loop in loops]
+    return sorted(zip(loops, shares, strict=True), key=lambda item: -item[1])
+
+
+def _when(start: float, end: float, time_units: str) -> str:
+    units = (time_units.strip() or "Time").capitalize()
+    units = units if units.endswith("s") or units == "Time" else units + "s"
+    return f"{units} {start:.0f}–{end:.0f}"
+
+
+def _label(led: list[tuple[Loop, float]], pixels: float) -> str:
+    """The longest label that fits the bar: id and name, and the loops it shares
+    the period with; or fewer words; or nothing."""
+    first = led[0][0]
+    others = [loop.id for loop, _ in led[1:]]
+    joined = f" + {', '.join(others)}" if others else ""
+    named = f"{first.id} {first.name}"
+    for text in (named + joined, named, first.id + joined, first.id):
+        if len(text) * _CHAR_WIDTH + 6 <= pixels:
+            return text
+    return ""
+
+
+def strip_columns(
+    scores: LoopScores,
+    row: str,
+    axis: TimeAxis,
+    colors: Mapping[str, str],
+    *,
+    width: int,
+    time_units: str = "",
+) -> dict[str, list[Any]]:
+    """One bar per narrated period of dominance, in the strip's source columns.
+
+    ``row`` is `SCENARIO_ROW` or `BASELINE_ROW`; ``width`` is the figure's, which
+    decides which labels fit.
+    """
+    periods = narrated_periods(scores)
+    height, alpha = _ROWS[row]
+    span = float(axis.of([scores.times[-1] - scores.times[0]])[0]) if len(scores.times) > 1 else 1.0
+    per_unit = max(width - _PLOT_MARGIN, 1) / (span or 1.0)
+    columns: dict[str, list[Any]] = {key: [] for key in _COLUMNS}
+    for period in periods:
+        led = _led(scores, period.start, period.end, period.loops)
+        loop, share = led[0]
+        left, right = (float(x) for x in axis.of([period.start, period.end]))
+        fill = colors.get(loop.id, UNDETERMINED_COLOR)
+        columns["left"].append(left)
+        columns["right"].append(right)
+        columns["middle"].append((left + right) / 2)
+        columns["row"].append(row)
+        columns["height"].append(height)
+        columns["alpha"].append(alpha)
+        columns["color"].append(fill)
+        columns["text_color"].append(_text_color(fill) if alpha == 1.0 else "#1a1a1a")
+        columns["label"].append(_label(led, (right - left) * per_unit) if alpha == 1.0 else "")
+        columns["loop_id"].append(loop.id)
+        columns["loop"].append(f"{loop.id} {loop.name}")
+        columns["polarity"].append(loop.polarity.value)
+        columns["share"].append(f"{share:.0%} of the change")
+        together = ", ".join(f"{other.id} {other.name}" for other, _ in led[1:])
+        columns["with"].append(together or "no other loop")
+        columns["when"].append(_when(period.start, period.end, time_units))
+    return columns
+
+
+_COLUMNS = (
+    "left",
+    "right",
+    "middle",
+    "row",
+    "height",
+    "alpha",
+    "color",
+    "text_color",
+    "label",
+    "loop_id",
+    "loop",
+    "polarity",
+    "share",
+    "with",
+    "when",
+)
+
+
+def _narrative_html(sentences: list[str], heading: str) -> str:
+    if not sentences:
+        return f"<p style='margin:2px 0'><b>{heading}</b> no loop changes enough to tell.</p>"
+    items = "".join(f"<li>{html.escape(sentence)}</li>" for sentence in sentences)
+    return f"<div style='font-size:95%'><b>{heading}</b><ul style='margin:2px 0 4px 0'>{items}</ul></div>"
+
+
+class DominanceStrip:
+    """The strip, its data source and the narrative of one session.
+
+    Parameters
+    ----------
+    prepared:
+        The shared model; runs made without the strip are scored on its compiled form.
+    basis:
+        From `strip_basis`.
+    axis:
+        The charts' time axis (months shown as years).
+    width:
+        The figure's width, as the charts above it.
+    x_range:
+        Shared with the trajectories chart, so that zooming one zooms both.
+    """
+
+    def __init__(
+        self,
+        prepared: PreparedModel,
+        basis: StripBasis,
+        axis: TimeAxis,
+        *,
+        width: int,
+        x_range: Any = None,
+    ) -> None:
+        self.prepared = prepared
+        self.basis = basis
+        self.axis = axis
+        self.width = width
+        self.time_units = str(getattr(prepared.model, "time_units", "") or "")
+        self.colors = loop_colors(basis.loops)
+        self.scores: LoopScores = basis.baseline
+        self._baseline_columns = self._columns(basis.baseline, BASELINE_ROW)
+        self.source = ColumnDataSource(
+            self._with_baseline(self._columns(basis.baseline, SCENARIO_ROW)), name="dominance"
+        )
+        self.figure = self._figure(x_range)
+        self.narrative = Div(text="", name="dominance-narrative", width=width)
+        self.narrative.text = self._words(basis.baseline)
+        self.layout = column(self.figure, self.narrative)
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def _figure(self, x_range: Any) -> Any:
+        options: dict[str, Any] = {"x_range": x_range} if x_range is not None else {}
+        plot = figure(
+            title="Which feedback loop drives the change (Loops That Matter, the model's named loops)",
+            y_range=FactorRange(BASELINE_ROW, SCENARIO_ROW),
+            height=125,
+            width=self.width,
+            tools="",
+            toolbar_location=None,
+            x_axis_label=self.axis.label,
+            name="dominance-strip",
+            **options,
+        )
+        plot.title.text_font_size = "11pt"
+        plot.ygrid.grid_line_color = None
+        plot.xgrid.grid_line_alpha = 0.3
+        plot.min_border_right = 10
+        bars = plot.hbar(
+            y="row",
+            left="left",
+            right="right",
+            height="height",
+            fill_color="color",
+            fill_alpha="alpha",
+            line_color="white",
+            line_width=1.5,
+            source=self.source,
+        )
+        plot.text(
+            x="middle",
+            y="row",
+            text="label",
+            text_color="text_color",
+            text_align="center",
+            text_baseline="middle",
+            text_font_size="9pt",
+            text_font_style="bold",
+            source=self.source,
+        )
+        plot.add_tools(
+            HoverTool(
+                renderers=[bars],
+                tooltips=[
+                    ("", "@row, @when"),
+                    ("Loop", "@loop (@polarity)"),
+                    ("Explains", "@share"),
+                    ("Together with", "@with"),
+                ],
+            )
+        )
+        return plot
+
+    def _columns(self, scores: LoopScores, row: str) -> dict[str, list[Any]]:
+        return strip_columns(
+            scores, row, self.axis, self.colors, width=self.width, time_units=self.time_units
+        )
+
+    def _with_baseline(self, columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        return {key: self._baseline_columns[key] + values for key, values in columns.items()}
+
+    def _words(self, scores: LoopScores) -> str:
+        return _narrative_html(describe_dominance(scores), "Why it moves:")
+
+    # -- updating --------------------------------------------------------------------------
+
+    def simulate(self, params: Mapping[str, float]) -> ScoredRun:
+        """The charts' run for these levers, ready to be scored without running again."""
+        return scored_run(self.prepared.compiled, self.basis, params)
+
+    def show(self, run: Any) -> None:
+        """Score the run the charts show and redraw the strip and its words."""
+        if not isinstance(run, ScoredRun) or not run.params:
+            scores = self.basis.baseline
+        else:
+            try:
+                scores = self._score(run)
+            except NestedSystemsError as error:
+                self.source.data = self._with_baseline({key: [] for key in _COLUMNS})
+                problem = html.escape(str(error))
+                self.narrative.text = f"<p>Which loop drives the change is unknown here: {problem}</p>"
+                return
+        self.scores = scores
+        self.source.data = self._with_baseline(self._columns(scores, SCENARIO_ROW))
+        self.narrative.text = self._words(scores)
+
+    def _score(self, run: ScoredRun) -> LoopScores:
+        compiled = self.prepared.compiled
+        if run.every_step is not None:
+            return loop_scores(compiled, loops=self.basis.loops, run=run.every_step)
+        return loop_scores(compiled, loops=self.basis.loops, params=run.params)
+
+    @classmethod
+    def for_model(
+        cls, prepared: PreparedModel, axis: TimeAxis, *, width: int, x_range: Any = None
+    ) -> DominanceStrip | None:
+        """The strip of a model, or ``None`` when its author named no loops."""
+        basis = strip_basis(prepared)
+        return None if basis is None else cls(prepared, basis, axis, width=width, x_range=x_range)
