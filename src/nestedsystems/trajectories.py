@@ -9,6 +9,7 @@ unnamed flow of a stock included (its net flow less its named flows).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -115,9 +116,20 @@ def _clocked(inputs: tuple[str, ...], function: Any, dt: float) -> tuple[tuple[s
     return inputs, lambda *arguments: function(*arguments, dt=dt)
 
 
+_NEEDED: weakref.WeakKeyDictionary[LoopSet, tuple[Model, list[str]]] = weakref.WeakKeyDictionary()
+
+
 def _needed(compiled: Any, loops: LoopSet) -> list[str]:
     """The variables scoring `loops` reads: each link's ends, its target's inputs and,
     for a stock, its flows. Saving only these keeps a run for a few loops cheap."""
+    model: Model = compiled.model
+    known = _NEEDED.get(loops)
+    if known is None or known[0] is not model:
+        known = _NEEDED[loops] = (model, _reads(compiled, loops))
+    return known[1]
+
+
+def _reads(compiled: Any, loops: LoopSet) -> list[str]:
     graph = loops.graph
     links = {(link.source, link.target) for loop in loops for path in loop.paths for link in path}
     keys = {source for source, _ in links}
