@@ -24,7 +24,6 @@ EXPECTED_FAILURES: dict[str, str] = {
     "allocate_available": "ALLOCATE AVAILABLE's normal profile: Vensim's numbers differ by ~1% from the curve "
     "PySD documents and runs, which we match (tests/test_subscripts.py)",
     "arithmetics_exp": "PySD parses 30^-30^-x with a literal -30 as base (NaN); Vensim reads -(30^...)",
-    "bpowers-hares_and_lynxes_modules": "XMILE modules (sub-models) are not supported yet",
 }
 
 # Expected failures that load but then fail to run, and the error they raise.

@@ -312,12 +312,10 @@ def test_algebraic_loop(tmp_path: Path) -> None:
         load(path)
 
 
-def test_vensim_subscripts_load_xmile_subscripts_are_not_supported_yet() -> None:
+def test_vensim_subscripts_load() -> None:
     model = load(TEST_MODELS / "tests" / "subscript_1d_arrays" / "test_subscript_1d_arrays.mdl")
     assert [d.name for d in model.dimensions] == ["One Dimensional Subscript"]
     assert model["Stock A"].dims == ("one dimensional subscript",)
-    with pytest.raises(UnsupportedError, match="subscripts are not supported yet"):
-        load(TEST_MODELS / "tests" / "subscript_1d_arrays" / "test_subscript_1d_arrays.xmile")
 
 
 def test_not_available_is_vensims_number(tmp_path: Path) -> None:
@@ -350,3 +348,143 @@ def test_a_malformed_lookup_range_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(ModelSyntaxError, match="expected numbers") as caught:
         load(path)
     assert (caught.value.line, caught.value.variable) == (8, "shape")
+
+
+# -- XMILE arrays, macros and modules
+
+
+def _vensim_columns(model_file: Path) -> tuple[object, object]:
+    """Our run and Vensim's output, at the times and columns both have."""
+    from vensim_output import read_vensim_output
+
+    from nestedsystems import simulate
+    from nestedsystems.expressions import canonical
+
+    run = simulate(load(model_file)).to_pandas()
+    (output,) = [p for p in model_file.parent.glob("output.*") if p.suffix in (".tab", ".csv")]
+    expected = read_vensim_output(output)
+    expected = expected[expected.index <= run.index[-1]]
+    ours = {canonical(c): c for c in run.columns}
+    common = [c for c in expected.columns if canonical(c) in ours and canonical(c) not in CONTROL_KEYS]
+    theirs = expected[common]
+    mine = run.loc[expected.index, [ours[canonical(c)] for c in common]]
+    return mine.to_numpy(), theirs.to_numpy()
+
+
+CONTROL_KEYS = {"initial time", "final time", "time step", "saveper"}
+
+
+@pytest.mark.parametrize(
+    ("folder", "columns"),
+    [("subscript_individually_defined_1d_arrays", 9), ("subscripted_trig", 147 - 4)],
+)
+def test_xmile_subscripts_match_vensim(folder: str, columns: int) -> None:
+    import numpy as np
+
+    (path,) = (TEST_MODELS / "tests" / folder).glob("*.xmile")
+    ours, vensim = _vensim_columns(path)
+    assert ours.shape[1] == columns  # every element of every array, by its Vensim name
+    known = ~np.isnan(vensim)  # Vensim leaves a blank where a value is not a number
+    np.testing.assert_allclose(ours[known], vensim[known], rtol=1e-3, atol=1e-5)
+
+
+def test_xmile_arrays_without_their_values_fail_at_load() -> None:
+    # xmutil wrote "???" where it could not convert the .mdl's numbers.
+    path = TEST_MODELS / "tests" / "subscript_1d_arrays" / "test_subscript_1d_arrays.xmile"
+    with pytest.raises(ModelSyntaxError, match=r"'\?\?\?'") as caught:
+        load(path)
+    assert (caught.value.line, caught.value.variable) == (43, "Rate A")
+
+
+XMILE = """<?xml version="1.0" encoding="utf-8"?>
+<xmile version="1.0" xmlns="http://docs.oasis-open.org/xmile/ns/XMILE/v1.0">
+<header><vendor>tests</vendor><product version="1">tests</product></header>
+<sim_specs><start>0</start><stop>5</stop><dt>0.5</dt></sim_specs>
+{models}
+</xmile>
+"""
+TANK = """<model name="tank"><variables>
+  <stock name="level"><eqn>100</eqn><outflow>drain</outflow></stock>
+  <flow name="drain"><eqn>level * drain_fraction</eqn></flow>
+  <aux name="drain fraction"><eqn>{Enter equation for use when not hooked up to other models}</eqn></aux>
+</variables></model>"""
+GAUGE = """<model name="gauge"><variables>
+  <stock name="seen"><eqn>{Enter equation for use when not hooked up to other models}</eqn></stock>
+  <aux name="doubled"><eqn>seen * 2</eqn></aux>
+  <aux name="level"><eqn>1</eqn></aux>
+</variables></model>"""
+
+
+def _xmile(tmp_path: Path, main: str, *models: str) -> Path:
+    path = tmp_path / "modules.xmile"
+    body = f"<model><variables>{main}</variables></model>" + "".join(models)
+    path.write_text(XMILE.format(models=body), encoding="utf-8")
+    return path
+
+
+MODULES = """
+  <module name="tank"><connect to="drain_fraction" from=".fraction"/></module>
+  <module name="gauge"><connect to="seen" from="tank.level"/></module>
+  <aux name="fraction"><eqn>0.2</eqn></aux>
+"""
+
+
+def test_xmile_modules_are_flattened_with_their_instance_names(tmp_path: Path) -> None:
+    import numpy as np
+
+    from nestedsystems import simulate
+
+    model = load(_xmile(tmp_path, MODULES, TANK, GAUGE))
+    assert model["tank.level"].kind is Kind.STOCK
+    assert model["tank.level"].group == "tank"
+    # A connected input reads its source, whatever placeholder the sub-model gave it.
+    assert (model["gauge.seen"].kind, model["gauge.seen"].equation) == (Kind.AUXILIARY, Ref("tank.level"))
+    assert model["tank.drain fraction"].equation == Ref("fraction")
+    # Each module keeps its own names: both define a "level".
+    assert model["gauge.level"].equation == Number(1.0)
+    run = simulate(model).to_pandas()
+    steps = np.arange(len(run))
+    np.testing.assert_allclose(run["tank.level"], 100 * (1 - 0.2 * 0.5) ** steps, rtol=1e-12)
+    np.testing.assert_allclose(run["gauge.doubled"], 2 * run["tank.level"], rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("main", "models", "error", "message"),
+    [
+        (
+            '<module name="tank"><connect to=".fraction" from="tank.level"/></module>',
+            (TANK,),
+            UnsupportedError,
+            "expected an input of the module read from the main model",
+        ),
+        ('<module name="pump"/>', (TANK,), ModelSyntaxError, "places the model 'pump'"),
+        (
+            '<module name="tank"><connect to="drain_fraction" from=".x"/><connect to="valve" from=".x"/>'
+            '</module><aux name="x"><eqn>1</eqn></aux>',
+            (TANK,),
+            ModelSyntaxError,
+            "connects 'valve', which its model does not define",
+        ),
+        (
+            '<module name="tank"/>',
+            (TANK.replace("<variables>", '<variables><module name="gauge"/>'), GAUGE),
+            UnsupportedError,
+            "modules inside modules",
+        ),
+    ],
+)
+def test_xmile_modules_wired_wrongly_fail_at_load(
+    tmp_path: Path, main: str, models: tuple[str, ...], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message) as caught:
+        load(_xmile(tmp_path, main, *models))
+    assert caught.value.line is not None
+
+
+def test_xmile_macros_are_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "macro.xmile"
+    text = XMILE.format(models='<macro name="twice"><eqn>2*x</eqn><parm>x</parm></macro><model/>')
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UnsupportedError, match="XMILE macros are not supported yet") as caught:
+        load(path)
+    assert caught.value.line == 5

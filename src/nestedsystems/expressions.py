@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "UnaryOp",
     "canonical",
     "references",
+    "rename",
     "walk",
 ]
 
@@ -309,6 +310,30 @@ class Defined:
 
 
 Expr = Number | Numbers | Ref | Unary | Binary | If | Call | LookupCall | Defined | Position
+
+
+def rename(expr: Expr, names: Mapping[str, str]) -> Expr:
+    """`expr` with each reference to a key of `names` made to its value instead."""
+
+    def walk(e: Expr) -> Expr:
+        if isinstance(e, Ref):
+            return Ref(names.get(e.name, e.name), e.subscripts)
+        if isinstance(e, Unary):
+            return Unary(e.op, walk(e.operand))
+        if isinstance(e, Binary):
+            return Binary(e.op, walk(e.left), walk(e.right))
+        if isinstance(e, If):
+            return If(walk(e.condition), walk(e.then), walk(e.otherwise))
+        if isinstance(e, Call):
+            return Call(e.function, tuple(walk(a) for a in e.args))
+        if isinstance(e, LookupCall):
+            table = walk(e.table) if isinstance(e.table, Ref) else e.table
+            return LookupCall(table, walk(e.argument), e.mode)  # type: ignore[arg-type]
+        if isinstance(e, Defined):
+            return Defined(tuple((s, p if isinstance(p, Table) else walk(p)) for s, p in e.parts))
+        return e
+
+    return walk(expr)
 
 
 def walk(expr: Expr) -> Iterator[Expr]:

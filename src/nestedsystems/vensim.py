@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import external, lowering, noise, vensim_arrays
+from . import external, lowering, noise, vensim_arrays, xmile_modules
 from .errors import (
     ModelError,
     ModelFileError,
@@ -164,12 +164,17 @@ def _parse(path: Path, text: str) -> Any:
                 from pysd.translators.xmile.xmile_file import XmileFile
 
                 source: Any = XmileFile(path)
+                _points_over_scale(source.xmile_root, source.ns)
+                if xmile_modules.has_modules(source.xmile_root, source.ns):
+                    return _parse_modules(path, source)
             else:
                 from pysd.translators.vensim.vensim_file import VensimFile
 
                 source = VensimFile(path, encoding="utf-8")
             source.parse()
-            return source.get_abstract_model()
+            return tuple(source.get_abstract_model().sections), ()
+        except ModelError:
+            raise
         except Exception as error:
             if state.refused is not None:
                 raise _unsafe(path, text, state.refused, xmile) from None
@@ -184,13 +189,50 @@ def _parse(path: Path, text: str) -> Any:
             raise _syntax_error(path, text, error, xmile) from None
 
 
+def _points_over_scale(root: Any, namespace: str) -> None:
+    """Drop a graphical function's <xscale> where it lists its <xpts>: XMILE reads the
+    points, and the scale only when there are none, while PySD reads the scale first
+    (Stella writes a scale of 0 to 0 beside the points)."""
+    for function in root.iter(f"{{{namespace}}}gf"):
+        if function.find(f"{{{namespace}}}xpts") is not None:
+            for scale in function.findall(f"{{{namespace}}}xscale"):
+                function.remove(scale)
+
+
+def _parse_modules(path: Path, source: Any) -> tuple[tuple[Any, ...], tuple[xmile_modules.Instance, ...]]:
+    """The main model's section, then one per sub-model, each parsed as a file of
+    its own (PySD's XMILE parser reads every <model> of a file into one section)."""
+    from pysd.translators.xmile.xmile_section import Section
+
+    main, submodels, instances = xmile_modules.split(source.xmile_root, source.ns, path)
+    sections = []
+    for name, root in (("__main__", main), *submodels.items()):
+        section = Section(
+            name=name,
+            path=path.with_suffix(".py"),
+            section_type="main" if name == "__main__" else "module",
+            params=[],
+            returns=[],
+            content_root=root,
+            namespace=source.ns,
+            split=False,
+            views_dict=None,
+        )
+        section.parse()
+        sections.append(section.get_abstract_section())
+    return tuple(sections), instances
+
+
 def _refuse_xmile_features(path: Path, text: str) -> None:
-    """PySD's XMILE parser fails obscurely on arrays and macros; say what they are."""
-    for pattern, what in ((r"<dim\b", "subscripts"), (r"<macro\b", "macros")):
-        match = re.search(pattern, text)
-        if match:
-            line = text.count("\n", 0, match.start()) + 1
-            raise UnsupportedError(f"{what} are not supported yet", file=path, line=line)
+    """PySD's XMILE parser does not read macros (it fails obscurely); say so."""
+    match = re.search(r"<macro\b", text)
+    if match:
+        line = text.count("\n", 0, match.start()) + 1
+        raise UnsupportedError(
+            "XMILE macros are not supported yet (PySD's XMILE parser does not read them)",
+            file=path,
+            line=line,
+        )
 
 
 def _unsafe(path: Path, text: str, refused: str, xmile: bool) -> UnsafeModelError:
@@ -234,8 +276,6 @@ _LOOKUP_FUNCTIONS = {
 # PySD's names for functions the IR spells differently.
 _RENAMED = {"Xramp": "ramp"}
 _SPELLED = {
-    "Xpulse": "PULSE(magnitude, start) of XMILE",
-    "Xpulse_train": "PULSE(magnitude, start, interval) of XMILE",
     "vmax_xmile": "MAX over an array",
     "vmin_xmile": "MIN over an array",
 }
@@ -403,6 +443,8 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
         if len(args) != 3:
             raise where.syntax(f"IF THEN ELSE takes 3 arguments, found {len(args)}")
         return If(*args)
+    if name in ("Xpulse", "Xpulse_train"):
+        return _xmile_pulse(args)
     if name == "pulse_train":
         # PySD reorders Vensim's (start, width, interval, end) to (start, interval, width, end).
         start, interval, width, end = args
@@ -416,6 +458,22 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
         return Call(function, args)
     except ValueError as error:
         raise where.syntax(str(error)) from None
+
+
+def _xmile_pulse(args: tuple[Expr, ...]) -> Expr:
+    """XMILE's PULSE(magnitude, first, interval), which PySD hands over as (first,
+    magnitude) or (first, interval, magnitude): a volume, so magnitude/TIME STEP for
+    the one step at first and every interval after (once when interval is 0), as in
+    Stella and PySD's runtime (whose pulse lasts half a step)."""
+    start, interval, magnitude = (args[0], Number(0.0), args[1]) if len(args) == 2 else args
+    step = Ref("time step")
+    half_step = Binary(Op.DIV, step, Number(2.0))
+    if interval == Number(0.0):
+        shape = Call("pulse", (start, half_step))
+    else:  # a train that never ends: its end lies past the final time
+        end = Binary(Op.ADD, Ref("final time"), step)
+        shape = Call("pulse train", (start, half_step, interval, end))
+    return Binary(Op.MUL, Binary(Op.DIV, magnitude, step), shape)
 
 
 def _element_count(node: Any, where: _Where) -> Expr:
@@ -596,17 +654,48 @@ def _lookup_names(section: Any) -> frozenset[str]:
     )
 
 
-def _to_model(abstract: Any, path: Path, text: str, given: dict | None = None) -> Model:
+def _to_model(
+    parsed: tuple[tuple[Any, ...], tuple[xmile_modules.Instance, ...]],
+    path: Path,
+    text: str,
+    given: dict | None = None,
+) -> Model:
+    sections, instances = parsed
     xmile = path.suffix.lower() in XMILE_SUFFIXES
     entries = {} if xmile else scan_equations(text)
-    views = {} if xmile else scan_views(text)
-    main = abstract.sections[0]
-    macros = _macros(abstract.sections[1:], path, text, entries)
-    main = _external_subscripts(main, path, entries)
+    main = _external_subscripts(sections[0], path, entries)
+    # After the main section come a .mdl's macros, or an XMILE file's sub-models.
+    macros = {} if instances else _macros(sections[1:], path, text, entries)
     dimensions = vensim_arrays.dimensions(main, path)
-    lookups = _lookup_names(main)
+    read = lambda section: _section_variables(section, path, text, entries, dimensions, macros, given)  # noqa: E731
+    variables = read(main)
+    if instances:
+        submodels = {section.name: tuple(read(section)) for section in sections[1:]}
+        variables += xmile_modules.instantiate(submodels, instances, path)
+    time_step = next((v for v in variables if v.key == "time step"), None)
+    expanded = expand_macros(variables, macros, path) if macros else tuple(variables)
+    try:
+        model = Model(
+            variables=expanded,
+            name=path.stem,
+            source=str(path),
+            time_units=time_step.units if time_step else "",
+            dimensions=dimensions,
+        )
+    except ValueError as error:
+        raise ModelSyntaxError(str(error), file=path) from None
+    return model.replace(loops=find_named_loops(model), checks=_reality_checks(main, entries, path))
+
+
+def _section_variables(
+    section: Any, path: Path, text: str, entries: dict, dimensions: Any, macros: dict, given: Any
+) -> list[Variable]:
+    """The variables of one section (the model, or an XMILE sub-model), as read."""
+    xmile = path.suffix.lower() in XMILE_SUFFIXES
+    views = {} if xmile else scan_views(text)
+    lookups = _lookup_names(section)
     variables = []
-    for element in main.elements:
+    for element in section.elements:
         entry = entries.get(canonical(element.name))
         line = entry.line if entry else (xmile_line(text, element.name.strip('"')) if xmile else None)
         where = _Where(path, line, element.name, lookups, dimensions, frozenset(macros), given)
@@ -621,19 +710,7 @@ def _to_model(abstract: Any, path: Path, text: str, given: dict | None = None) -
             ) from None
         group = views.get(canonical(element.name), "")
         variables.append(Variable(**{**_fields(variable), "group": group}))
-    time_step = next((v for v in variables if v.key == "time step"), None)
-    expanded = expand_macros(variables, macros, path) if macros else tuple(variables)
-    try:
-        model = Model(
-            variables=expanded,
-            name=path.stem,
-            source=str(path),
-            time_units=time_step.units if time_step else "",
-            dimensions=dimensions,
-        )
-    except ValueError as error:
-        raise ModelSyntaxError(str(error), file=path) from None
-    return model.replace(loops=find_named_loops(model), checks=_reality_checks(main, entries, path))
+    return variables
 
 
 def _reality_checks(section: Any, entries: dict, path: Path) -> tuple[RealityCheck, ...]:
@@ -751,9 +828,9 @@ def load(path: str | Path, *, data: Any = None) -> Model:
     """
     path = Path(path)
     text = _read(path)
-    abstract = _parse(path, text)
+    parsed = _parse(path, text)
     given = None if data is None else external.given_series(data)
-    model = lowering.lower(noise.number_streams(_to_model(abstract, path, text, given)))
+    model = lowering.lower(noise.number_streams(_to_model(parsed, path, text, given)))
     if given:
         name = next(iter(given))
         variable = model.get(name)

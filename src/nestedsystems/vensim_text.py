@@ -231,7 +231,8 @@ def locate(text: str, fragment: str, xmile: bool) -> tuple[int | None, str | Non
         return None, None
     if xmile:
         before = "\n".join(text.splitlines()[:line])
-        names = re.findall(r'\bname="([^"]*)"', before)
+        # The variable's element, not the <dim name=...> of its dimensions.
+        names = re.findall(r'<(?:aux|flow|stock|gf)\b[^>]*?\bname="([^"]*)"', before)
         return line, (names[-1] if names else None)
     defined = [e for e in scan_equations(text).values() if e.line <= line]
     return line, (max(defined, key=lambda e: e.line).name if defined else None)
