@@ -15,7 +15,14 @@ from bokeh.document import Document
 import nestedsystems as ns
 from nestedsystems.dashboard import whatif
 from nestedsystems.dashboard.cache import prepared_model
-from nestedsystems.dashboard.dominance_strip import BASELINE_ROW, COOL, SCENARIO_ROW, WARM, loop_colors
+from nestedsystems.dashboard.dominance_strip import (
+    BASELINE_ROW,
+    COOL,
+    FRAME_MARGINS,
+    SCENARIO_ROW,
+    WARM,
+    loop_colors,
+)
 from nestedsystems.dominance import loop_scores
 from nestedsystems.loops import find_loops
 from nestedsystems.narrative import describe_dominance, narrated_periods
@@ -160,7 +167,7 @@ def test_each_named_loop_has_its_own_colour_warm_or_cool(named):
 
 def test_labels_fit_their_bars(board):
     shown = bars(board, SCENARIO_ROW)
-    width = board.dominance.width
+    width = board.dominance.width - sum(FRAME_MARGINS)  # the bars' span
     years = board.axis.of([board.dominance.scores.times[-1]])[0]
     for left, right, label, loop in zip(
         shown["left"], shown["right"], shown["label"], shown["loop"], strict=True

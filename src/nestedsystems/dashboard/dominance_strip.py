@@ -39,7 +39,10 @@ from .figures import IndexedRun, TimeAxis
 
 __all__ = [
     "BASELINE_ROW",
+    "COOL",
+    "FRAME_MARGINS",
     "SCENARIO_ROW",
+    "WARM",
     "DominanceStrip",
     "ScoredRun",
     "StripBasis",
@@ -58,7 +61,11 @@ SCENARIO_ROW = "Your levers"
 BASELINE_ROW = "Today"
 _ROWS = {SCENARIO_ROW: (0.8, 1.0), BASELINE_ROW: (0.55, 0.35)}  # bar height, opacity
 _CHAR_WIDTH = 6.6  # pixels of a 9pt character, to decide which label fits a bar
-_PLOT_MARGIN = 110  # the y-axis labels and borders: what the bars do not get of the width
+# Where the trajectories chart above draws its lines (its axis on the left, its legend
+# and toolbar on the right, as measured in Chromium): the strip's bars take the same
+# span, so a period sits under the stretch of the lines it explains, and the strip's
+# row names go on the right, under the legend.
+FRAME_MARGINS = (52, 245)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -228,7 +235,7 @@ def strip_columns(
     periods = narrated_periods(scores)
     height, alpha = _ROWS[row]
     span = float(axis.of([scores.times[-1] - scores.times[0]])[0]) if len(scores.times) > 1 else 1.0
-    per_unit = max(width - _PLOT_MARGIN, 1) / (span or 1.0)
+    per_unit = max(width - sum(FRAME_MARGINS), 1) / (span or 1.0)
     columns: dict[str, list[Any]] = {key: [] for key in _COLUMNS}
     for period in periods:
         led = _led(scores, period.start, period.end, period.loops)
@@ -327,20 +334,21 @@ class DominanceStrip:
     def _figure(self, x_range: Any) -> Any:
         options: dict[str, Any] = {"x_range": x_range} if x_range is not None else {}
         plot = figure(
-            title="Which feedback loop drives the change (Loops That Matter, the model's named loops)",
+            title="Which feedback loop drives the change",
             y_range=FactorRange(BASELINE_ROW, SCENARIO_ROW),
-            height=125,
+            height=105,
             width=self.width,
             tools="",
             toolbar_location=None,
-            x_axis_label=self.axis.label,
             name="dominance-strip",
+            y_axis_location="right",
+            min_border_left=FRAME_MARGINS[0],
+            min_border_right=FRAME_MARGINS[1],
             **options,
         )
         plot.title.text_font_size = "11pt"
         plot.ygrid.grid_line_color = None
         plot.xgrid.grid_line_alpha = 0.3
-        plot.min_border_right = 10
         bars = plot.hbar(
             y="row",
             left="left",
@@ -385,7 +393,7 @@ class DominanceStrip:
         return {key: self._baseline_columns[key] + values for key, values in columns.items()}
 
     def _words(self, scores: LoopScores) -> str:
-        return _narrative_html(describe_dominance(scores), "Why it moves:")
+        return _narrative_html(describe_dominance(scores), "Why it moves (the model's named loops):")
 
     # -- updating --------------------------------------------------------------------------
 
