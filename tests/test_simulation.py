@@ -227,6 +227,55 @@ def test_native_ensembles_agree_with_numpy_ensembles() -> None:
     assert np.allclose(native_run.values, numpy_run.values, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("case", "name"),
+    [
+        ("samples/SIR/SIR.mdl", "Duration"),
+        ("samples/teacup/teacup.mdl", "Room Temperature"),
+        ("tests/smooth/test_smooth.mdl", "Initial Value"),
+        ("tests/xidz_zidz/xidz_zidz.mdl", "numerator"),
+        ("services60", "Target caseload"),  # lookups, SMOOTH3I, DELAY3, TREND, PULSE
+    ],
+)
+def test_native_ensembles_of_any_size_agree_with_native_single_runs(case: str, name: str) -> None:
+    """Members run two at a time in machine code; an odd count completes the last pair
+    with a copy that is dropped. Every member must be its own single run, exactly."""
+    from conftest import ROOT, TEST_MODELS
+
+    path = ROOT / "models" / "benchmark" / "services60.mdl" if case == "services60" else TEST_MODELS / case
+    compiled = ns.compile_model(ns.load(path), native=True)
+    default = compiled.defaults[compiled.parameters.index(name)]
+    scales = np.array([1.0, 0.8, 1.25])
+    ensemble = ns.simulate(compiled, params={name: default * scales})
+    assert ensemble.values.shape[0] == 3
+    for i, scale in enumerate(scales):
+        single = ns.simulate(compiled, params={name: default * scale})
+        assert np.array_equal(ensemble.values[i], single.values[0], equal_nan=True)
+
+
+def test_native_runs_report_nan_as_the_interpreter_does(tmp_path: Path) -> None:
+    compiled = ns.compile_model(ns.load(write(tmp_path, GOAL)), native=True)
+    with pytest.raises(SimulationError) as caught:
+        ns.simulate(compiled, params={"Adjustment time": 1.0})
+    assert caught.value.variable == "Divergent" and caught.value.time == 0.5
+    with pytest.raises(SimulationError, match="'Divergent' became infinite at t=0.5"):
+        ns.simulate(compiled, params={"Adjustment time": np.array([2.0, 3.0, 1.0])})
+    run = ns.simulate(compiled, params={"Adjustment time": 1.0}, on_nonfinite="ignore")
+    assert np.isinf(run["Divergent"][1])
+
+
+def test_native_return_columns_write_constants_and_variables_in_the_order_asked(decay: ns.Model) -> None:
+    compiled = ns.compile_model(decay, native=True)
+    lifetimes = np.array([2.0, 4.0, 8.0])
+    run = ns.simulate(compiled, params={"Lifetime": lifetimes}, return_columns=["Lifetime", "Stock", "TIME STEP"])
+    assert run.names == ("Lifetime", "Stock", "TIME STEP")
+    assert np.array_equal(run["Lifetime"], np.repeat(lifetimes[:, None], 11, axis=1))
+    assert np.all(run["TIME STEP"] == 0.25)
+    # Euler at dt 0.25 keeps (1 - 0.25/L) of the stock per step, four steps per saved month
+    months = np.arange(11)
+    assert np.allclose(run["Stock"], 100 * (1 - 0.25 / lifetimes[:, None]) ** (4 * months), rtol=1e-12)
+
+
 def test_generated_kernels_do_not_depend_on_string_hashing() -> None:
     """The native compile cache is keyed by the kernel's text: it must be the same in
     every process, whatever PYTHONHASHSEED randomises."""

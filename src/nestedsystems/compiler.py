@@ -51,6 +51,9 @@ __all__ = ["CompiledModel", "Plan", "compile_model"]
 
 SCALAR = "scalar"
 VECTOR = "vector"
+# Ensemble members a native kernel advances side by side (see `_Source.euler_native`):
+# two already double SIR's throughput; more mostly lengthen the compile.
+LANES = 2
 
 _ARITHMETIC = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
 _COMPARISON = {Op.EQ: "==", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
@@ -74,24 +77,27 @@ def _number(value: float) -> str:
 class _Emitter:
     """Turns equation trees into Python expressions of one flavour."""
 
-    def __init__(self, model: Model, flavour: str, tables: dict[str, tuple[tuple, tuple]]):
+    def __init__(self, model: Model, flavour: str, tables: dict[str, tuple[tuple, tuple]], lane: str = ""):
         self.model = model
         self.flavour = flavour
         self.calls = builtins.SCALAR_CALLS if flavour == SCALAR else builtins.VECTOR_CALLS
-        self.local = {v.key: f"v{i}" for i, v in enumerate(model.variables)}
-        self.tables = tables  # shared by both flavours: name -> (xs, ys)
-        self._inline: dict[Table, str] = {}
+        self.position = {v.key: i for i, v in enumerate(model.variables)}
+        # ``lane`` tells apart the copies of one equation when several members run side by side.
+        self.local = {key: f"v{i}{lane}" for key, i in self.position.items()}
+        self.tables = tables  # shared by both flavours (and all lanes): name -> (xs, ys)
         self.variable: Variable | None = None  # for error messages
 
     def table(self, node: Ref | Table) -> tuple[str, LookupMode]:
         if isinstance(node, Ref):
-            i = self.local[node.name][1:]
-            table = self.model.variables[int(i)].equation
+            i = self.position[node.name]
+            table = self.model.variables[i].equation
             assert isinstance(table, Table)
             name = f"_T{i}"
         else:
             table = node
-            name = self._inline.setdefault(node, f"_I{len(self.tables)}")
+            points = (table.x, table.y)
+            known = (n for n, t in self.tables.items() if n.startswith("_I") and t == points)
+            name = next(known, f"_I{len(self.tables)}")
         self.tables.setdefault(name, (table.x, table.y))
         return name, table.mode
 
@@ -238,6 +244,24 @@ def _time_dependent(model: Model) -> bool:
     return False
 
 
+def _index(columns: tuple[int, ...]) -> Any:
+    """Column numbers as the read-only int64 array native kernels index with."""
+    import numpy as np
+
+    index = np.array(columns, dtype=np.int64)
+    index.flags.writeable = False
+    return index
+
+
+def _pairwise_sum(names: list[str]) -> str:
+    """``a + b + c + d`` as ``((a + b) + (c + d))``: a tree the processor adds in
+    parallel, where a chain would make every addition wait for the one before."""
+    if len(names) == 1:
+        return names[0]
+    half = len(names) // 2
+    return f"({_pairwise_sum(names[:half])} + {_pairwise_sum(names[half:])})"
+
+
 def _indent(lines: list[str], depth: int) -> str:
     pad = "    " * depth
     return "\n".join(pad + line for line in lines)
@@ -246,21 +270,21 @@ def _indent(lines: list[str], depth: int) -> str:
 class _Source:
     """The source text of one flavour's kernels."""
 
-    def __init__(self, model: Model, layout: _Layout, flavour: str, tables: dict):
-        self.model, self.layout, self.flavour = model, layout, flavour
+    def __init__(self, model: Model, layout: _Layout, flavour: str, tables: dict, lane: str = ""):
+        self.model, self.layout, self.flavour, self.lane = model, layout, flavour, lane
         if model.dimensions and flavour == VECTOR:
             from .arrays import ArrayEmitter
 
             self.emit: _Emitter = ArrayEmitter(model, tables)
         else:
-            self.emit = _Emitter(model, flavour, tables)
+            self.emit = _Emitter(model, flavour, tables, lane)
         self.local = self.emit.local
 
     def names(self, variables: tuple[Variable, ...]) -> str:
         return "".join(self.local[v.key] + ", " for v in variables)
 
     def bind_constants(self) -> list[str]:
-        lines = [f"{self.local[v.key]} = p[{j}]" for j, v in enumerate(self.layout.constants)]
+        lines = [f"{self.local[v.key]} = p{self.lane}[{j}]" for j, v in enumerate(self.layout.constants)]
         return lines + self.emit.preamble()
 
     def bind_state(self, source: str) -> list[str]:
@@ -279,11 +303,11 @@ class _Source:
 
     def rates(self) -> list[str]:
         lines = [
-            f"d{j} = {self.emit.value(v, v.equation)}"  # type: ignore[arg-type]
+            f"d{j}{self.lane} = {self.emit.value(v, v.equation)}"  # type: ignore[arg-type]
             for j, v in enumerate(self.layout.stocks)
         ]
         lines += [
-            f"n{j} = {self.emit.value(v, v.equation)}"  # type: ignore[arg-type]
+            f"n{j}{self.lane} = {self.emit.value(v, v.equation)}"  # type: ignore[arg-type]
             for j, v in enumerate(self.layout.memories)
         ]
         return lines
@@ -310,11 +334,11 @@ class _Source:
         lines = []
         for j, v in enumerate(self.layout.stocks):
             name = self.local[v.key]
-            step = f"{name} + dt * d{j}"
+            step = f"{name} + dt * d{j}{self.lane}"
             if v.non_negative:
                 step = f"_max({step}, 0.0)" if self.flavour == SCALAR else f"_np.maximum({step}, 0.0)"
             lines.append(f"{name} = {step}")
-        lines += [f"{self.local[v.key]} = n{j}" for j, v in enumerate(self.layout.memories)]
+        lines += [f"{self.local[v.key]} = n{j}{self.lane}" for j, v in enumerate(self.layout.memories)]
         return lines
 
     def euler(self, saved: tuple[Variable, ...], every_step: bool = False) -> str:
@@ -335,30 +359,66 @@ class _Source:
         lines += ["row = 0", "for k in range(n):", *["    " + line for line in body], *last, "return out"]
         return "def euler(p, state, t0, dt, n, every, out):\n" + _indent(lines, 1) + "\n"
 
-    def euler_native(self, saved: tuple[Variable, ...], members: bool = False) -> str:
-        """The scalar Euler loop in the subset of Python that numba compiles: state
-        and parameters in arrays, results written into a preallocated array.
+    def euler_native(self, written: tuple[Variable, ...], members: bool = False) -> str:
+        """The whole run in the subset of Python that numba compiles: the initial
+        values, then the Euler loop, each saved value written straight into its
+        column ``cols[j]`` of the run's final (times, variables) array ``out``.
 
-        Saved values go straight to their columns ``cols`` of the run's final array.
-        With ``members`` the loop runs once per ensemble member (row ``m`` of the
-        parameter and state matrices) and writes ``out[m, row, cols[j]]``: one
-        compiled scalar run per member beats numpy over the run axis, whose every
-        operation allocates an array.
+        ``written`` are the variables a run reports, constants included: writing a
+        constant beside the rest of its row costs less than a second pass over the
+        array afterwards. The kernel returns the sum of everything it wrote: NaN and
+        infinity survive a sum, so a finite total spares the caller a scan of the
+        result.
+
+        With ``members`` the run repeats for the rows of the parameter matrix ``P``
+        (``out`` then has a run axis first), `LANES` members side by side: each
+        member's step is a chain of dependent operations, and the processor works on
+        several independent chains at once. ``P`` holds a multiple of `LANES` rows.
         """
-        target = "out[m, row, cols[{j}]]" if members else "out[row, cols[{j}]]"
-        save = [f"{target.format(j=j)} = {self.local[v.key]}" for j, v in enumerate(saved)] + ["row += 1"]
-        clock = ["t = t0 + k * dt"] if self.reads_time() else []
-        varying = self.auxiliaries("varying")
-        state = self.layout.stocks + self.layout.memories
-        lines = [*self.bind_constants(), *[f"{self.local[v.key]} = state[{j}]" for j, v in enumerate(state)]]
-        lines += ["t = t0", *self.auxiliaries("static"), "row = 0", "for k in range(n):"]
-        body = [*clock, *varying, "if k % every == 0:", *["    " + x for x in save], *self.rates(), *self.update()]
-        lines += ["    " + line for line in body]
-        lines += ["t = t0 + n * dt", *varying, "if n % every == 0:", *["    " + x for x in save]]
         if members:
-            lines = ["for m in range(P.shape[0]):", "    p = P[m]", "    state = S[m]", *["    " + x for x in lines]]
-            return "def euler(P, S, t0, dt, n, every, out, cols):\n" + _indent([*lines, "return 0"], 1) + "\n"
-        return "def euler(p, state, t0, dt, n, every, out, cols):\n" + _indent([*lines, "return row"], 1) + "\n"
+            lanes = [_Source(self.model, self.layout, self.flavour, self.emit.tables, f"_{j}") for j in range(LANES)]
+        else:
+            lanes = [self]
+
+        def together(part: Callable[[_Source], list[str]]) -> list[str]:
+            return [line for group in zip(*map(part, lanes), strict=True) for line in group]
+
+        def initial(source: _Source) -> list[str]:
+            return [
+                source.emit.assign(v, v.initial if v.initial is not None else v.equation)  # type: ignore[arg-type]
+                for v in self.layout.initials
+                if v.kind is not Kind.CONSTANT
+            ]
+
+        def save(source: _Source) -> list[str]:
+            out = f"out[m + {lanes.index(source)}, row, cols[{{j}}]]" if members else "out[row, cols[{j}]]"
+            lines = [f"{out.format(j=j)} = {source.local[v.key]}" for j, v in enumerate(written)]
+            varying = [source.local[v.key] for v in written if v.kind is not Kind.CONSTANT]
+            return lines + ([f"total{source.lane} += {_pairwise_sum(varying)}"] if varying else [])
+
+        def constants(source: _Source) -> list[str]:
+            names = [source.local[v.key] for v in written if v.kind is Kind.CONSTANT]
+            return [f"total{source.lane} += {_pairwise_sum(names)}"] if names else []
+
+        saving = [*together(save), "row += 1"]
+        clock = ["t = t0 + k * dt"] if self.reads_time() else []
+        varying = together(lambda source: source.auxiliaries("varying"))
+        lines = [*together(_Source.bind_constants), "t = t0", *together(initial)]
+        lines += [*together(lambda source: source.auxiliaries("static")), "row = 0", *together(constants)]
+        body = [*clock, *varying, "if k % every == 0:", *["    " + x for x in saving]]
+        body += [*together(_Source.rates), *together(_Source.update)]
+        lines += ["for k in range(n):", *["    " + line for line in body]]
+        lines += ["t = t0 + n * dt", *varying, "if n % every == 0:", *["    " + x for x in saving]]
+        totals = [f"total{source.lane}" for source in lanes]
+        start = [f"{total} = 0.0" for total in totals]
+        if members:
+            rows = [f"    p_{j} = P[m + {j}]" for j in range(LANES)]
+            lines = [*start, f"for m in range(0, P.shape[0], {LANES}):", *rows, *["    " + x for x in lines]]
+            head = "def euler(P, t0, dt, n, every, out, cols):\n"
+        else:
+            lines = [*start, *lines]
+            head = "def euler(p, t0, dt, n, every, out, cols):\n"
+        return head + _indent([*lines, f"return {' + '.join(totals)}"], 1) + "\n"
 
     def reads_time(self) -> bool:
         """Whether anything computed inside the time loop reads the clock."""
@@ -406,6 +466,9 @@ class Plan:
     dimensions: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = field(default_factory=dict)
     # when single elements were asked for (``Stock[a1]``): which of ``names`` a run keeps
     selected: tuple[int, ...] | None = None
+    # what a native kernel writes, constants included, and into which columns (int64)
+    written: tuple[Variable, ...] = ()
+    written_columns: Any = None
 
 
 class CompiledModel:
@@ -447,7 +510,7 @@ class CompiledModel:
         self._kernels: dict[tuple, Callable[..., Any]] = {}
         self._control_cache: dict[tuple, tuple[float, float, float, float]] = {}
         self._plans: dict[tuple[str, ...] | None, Plan] = {}
-        self._equations: dict[str, tuple[tuple[str, ...], Callable[..., Any]]] = {}
+        self._equations: dict[tuple, tuple[tuple[str, ...], Callable[..., Any]]] = {}
         # Compile both initial functions now so that a model the compiler cannot
         # handle fails here, at compile time, not in the middle of a run.
         if not self.arrayed:
@@ -510,6 +573,8 @@ class CompiledModel:
                 order=tuple(v.name for v in sorted(saved, key=lambda v: evaluation.get(v.key, -1))),
                 dimensions=self._dimensions(tuple(v for v in wanted if not columns or v.name in columns)),
                 selected=self._selected(columns, names),
+                written=saved + tuple(v for _, v in constants),
+                written_columns=_index(saved_columns + constant_columns),
             )
         return plan
 
@@ -608,31 +673,45 @@ class CompiledModel:
             values.update((n, t) for n, t in self._tables.items() if n.startswith("_K"))
         return values
 
-    def equation_function(self, name: str) -> tuple[tuple[str, ...], Callable[..., Any]]:
+    def equation_function(
+        self, name: str, expression: Expr | None = None
+    ) -> tuple[tuple[str, ...], Callable[..., Any]]:
         """A variable's equation as a vectorised function of its inputs.
 
         Returns the input names (canonical keys; ``"time"`` when it reads the clock)
         and ``fn(*inputs)``. For a stock the function gives its net flow. Used by
-        loop analysis to re-evaluate one equation with one input moved.
+        loop analysis to re-evaluate one equation with one input moved. In a
+        subscripted model inputs and result are whole arrays, ``(*dims, R)``, and
+        ``fn`` takes the run axis' length as ``_R``. `expression`, when given, is
+        read instead, over the variable's subscripts (one term of a net flow).
         """
         variable = self.model[name]
-        if variable.key in self._equations:
-            return self._equations[variable.key]
+        key = (variable.key, expression)
+        if key in self._equations:
+            return self._equations[key]
         if variable.kind is Kind.LOOKUP:
             raise ValueError(f"{variable.name!r} is a lookup, not an equation")
-        expr = variable.equation
+        expr = variable.equation if expression is None else expression
         read = {n for n in references(expr) if self.model.get(n) is None or self.model[n].kind is not Kind.LOOKUP}
         if _reads_clock(expr):  # type: ignore[arg-type]
             read.add("time")  # STEP, RAMP and PULSE read the clock without naming TIME
         inputs = tuple(sorted(read))
-        emitter = _Emitter(self.model, VECTOR, self._tables)
-        arguments = ", ".join(["t" if n == "time" else emitter.local[n] for n in inputs] + ["dt=0.0"])
-        text = f"def equation({arguments}):\n    return {emitter.expression(expr)}\n"  # type: ignore[arg-type]
+        if self.arrayed:
+            from .arrays import ArrayEmitter
+
+            arrayed = ArrayEmitter(self.model, self._tables)
+            emitter: _Emitter = arrayed
+            body, keywords = arrayed.value(variable, expr), ["dt=0.0", "_R=1"]  # type: ignore[arg-type]
+        else:
+            emitter = _Emitter(self.model, VECTOR, self._tables)
+            body, keywords = emitter.expression(expr), ["dt=0.0"]  # type: ignore[arg-type]
+        arguments = ", ".join(["t" if n == "time" else emitter.local[n] for n in inputs] + keywords)
+        text = f"def equation({arguments}):\n    return {body}\n"
         namespace = dict(builtins.VECTOR_NAMESPACE)
         namespace.update(self._table_values(VECTOR))
         exec(compile(text, "<nestedsystems equation>", "exec"), namespace)
-        self._equations[variable.key] = (inputs, namespace["equation"])
-        return self._equations[variable.key]
+        self._equations[key] = (inputs, namespace["equation"])
+        return self._equations[key]
 
 
 @functools.lru_cache(maxsize=64)

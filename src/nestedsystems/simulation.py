@@ -14,6 +14,7 @@ run N members at once with the numpy kernels.
 from __future__ import annotations
 
 import difflib
+import math
 from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -21,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import noise
-from .compiler import SCALAR, VECTOR, CompiledModel, compile_model
+from .compiler import LANES, SCALAR, VECTOR, CompiledModel, compile_model
 from .errors import ParameterError, SimulationError, UnsupportedError
 from .expressions import Ref, canonical
 from .model import Kind, Model
@@ -92,7 +93,17 @@ def simulate(
     plan = compiled.plan(columns)
     saved = plan.saved
     flavour = SCALAR if n_runs is None and not compiled.arrayed else VECTOR
-    t0, dt, final, saveper = _control(compiled, values, flavour)
+    clock = _control(compiled, values, flavour)
+    if on_nonfinite not in ("raise", "ignore"):
+        raise ParameterError(f"on_nonfinite must be 'raise' or 'ignore', found {on_nonfinite!r}")
+    if method == "euler" and compiled.native and not compiled.dynamic_time:
+        # The fast path, a single run or a whole ensemble in one machine-code call.
+        data, total = _euler_native(compiled, plan, values, clock, n_runs)
+        run = _run(compiled, plan, clock.times, data, n_runs, method)
+        if on_nonfinite == "raise" and not math.isfinite(total):
+            run.check_finite()
+        return run
+    t0, dt, final, saveper = clock.t0, clock.dt, clock.final, clock.saveper
     if compiled.arrayed:
         # numpy scalars, so that 1/0 in a scalar equation gives inf as it does in arrays
         values = [np.float64(v) if np.ndim(v) == 0 else v for v in values]
@@ -113,13 +124,11 @@ def simulate(
                     f"method {method!r} needs a fixed TIME STEP, SAVEPER and FINAL TIME; use 'euler'",
                     file=compiled.model.source,
                 )
-            n = max(round((final - t0) / dt), 0)
-            every = max(round(saveper / dt), 1)
-            times = t0 + dt * np.arange(0, n + 1, every)
+            n, every, times = clock.n, clock.every, clock.times
             # A subscripted single run is a numpy run with a run axis of length 1.
             runs = n_runs if n_runs is not None or flavour == SCALAR else 1
             if method == "euler":
-                rows = _euler(compiled, values, saved, columns, flavour, t0, dt, n, every, runs)
+                rows = _euler(compiled, values, saved, flavour, t0, dt, n, every, runs)
             elif method == "rk4":
                 rows = _rk4(compiled, values, saved, flavour, t0, dt, n, every, runs)
             else:
@@ -129,11 +138,9 @@ def simulate(
                 f"unknown method {method!r}; expected one of "
                 + ", ".join(FIXED_STEP_METHODS + _SOLVE_IVP_METHODS)
             )
-    run = _assemble(compiled, plan, values, times, rows, n_runs, method)
+    run = _run(compiled, plan, times, _assemble(plan, values, times, rows), n_runs, method)
     if on_nonfinite == "raise":
         run.check_finite()
-    elif on_nonfinite != "ignore":
-        raise ParameterError(f"on_nonfinite must be 'raise' or 'ignore', found {on_nonfinite!r}")
     return run
 
 
@@ -245,13 +252,30 @@ def _is_element(compiled: CompiledModel, name: str) -> bool:
     return owner is not None and owner.kind is not Kind.LOOKUP and is_element(compiled.model, name)
 
 
-def _control(compiled: CompiledModel, values: list[Any], flavour: str) -> tuple[float, float, float, float]:
-    """INITIAL TIME, TIME STEP, FINAL TIME and SAVEPER as numbers."""
+class Clock(NamedTuple):
+    """A run's control values, its number of steps, and the saved times."""
+
+    t0: float
+    dt: float
+    final: float
+    saveper: float
+    n: int  # Euler steps
+    every: int  # steps between saved rows
+    times: np.ndarray  # t0 + k*dt at the saved steps; read-only, shared by runs alike
+
+
+def _control(compiled: CompiledModel, values: list[Any], flavour: str) -> Clock:
+    """INITIAL TIME, TIME STEP, FINAL TIME and SAVEPER as numbers, and what follows from them."""
     # Arrays (ensemble members) cannot be keys; control variables read one value of each.
     key = tuple(values) if flavour == SCALAR else tuple(v if isinstance(v, float) else id(v) for v in values)
     cached = compiled._control_cache.get(key)
     if cached is None:
-        cached = _control_values(compiled, values)
+        t0, dt, final, saveper = _control_values(compiled, values)
+        n = max(round((final - t0) / dt), 0)
+        every = max(round(saveper / dt), 1)
+        times = t0 + dt * np.arange(0, n + 1, every)
+        times.flags.writeable = False
+        cached = Clock(t0, dt, final, saveper, n, every, times)
         if len(compiled._control_cache) > 256:
             compiled._control_cache.clear()
         compiled._control_cache[key] = cached
@@ -309,31 +333,29 @@ def _evaluate_control(compiled: CompiledModel, values: list[Any], name: str) -> 
     return float(function(*arguments))
 
 
-class Filled(NamedTuple):
-    """A kernel's result already in the run's (runs, times, variables) layout,
-    saved columns filled; constants are still to be written."""
+def _euler_native(compiled, plan, values, clock, n_runs):  # type: ignore[no-untyped-def]
+    """The run's final (runs, times, variables) array, filled by one native call,
+    and the sum of its values (finite when every value is)."""
+    rows = clock.n // clock.every + 1
+    if n_runs is None:
+        data = np.empty((1, rows, len(plan.names)))
+        kernel = compiled.kernel(SCALAR, "euler_native", plan.written)
+        parameters = np.array(values, dtype=float)
+        total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data[0], plan.written_columns)
+        return data, total
+    # The kernel runs LANES members at a time: the last group is completed with
+    # copies of the last member, run and then dropped.
+    padded = -(-n_runs // LANES) * LANES
+    parameters = _by_member(values, n_runs)
+    if padded > n_runs:
+        parameters = np.concatenate([parameters, np.repeat(parameters[-1:], padded - n_runs, axis=0)])
+    data = np.empty((padded, rows, len(plan.names)))
+    kernel = compiled.kernel(SCALAR, "euler_native_members", plan.written)
+    total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data, plan.written_columns)
+    return data[:n_runs], total
 
-    data: np.ndarray
 
-
-def _euler(compiled, values, saved, columns, flavour, t0, dt, n, every, n_runs):  # type: ignore[no-untyped-def]
-    if compiled.native:
-        # Native kernels write each saved value into its column of the run's final
-        # (runs, times, variables) array: nothing is copied afterwards.
-        plan = compiled.plan(columns)
-        data = np.empty((n_runs or 1, n // every + 1, len(plan.names)))
-        cols = np.array(plan.saved_columns, dtype=np.int64)
-        if flavour == SCALAR:
-            state = np.array(compiled.kernel(SCALAR, "initial")(t0, dt, values), dtype=float)
-            kernel = compiled.kernel(SCALAR, "euler_native", saved)
-            kernel(np.array(values, float), state, t0, dt, n, every, data[0], cols)
-        else:
-            # The initial state in numpy for all members at once, then one compiled
-            # scalar run per member.
-            initial = compiled.kernel(VECTOR, "initial")(t0, dt, values)
-            kernel = compiled.kernel(SCALAR, "euler_native_members", saved)
-            kernel(_by_member(values, n_runs), _by_member(initial, n_runs), t0, dt, n, every, data, cols)
-        return Filled(data)
+def _euler(compiled, values, saved, flavour, t0, dt, n, every, n_runs):  # type: ignore[no-untyped-def]
     if flavour == SCALAR:
         try:
             state = compiled.kernel(SCALAR, "initial")(t0, dt, values)
@@ -460,30 +482,26 @@ def _solve_ivp(compiled, values, saved, t0, dt, times, method, rtol, atol, n_run
     return [tuple(float(x) for x in r[:, 0]) for r in out] if flavour == SCALAR else out
 
 
-def _assemble(compiled, plan, values, times, rows, n_runs, method) -> Run:  # type: ignore[no-untyped-def]
-    """Put kernel rows and constants together as a (runs, times, variables) array."""
-    if isinstance(rows, Filled):
-        data = rows.data
-        # Every constant column in one assignment: per-column writes across a large
-        # ensemble cost more than the runs.
-        constants = _by_member([values[j] for j in plan.constant_parameters], data.shape[0])
-        data[:, :, plan.constant_columns] = constants[:, None, :]
-    else:
-        block = rows if isinstance(rows, np.ndarray) else np.array(rows, dtype=float).reshape(len(rows), -1, 1)
-        width = block.shape[-1]  # 1 for a single run, even one that fell back to the vector kernel
-        # Filled in the kernels' (times, variables, runs) layout and handed over as a
-        # transposed view: copying into (runs, times, variables) cost more than the run.
-        filled = np.empty((len(times), len(plan.names), width))
-        filled[:, plan.saved_columns, :] = block[: len(times)]
-        for column, j in zip(plan.constant_columns, plan.constant_parameters, strict=True):
-            filled[:, column, :] = np.asarray(values[j], float).reshape(1, -1)
-        data = filled.transpose(2, 0, 1)
+def _assemble(plan, values, times, rows):  # type: ignore[no-untyped-def]
+    """Kernel rows and constants put together as a (runs, times, variables) array."""
+    block = rows if isinstance(rows, np.ndarray) else np.array(rows, dtype=float).reshape(len(rows), -1, 1)
+    width = block.shape[-1]  # 1 for a single run, even one that fell back to the vector kernel
+    # Filled in the kernels' (times, variables, runs) layout and handed over as a
+    # transposed view: copying into (runs, times, variables) cost more than the run.
+    filled = np.empty((len(times), len(plan.names), width))
+    filled[:, plan.saved_columns, :] = block[: len(times)]
+    for column, j in zip(plan.constant_columns, plan.constant_parameters, strict=True):
+        filled[:, column, :] = np.asarray(values[j], float).reshape(1, -1)
+    return filled.transpose(2, 0, 1)
+
+
+def _run(compiled, plan, times, data, n_runs, method) -> Run:  # type: ignore[no-untyped-def]
     names = plan.names
     if plan.selected is not None:
         data = data[:, :, list(plan.selected)]
         names = tuple(plan.names[j] for j in plan.selected)
     return Run(
-        times=np.asarray(times, float),
+        times=times,
         names=names,
         values=data,
         ensemble=n_runs is not None,
