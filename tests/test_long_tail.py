@@ -296,3 +296,22 @@ def test_unsupported_functions_fail_at_load_with_name_variable_and_line(tmp_path
     error = caught.value
     assert UNSUPPORTED[call] in str(error) and "not supported" in str(error)
     assert (error.variable, error.line) == ("second", 3)
+
+
+def test_native_kernels_run_depreciation_as_the_interpreter_does(tmp_path: Path) -> None:
+    path = _model(
+        tmp_path,
+        """
+        spending = 3 + STEP(5, 2) - STEP(5, 2.5) ~ $/Year ~ |
+        depreciation = DEPRECIATE STRAIGHTLINE(spending, 2, 0.5, 3) ~ $/Year ~ |
+        since start = GET TIME VALUE(1, 0.5, 0) ~ Year ~ |
+        """,
+        final=6,
+        step=0.5,
+    )
+    model = ns.load(path)
+    native = ns.compile_model(model, native=True)
+    assert native.native
+    np.testing.assert_array_equal(
+        ns.simulate(native).values, ns.simulate(ns.compile_model(model, native=False)).values
+    )

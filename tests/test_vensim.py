@@ -488,3 +488,19 @@ def test_xmile_macros_are_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedError, match="XMILE macros are not supported yet") as caught:
         load(path)
     assert caught.value.line == 5
+
+
+def test_xmile_pulse_is_a_volume_given_in_one_step(tmp_path: Path) -> None:
+    import numpy as np
+
+    from nestedsystems import simulate
+
+    main = """
+      <aux name="once"><eqn>PULSE(10, 1)</eqn></aux>
+      <aux name="every two"><eqn>PULSE(10, 1, 2)</eqn></aux>
+    """
+    run = simulate(load(_xmile(tmp_path, main))).to_pandas()
+    t = run.index.to_numpy()
+    # XMILE: magnitude/DT for one DT at the first time (dt = 0.5), then every interval.
+    np.testing.assert_array_equal(run["once"], np.where(t == 1, 20.0, 0.0))
+    np.testing.assert_array_equal(run["every two"], np.where(np.isin(t, [1, 3, 5]), 20.0, 0.0))
