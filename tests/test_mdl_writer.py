@@ -295,3 +295,17 @@ def test_a_non_negative_stock_is_refused_not_dropped() -> None:
     stock = Variable("S", Kind.STOCK, Number(-1.0), initial=Number(1.0), non_negative=True)
     with pytest.raises(NotWritableError, match="non-negative"):
         to_mdl(_model(stock))
+
+
+def test_depreciation_is_written_as_the_modeler_called_it(tmp_path: Path) -> None:
+    path = tmp_path / "depreciation.mdl"
+    path.write_text(
+        "{UTF-8}\nspending = IF THEN ELSE(Time = 2, 8, 3) ~ ~ |\n"
+        "depreciation = DEPRECIATE STRAIGHTLINE(spending, 2, TIME STEP, 3) ~ ~ |\n"
+        "INITIAL TIME = 0 ~ ~ |\nFINAL TIME = 5 ~ ~ |\nTIME STEP = 0.5 ~ ~ |\nSAVEPER = TIME STEP ~ ~ |\n"
+    )
+    model = ns.load(path)
+    text = to_mdl(model.replace(source=None))
+    assert _equation(text, "depreciation") == "DEPRECIATE STRAIGHTLINE(spending, 2, TIME STEP, 3)"
+    back = ns.load(ns.save(model, tmp_path / "back.mdl"))
+    np.testing.assert_array_equal(_run(back).values, _run(model).values)

@@ -821,8 +821,8 @@ def load(path: str | Path, *, data: Any = None) -> Model:
     UnsafeModelError
         The text holds something a careless parser would execute.
     UnsupportedError
-        Constructs not simulated yet, named with their variable and line (ALLOCATE
-        AVAILABLE, DEPRECIATE STRAIGHTLINE, XMILE macros and modules, ...).
+        Constructs not simulated, named with their variable and line (SHIFT IF
+        TRUE, DELAY CONVEYOR, FIND MARKET PRICE, XMILE macros, ...).
     UndefinedVariableError, AlgebraicLoopError
         From `ordering`: a name nobody defines, a cycle without a stock.
     """
