@@ -119,6 +119,24 @@ def test_depreciate_straightline_writes_each_step_off_evenly_over_the_depreciati
     np.testing.assert_allclose(ns.simulate(model, method="rk4").to_pandas()["depreciation"], expected)
 
 
+def test_depreciate_straightline_reproduces_vensims_output(tmp_path: Path) -> None:
+    # Vensim's own run of this model (published with SDEverywhere's models/depreciate):
+    # 1e9 spent in 2022 and 2.5e9 in 2026, each written off over 20 years from its year.
+    path = _model(
+        tmp_path,
+        """
+        spending = IF THEN ELSE(Time = 2022, 1e9, IF THEN ELSE(Time = 2026, 2.5e9, 0)) ~ $ ~ |
+        depreciated = DEPRECIATE STRAIGHTLINE(spending, 20, 1, 0) ~ $ ~ |
+        """,
+        final=2050,
+    )
+    path.write_text(path.read_text().replace("INITIAL TIME = 0", "INITIAL TIME = 2020"))
+    run = ns.simulate(ns.load(path)).to_pandas()["depreciated"]
+    vensim = [0.0] * 2 + [5e7] * 4 + [1.75e8] * 16 + [1.25e8] * 4 + [0.0] * 5
+    np.testing.assert_allclose(run.to_numpy(), vensim, rtol=1e-12)
+    assert run.index[0] == 2020 and run.index[-1] == 2050
+
+
 def test_depreciate_straightline_starts_from_its_initial_stream(tmp_path: Path) -> None:
     path = _model(tmp_path, "d = DEPRECIATE STRAIGHTLINE(10, 3, 1, 4) ~ ~ |\n", final=5)
     run = ns.simulate(ns.load(path)).to_pandas()
