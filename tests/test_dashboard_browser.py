@@ -118,6 +118,72 @@ def test_dragging_a_lever_redraws_in_the_direction_the_model_says(server, page):
     page.screenshot(ARTIFACTS / "whatif-after-drag.png")
 
 
+STRIP_PIXELS_JS = """
+const m = Bokeh.documents[0].get_model_by_name('dominance-strip');
+const v = Bokeh.index.find_one(m);
+if (!v) { return null; }
+const f = v.frame.bbox;
+const r = v.el.getBoundingClientRect();
+return [r.left + f.left, r.top + f.top, f.width, f.height];
+"""
+
+
+def strip_colours(page):
+    """The colours the strip's bars are painted in, read from a screenshot of the page."""
+    from PIL import Image
+
+    left, top, width, height = page.driver.execute_script(STRIP_PIXELS_JS)
+    image = Image.open(io.BytesIO(page.driver.get_screenshot_as_png())).convert("RGB")
+    frame = image.crop((int(left), int(top), int(left + width), int(top + height)))
+    return {"#%02x%02x%02x" % rgb for _, rgb in frame.getcolors(maxcolors=1 << 20)}
+
+
+def test_the_dominance_strip_follows_a_lever(server, page):
+    from nestedsystems.dominance import loop_scores
+    from nestedsystems.loops import find_loops
+    from nestedsystems.narrative import describe_dominance, narrated_periods
+
+    model = ns.load(server.model)
+    named = find_loops(model).named()
+    page.open(server.url)
+    page.driver.set_window_size(1400, 1300)
+    rows = page.column("dominance", "row")
+    before = [loop for loop, row in zip(page.column("dominance", "loop_id"), rows) if row == "Your levers"]
+    colours = page.column("dominance", "color")
+    # The bars are drawn: the scenario row's colours are on the screen.
+    painted = strip_colours(page)
+    assert {c for c, row in zip(colours, rows) if row == "Your levers"} <= painted
+
+    page.drag_slider(f"lever:{RESTRAINT_POLICY}", 120)
+    value = page.wait_for(
+        "return Bokeh.documents[0].get_model_by_name(arguments[0]).value_throttled",
+        f"lever:{RESTRAINT_POLICY}",
+        what="the slider released above zero",
+    )
+    page.wait_for(
+        "const s = Bokeh.documents[0].get_model_by_name('dominance');"
+        "return s.data.loop_id.filter((_, k) => s.data.row[k] === 'Your levers').join() !== arguments[0];",
+        ",".join(before),
+        what="a new dominance strip",
+    )
+    scores = loop_scores(model, loops=named, params={RESTRAINT_POLICY: value})
+    periods = narrated_periods(scores)
+    keys = ("row", "loop_id", "with", "left", "right", "color")
+    data = {key: page.column("dominance", key) for key in keys}
+    mine = [k for k, row in enumerate(data["row"]) if row == "Your levers"]
+    assert len(mine) == len(periods)
+    for k, period in zip(mine, periods, strict=True):
+        others = data["with"][k]
+        together = [] if others == "no other loop" else [x.split()[0] for x in others.split(", ")]
+        assert sorted([data["loop_id"][k], *together]) == sorted(period.loops)
+        np.testing.assert_allclose([data["left"][k], data["right"][k]], [period.start / 12, period.end / 12])
+    words = page.text("dominance-narrative")
+    for sentence in describe_dominance(scores):
+        assert sentence in words
+    assert {data["color"][k] for k in mine} <= strip_colours(page)
+    page.screenshot(ARTIFACTS / "whatif-dominance-strip.png")
+
+
 def test_save_then_reopen_by_url(server, page, store_path):
     page.open(server.url)
     page.drag_slider(f"lever:{RESTRAINT_POLICY}", 80)
