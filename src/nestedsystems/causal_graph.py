@@ -7,7 +7,8 @@ remains is the stock's unnamed flow, a node of its own (``<stock>∙flow``) so t
 every stock is reached only through flows, as Loops That Matter needs. Variables
 made by lowering SMOOTH or DELAY keep their own nodes, so that link scores are
 computed on real equations, but each belongs to the group of the variable the
-modeler wrote (its ``origin``).
+modeler wrote (its ``origin``). In a subscripted model each element is a node
+(`element_graph`).
 
 `cycles_by_length` lists the graph's elementary cycles, shortest first.
 """
@@ -19,7 +20,19 @@ from collections.abc import Iterator, Mapping
 import networkx as nx
 
 from .errors import ModelError
-from .expressions import Binary, Expr, Number, Op, Ref, Table, Unary, UnaryOp, canonical, references
+from .expressions import (
+    Binary,
+    Expr,
+    Number,
+    Numbers,
+    Op,
+    Ref,
+    Table,
+    Unary,
+    UnaryOp,
+    canonical,
+    references,
+)
 from .model import CONTROL_VARIABLES, Kind, Model, Variable
 from .polarity import SHAPE, LinkPolarity, expression_sign, table_sign
 
@@ -70,12 +83,20 @@ def causal_graph(model: Model) -> nx.DiGraph:
     Node attributes: ``name`` (for display), ``kind`` (a `Kind`, or ``"flow"`` for
     a stock's unnamed flow), ``group`` (the modeler's variable it belongs to),
     ``state`` (a stock or memory), ``equation`` (what the node computes: for an
-    unnamed flow, the rest of its stock's net flow). Edge attributes: ``flow``
-    (flow → stock) and, on those, ``sign`` (+1 inflow, -1 outflow).
+    unnamed flow, the rest of its stock's net flow), ``variable`` (the key of the
+    variable it computes), ``element`` (None, or in a subscripted model its
+    position among the variable's elements: see `element_graph`) and ``order``
+    (where it is declared). Edge attributes: ``flow`` (flow → stock) and, on
+    those, ``sign`` (+1 inflow, -1 outflow).
     """
     graph = nx.DiGraph(time_units=model.time_units)
+    if any(variable.dims for variable in model.variables):
+        from .element_graph import element_graph
+
+        element_graph(model, graph, flow_terms, _signed_sum, UNNAMED_FLOW)
+        return graph
     skipped = {canonical(name) for name in CONTROL_VARIABLES}
-    for variable in model.variables:
+    for index, variable in enumerate(model.variables):
         if variable.kind is Kind.LOOKUP or variable.key in skipped:
             continue
         graph.add_node(
@@ -85,6 +106,9 @@ def causal_graph(model: Model) -> nx.DiGraph:
             group=_group(variable),
             state=variable.kind in (Kind.STOCK, Kind.MEMORY),
             equation=variable.equation,
+            variable=variable.key,
+            element=None,
+            order=(index, 0),
         )
 
     def read(source: str, target: str) -> None:
@@ -121,6 +145,9 @@ def causal_graph(model: Model) -> nx.DiGraph:
                 group=_group(variable),
                 state=False,
                 equation=expression,
+                variable=variable.key,
+                element=None,
+                order=graph.nodes[variable.key]["order"],
             )
             for source in sorted(references(expression)):
                 read(source, node)
@@ -136,6 +163,11 @@ def known_value_signs(model: Model) -> dict[str, int]:
             # A constant set to 0 (a switched-off policy, no damping) keeps the sign
             # its link has when it is switched on: + or 0 is drawn + on a diagram.
             known[variable.key] = 1 if variable.equation.value >= 0 else -1
+        elif variable.kind is Kind.CONSTANT and isinstance(variable.equation, Numbers):
+            if min(variable.equation.values) >= 0:  # an arrayed constant: every element's sign
+                known[variable.key] = 1
+            elif max(variable.equation.values) <= 0:
+                known[variable.key] = -1
         elif variable.kind is Kind.LOOKUP and isinstance(variable.equation, Table):
             shape = table_sign(variable.equation)
             if shape is not None:
@@ -156,7 +188,9 @@ def structural_polarities(graph: nx.DiGraph, known: Mapping[str, int]) -> dict[t
         if data["flow"]:
             polarities[source, target] = LinkPolarity.from_sign(data["sign"])
         else:
-            sign = expression_sign(graph.nodes[target]["equation"], source, known)
+            # an element's equation names variables, not elements
+            variable = graph.nodes[source].get("variable", source)
+            sign = expression_sign(graph.nodes[target]["equation"], variable, known)
             polarities[source, target] = LinkPolarity.from_sign(sign)
     return polarities
 

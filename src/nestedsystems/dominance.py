@@ -362,7 +362,8 @@ class _Plan:
                 self.path_segments.append([segments.setdefault(part, len(segments)) for part in parts])
                 owner.append(i)
         self.flow_signs = np.array(
-            [graph.edges[edge]["sign"] if graph.edges[edge]["flow"] else 0 for edge in self.edges], dtype=float
+            [graph.edges[edge]["sign"] if graph.edges[edge]["flow"] else 0 for edge in self.edges],
+            dtype=float,
         )
         self.segment_rows = list(segments)
         self.segments = _by_length(self.segment_rows)

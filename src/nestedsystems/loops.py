@@ -66,7 +66,8 @@ class Loop:
     id, name:
         The author's (R3, "Burnout-attrition") for a named loop, generated ones otherwise.
     variables:
-        The modeler's variables around the loop, in causal order, first one not repeated.
+        The modeler's variables around the loop, in causal order, first one not repeated;
+        in a subscripted model, their elements (``Population[north]``).
     polarity:
         Reinforcing, balancing, or undetermined when a link's sign changes along the run.
     named:
@@ -99,6 +100,12 @@ class Loop:
     @property
     def paths(self) -> tuple[tuple[Link, ...], ...]:
         return (self.links, *self.alternates)
+
+    @property
+    def by_variable(self) -> tuple[str, ...]:
+        """The variables around the loop without their elements (``Population[north]``
+        reads ``Population``): the view a causal loop diagram of the variables draws."""
+        return tuple(name.split("[", 1)[0] for name in self.variables)
 
 
 @dataclass(frozen=True, eq=False)
@@ -340,9 +347,15 @@ def _links(graph: nx.DiGraph, cycle: list[str]) -> tuple[Link, ...]:
     return tuple(Link(a, b, graph.edges[a, b]["polarity"], graph.edges[a, b]["flow"]) for a, b in pairs)
 
 
-def _display(model: Model, group: str) -> str:
+def _display(model: Model, group: str, graph: nx.DiGraph | None = None) -> str:
+    if graph is not None and group in graph:
+        return str(graph.nodes[group]["name"])  # an element's column name, or the variable's
     variable = model._index.get(group)  # group keys are canonical already
     return variable.name if variable is not None else group
+
+
+def _groups(graph: nx.DiGraph) -> set[str]:
+    return {group for _, group in graph.nodes(data="group")}
 
 
 def _assemble(
@@ -355,18 +368,23 @@ def _assemble(
     complete: bool,
     notes: list[str],
 ) -> LoopSet:
-    order = {v.key: i for i, v in enumerate(model.variables)}
-    kinds = {v.key: v.kind for v in model.variables}
+    declared = {v.key: (i, 0) for i, v in enumerate(model.variables)}
+    # where a group is declared (a variable, or one of its elements) and whether it is a state
+    order = {g: graph.nodes[g]["order"] if g in graph else declared.get(g, (0, 0)) for g in _groups(graph)}
+    states_of = {g for g in order if g in graph and graph.nodes[g]["state"]}
     # Partitions in a stable order: biggest first, then by where their first stock is declared.
     stock_sets = [
-        sorted({graph.nodes[n]["group"] for n in c if graph.nodes[n]["state"]}, key=lambda g: order.get(g, 0))
+        sorted(
+            {graph.nodes[n]["group"] for n in c if graph.nodes[n]["state"]},
+            key=lambda g: order.get(g, (0, 0)),
+        )
         for c in components
     ]
     ranked = sorted(
-        range(len(components)), key=lambda i: (-len(stock_sets[i]), order.get(stock_sets[i][0], 0))
+        range(len(components)), key=lambda i: (-len(stock_sets[i]), order.get(stock_sets[i][0], (0, 0)))
     )
     renumber = {old: new for new, old in enumerate(ranked)}
-    partitions = tuple(tuple(_display(model, g) for g in stock_sets[i]) for i in ranked)
+    partitions = tuple(tuple(_display(model, g, graph) for g in stock_sets[i]) for i in ranked)
 
     candidates: dict[tuple[str, ...], dict[str, Any]] = {}
     for key, cycles in found.items():
@@ -376,8 +394,8 @@ def _assemble(
         polarity = signs.pop() if len(signs) == 1 else Polarity.UNDETERMINED
         # Start at the first stock the model declares, so that loops read stock → ... → stock.
         sequence = _collapse(graph, cycles[0])
-        states = [i for i, g in enumerate(sequence) if kinds.get(g) in (Kind.STOCK, Kind.MEMORY)]
-        start = min(states or [0], key=lambda i: order.get(sequence[i], 0))
+        states = [i for i, g in enumerate(sequence) if g in states_of]
+        start = min(states or [0], key=lambda i: order.get(sequence[i], (0, 0)))
         candidates[key] = {
             "sequence": sequence[start:] + sequence[:start],
             "paths": paths,
@@ -411,7 +429,9 @@ def _assemble(
                 f"loop {declared.id} ({declared.name}) is declared {letter.group().upper()} "
                 f"but its links make it {info['polarity'].value}"
             )
-        named.append(_loop(model, declared.id, declared.name, sequence, info, True, declared.description))
+        named.append(
+            _loop(model, graph, declared.id, declared.name, sequence, info, True, declared.description)
+        )
 
     counters: dict[str, int] = {}
     for loop in named:
@@ -424,7 +444,7 @@ def _assemble(
         key=lambda k: (
             candidates[k]["partition"],
             len(k),
-            [order.get(g, 0) for g in candidates[k]["sequence"]],
+            [order.get(g, (0, 0)) for g in candidates[k]["sequence"]],
         ),
     )
     generated: list[Loop] = []
@@ -433,7 +453,7 @@ def _assemble(
         letter = info["polarity"].letter
         counters[letter] = counters.get(letter, 0) + 1
         loop_id = f"{letter}{counters[letter]}"
-        generated.append(_loop(model, loop_id, loop_id, info["sequence"], info, False, ""))
+        generated.append(_loop(model, graph, loop_id, loop_id, info["sequence"], info, False, ""))
     return LoopSet(
         loops=tuple(named + generated),
         graph=graph,
@@ -446,6 +466,7 @@ def _assemble(
 
 def _loop(
     model: Model,
+    graph: nx.DiGraph,
     loop_id: str,
     name: str,
     sequence: tuple[str, ...],
@@ -457,7 +478,7 @@ def _loop(
     return Loop(
         id=loop_id,
         name=name,
-        variables=tuple(_display(model, g) for g in sequence),
+        variables=tuple(_display(model, g, graph) for g in sequence),
         polarity=info["polarity"],
         named=named,
         description=description,

@@ -46,9 +46,40 @@ class Trajectories:
         ``fn(*inputs)``, TIME STEP bound, TIME an input whenever the equation reads the clock."""
         owner = node[: -len(UNNAMED_FLOW)] if node.endswith(UNNAMED_FLOW) else node
         if owner not in self._functions:
-            inputs, function = self.compiled.equation_function(owner)
-            self._functions[owner] = _clocked(inputs, function, self.dt)
+            data = self.graph.nodes[owner] if owner in self.graph else {}
+            if data.get("element") is None:
+                inputs, function = self.compiled.equation_function(owner)
+                self._functions[owner] = _clocked(inputs, function, self.dt)
+            else:
+                self._functions[owner] = self._element_function(data["variable"], data["element"])
         return self._functions[owner]
+
+    def _element_function(self, variable: str, element: int) -> tuple[tuple[str, ...], Any]:
+        """One element of an arrayed equation as a function of its inputs' elements.
+
+        The compiled equation takes whole arrays: the inputs' element series are
+        stacked into them, the (runs, times) points laid along the run axis, and
+        the element read back from the result.
+        """
+        inputs, function = self.compiled.equation_function(variable)
+        elements = self.graph.graph.get("elements", {})
+        groups = [tuple(elements.get(name, (name,))) for name in inputs]
+        shapes = [self.compiled.shape(self.model[name]) if name in self.model else () for name in inputs]
+        result_shape = self.compiled.shape(self.model[variable])
+        dt = self.dt
+
+        def element_function(*series: Any) -> np.ndarray:
+            size = np.broadcast_shapes(*(np.shape(s) for s in series)) if series else ()
+            runs = int(np.prod(size)) if size else 1
+            arrays, at = [], 0
+            for group, shape in zip(groups, shapes, strict=True):
+                block = [np.broadcast_to(series[at + k], size).reshape(-1) for k in range(len(group))]
+                at += len(group)
+                arrays.append(np.stack(block).reshape(*shape, runs) if shape else block[0])
+            out = np.asarray(function(*arrays, dt=dt, _R=runs), dtype=float)
+            return np.broadcast_to(out, (*result_shape, runs)).reshape(-1, runs)[element].reshape(size)
+
+        return tuple(key for group in groups for key in group), element_function
 
     def series(self, node: str) -> np.ndarray:
         if node in self.values:
@@ -74,7 +105,7 @@ class Trajectories:
         return self._current[node]
 
     def lag(self, node: str) -> int:
-        variable = self.model.get(node)
+        variable = self.model.get(self.graph.nodes[node]["variable"] if node in self.graph else node)
         # A memory's value now is its equation evaluated one step earlier.
         return 1 if variable is not None and variable.kind is Kind.MEMORY else 0
 
@@ -131,13 +162,17 @@ def _needed(compiled: Any, loops: LoopSet) -> list[str]:
 
 def _reads(compiled: Any, loops: LoopSet) -> list[str]:
     graph = loops.graph
+
+    def variable(node: str) -> str:  # the variable an element belongs to
+        return graph.nodes[node]["variable"] if node in graph else node
+
     links = {(link.source, link.target) for loop in loops for path in loop.paths for link in path}
-    keys = {source for source, _ in links}
-    for owner in {target.removesuffix(UNNAMED_FLOW) for _, target in links}:
-        keys.add(owner)
-        keys.update(compiled.equation_function(owner)[0])
-        if graph.nodes[owner]["state"]:
-            keys.update(source for source, _, flow in graph.in_edges(owner, data="flow") if flow)
+    keys = {variable(source) for source, _ in links}
+    for target in {target.removesuffix(UNNAMED_FLOW) for _, target in links}:
+        keys.add(variable(target))
+        keys.update(compiled.equation_function(variable(target))[0])
+        if graph.nodes[target]["state"]:
+            keys.update(variable(source) for source, _, flow in graph.in_edges(target, data="flow") if flow)
     model: Model = compiled.model
     return [model[key].name for key in sorted(keys) if key in model and not key.endswith(UNNAMED_FLOW)]
 

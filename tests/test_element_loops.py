@@ -1,0 +1,189 @@
+"""Loops and Loops That Matter on subscripted models: one causal-graph node per element."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nestedsystems as ns
+from nestedsystems.cli import main
+from nestedsystems.dominance import loop_scores
+from nestedsystems.loops import Polarity, find_loops
+
+CONTROL = """
+FINAL TIME = 20 ~ year ~ |
+INITIAL TIME = 0 ~ year ~ |
+SAVEPER = TIME STEP ~ year ~ |
+TIME STEP = 0.25 ~ year ~ |
+"""
+
+# Two regions, each with births (R), deaths (B) and people leaving (B); who leaves
+# one region arrives in the other, which closes a reinforcing migration loop
+# through both populations.
+REGIONS = """{UTF-8}
+Region: north, south ~ ~ |
+Population[Region] = INTEG(births[Region] - deaths[Region] - leaving[Region] + arriving[Region],
+    initial population[Region]) ~ people ~ |
+initial population[Region] = 100, 50 ~ people ~ |
+births[Region] = Population[Region] * birth rate[Region] ~ people/year ~ |
+birth rate[Region] = 0.04, 0.03 ~ 1/year ~ |
+deaths[Region] = Population[Region] / lifetime ~ people/year ~ |
+lifetime = 50 ~ year ~ |
+leaving[Region] = Population[Region] * migration fraction ~ people/year ~ |
+migration fraction = 0.05 ~ 1/year ~ |
+arriving[north] = leaving[south] ~~|
+arriving[south] = leaving[north] ~ people/year ~ |
+"""
+
+# Crowding read through a SUM over both regions, and births through a SMOOTH.
+CROWDED = """{UTF-8}
+Region: north, south ~ ~ |
+Population[Region] = INTEG(births[Region] - deaths[Region], initial population[Region]) ~ people ~ |
+initial population[Region] = 100, 50 ~ people ~ |
+perceived population[Region] = SMOOTH(Population[Region], 2) ~ people ~ |
+births[Region] = perceived population[Region] * 0.05 ~ people/year ~ |
+total population = SUM(Population[Region!]) ~ people ~ |
+deaths[Region] = Population[Region] * total population / capacity ~ people/year ~ |
+capacity = 10000 ~ people*year ~ |
+"""
+
+
+def write(tmp_path: Path, text: str, name: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text + CONTROL)
+    return path
+
+
+@pytest.fixture
+def regions(tmp_path: Path) -> ns.Model:
+    return ns.load(write(tmp_path, REGIONS, "regions.mdl"))
+
+
+def chains(loops) -> dict[tuple[str, ...], Polarity]:
+    return {loop.variables: loop.polarity for loop in loops}
+
+
+def test_each_element_has_its_loops_and_migration_joins_the_regions(regions: ns.Model) -> None:
+    loops = find_loops(regions)
+    assert loops.complete
+    expected = {}
+    for region in ("north", "south"):
+        population = f"Population[{region}]"
+        expected[(population, f"births[{region}]")] = Polarity.REINFORCING
+        expected[(population, f"deaths[{region}]")] = Polarity.BALANCING
+        expected[(population, f"leaving[{region}]")] = Polarity.BALANCING
+    expected[
+        (
+            "Population[north]",
+            "leaving[north]",
+            "arriving[south]",
+            "Population[south]",
+            "leaving[south]",
+            "arriving[north]",
+        )
+    ] = Polarity.REINFORCING
+    assert chains(loops) == expected
+    # migration puts both populations in one cycle partition
+    assert loops.partitions == (("Population[north]", "Population[south]"),)
+    migration = next(loop for loop in loops if len(loop.variables) == 6)
+    assert migration.by_variable == ("Population", "leaving", "arriving") * 2
+
+
+def test_element_loop_scores_follow_their_closed_forms(regions: ns.Model) -> None:
+    """Every flow is proportional to its own population, so each link from a
+    population to a flow scores 1 and each loop's score is its flows' share of
+    the change in the net flows: |b·ΔP/Δnet| for births, and so on."""
+    loops = find_loops(regions)
+    scores = loop_scores(regions, loops=loops)
+    frame = ns.simulate(regions).to_pandas()
+    change = {r: np.diff(frame[f"Population[{r}]"].to_numpy()) for r in ("north", "south")}
+    birth = {"north": 0.04, "south": 0.03}
+    death, leave = 1 / 50, 0.05
+    net = {
+        "north": (birth["north"] - death - leave) * change["north"] + leave * change["south"],
+        "south": (birth["south"] - death - leave) * change["south"] + leave * change["north"],
+    }
+    by_chain = {loop.variables: i for i, loop in enumerate(loops)}
+
+    def score(*variables: str) -> np.ndarray:
+        return scores.scores[0, 1:, by_chain[variables]]
+
+    for r in ("north", "south"):
+        population = f"Population[{r}]"
+        np.testing.assert_allclose(
+            score(population, f"births[{r}]"), np.abs(birth[r] * change[r] / net[r]), rtol=1e-9
+        )
+        for flow, rate in ((f"deaths[{r}]", death), (f"leaving[{r}]", leave)):
+            np.testing.assert_allclose(score(population, flow), -np.abs(rate * change[r] / net[r]), rtol=1e-9)
+    migration = np.abs(leave**2 * change["north"] * change["south"] / (net["north"] * net["south"]))
+    through_both = next(i for i, loop in enumerate(loops) if len(loop.variables) == 6)
+    np.testing.assert_allclose(scores.scores[0, 1:, through_both], migration, rtol=1e-9)
+    # one partition: the relative scores share the whole change at every step after the first
+    np.testing.assert_allclose(np.abs(scores.relative[0, 1:]).sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_sum_links_every_element_and_smooth_collapses_to_its_variable(tmp_path: Path) -> None:
+    model = ns.load(write(tmp_path, CROWDED, "crowded.mdl"))
+    loops = find_loops(model)
+    graph = loops.graph
+    for region in ("north", "south"):
+        assert graph.has_edge(f"population[{region}]", "total population")
+        assert graph.has_edge("total population", f"deaths[{region}]")
+        other = "south" if region == "north" else "north"
+        assert not graph.has_edge(f"population[{region}]", f"deaths[{other}]")
+    found = chains(loops)
+    # births through the SMOOTH: its inner stock shows as the variable the modeler wrote
+    smoothed = ("Population[north]", "perceived population[north]", "births[north]")
+    assert found[smoothed] is Polarity.REINFORCING
+    assert found[("Population[north]", "deaths[north]")] is Polarity.BALANCING
+    assert found[("Population[north]", "total population", "deaths[north]")] is Polarity.BALANCING
+    # crowding in one region reaches the other only through the total, which no
+    # elementary loop passes twice: no loop joins the regions, yet the total makes
+    # them one strongly connected cycle partition, whose loops compete
+    assert all("south" not in "".join(v) or "north" not in "".join(v) for v in found)
+    assert len(loops.partitions) == 1
+    assert {"Population[north]", "Population[south]"} <= set(loops.partitions[0])
+
+
+def test_mapped_subscripts_link_element_to_element(test_models: Path) -> None:
+    """``link level[DimA,DimB] = Level 2[DimA,DimC]`` with ``DimC -> DimB``: each
+    element reads the one in the same position, so every Level 2 element has a
+    reinforcing loop through its link level and a balancing one through its
+    outflow, and Level 1's elements each feed themselves."""
+    model = ns.load(test_models / "tests" / "subscript_mapping_simple" / "test_subscript_mapping_simple.mdl")
+    loops = find_loops(model)
+    expected = {}
+    for a in ("da1", "da2", "da3"):
+        for k in ("1", "2", "3"):
+            level = f"Level 2[{a},dc{k}]"
+            expected[(level, f"link level[{a},db{k}]")] = Polarity.REINFORCING
+            expected[(level, f"output level 2[{a},dc{k}]")] = Polarity.BALANCING
+            expected[(f"Level 1[{a},db{k}]", f"input level 1[{a},db{k}]")] = Polarity.REINFORCING
+    assert chains(loops) == expected
+    assert len(loops.partitions) == 18
+    # Level 2's net flow is (1 - B)·Level 2: its loops share the change as 1 : B
+    scores = loop_scores(model, loops=loops)
+    matrix_b = np.array([[0.07, 0.1, 0.16], [0.6, 0.19, 0.4], [0.54, 0.23, 0.12]])
+    for i, a in enumerate(("da1", "da2", "da3")):
+        for k in range(3):
+            level = f"Level 2[{a},dc{k + 1}]"
+            ids = {loop.polarity.letter: loop.id for loop in loops if loop.variables[0] == level}
+            reinforcing, balancing = ids["R"], ids["B"]
+            b = matrix_b[i, k]
+            np.testing.assert_allclose(scores[reinforcing][1:], 1 / (1 + b), rtol=1e-9)
+            np.testing.assert_allclose(scores[balancing][1:], -b / (1 + b), rtol=1e-9)
+
+
+def test_the_cli_lists_element_loops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, REGIONS, "regions.mdl")
+    assert main(["loops", str(path), "--dominance", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    listed = {tuple(loop["variables"]) for loop in report["loops"]}
+    assert ("Population[south]", "births[south]") in listed and len(listed) == 7
+    assert report["dominant_periods"] and report["narrative"]
+    assert main(["loops", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "Population[north] → leaving[north] → arriving[south] → Population[south]" in table
