@@ -353,22 +353,24 @@ def test_a_malformed_lookup_range_names_its_line(tmp_path: Path) -> None:
 # -- XMILE arrays, macros and modules
 
 
-def _vensim_columns(model_file: Path) -> tuple[object, object]:
-    """Our run and Vensim's output, at the times and columns both have."""
+def _vensim_columns(model_file: Path, output: str = "output.*") -> tuple[object, object]:
+    """Our run and the reference output, at the times (nearest, as the output rounds
+    them) and columns both have."""
+    import numpy as np
     from vensim_output import read_vensim_output
 
     from nestedsystems import simulate
     from nestedsystems.expressions import canonical
 
     run = simulate(load(model_file)).to_pandas()
-    (output,) = [p for p in model_file.parent.glob("output.*") if p.suffix in (".tab", ".csv")]
-    expected = read_vensim_output(output)
-    expected = expected[expected.index <= run.index[-1]]
+    (found,) = [p for p in model_file.parent.glob(output) if p.suffix in (".tab", ".csv")]
+    expected = read_vensim_output(found)
+    expected = expected[expected.index <= run.index[-1] + 1e-9]
+    rows = [int(np.argmin(np.abs(run.index.to_numpy() - t))) for t in expected.index]
     ours = {canonical(c): c for c in run.columns}
     common = [c for c in expected.columns if canonical(c) in ours and canonical(c) not in CONTROL_KEYS]
-    theirs = expected[common]
-    mine = run.loc[expected.index, [ours[canonical(c)] for c in common]]
-    return mine.to_numpy(), theirs.to_numpy()
+    mine = run[[ours[canonical(c)] for c in common]].to_numpy()[rows]
+    return mine, expected[common].to_numpy()
 
 
 CONTROL_KEYS = {"initial time", "final time", "time step", "saveper"}
@@ -386,6 +388,24 @@ def test_xmile_subscripts_match_vensim(folder: str, columns: int) -> None:
     assert ours.shape[1] == columns  # every element of every array, by its Vensim name
     known = ~np.isnan(vensim)  # Vensim leaves a blank where a value is not a number
     np.testing.assert_allclose(ours[known], vensim[known], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("model_file", "columns"),
+    [
+        ("samples/SIR/SIR_legacy.stmx", 8),
+        ("samples/teacup/teacup_legacy.stmx", 4),
+        ("samples/bpowers-hares_and_lynxes_modules/model_legacy.stmx", 14),
+        ("tests/comparisons/comparisons.stmx", 6),
+    ],
+)
+def test_stella_files_from_before_xmile_1_0_match_their_output(model_file: str, columns: int) -> None:
+    """isee's older files put the variables straight in <model>, where PySD does not look."""
+    import numpy as np
+
+    ours, reference = _vensim_columns(TEST_MODELS / model_file)
+    assert ours.shape[1] == columns
+    np.testing.assert_allclose(ours, reference, rtol=1e-3, atol=1e-5)
 
 
 def test_xmile_arrays_without_their_values_fail_at_load() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import external, lowering, noise, vensim_arrays, xmile_modules
+from . import external, lowering, noise, vensim_arrays, xmile_modules, xmile_tree
 from .errors import (
     ModelError,
     ModelFileError,
@@ -152,8 +152,6 @@ def _parse(path: Path, text: str) -> Any:
     if xmile and re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
         # Entities can read local files or expand exponentially; XMILE needs none.
         raise UnsafeModelError("XML entity or DOCTYPE declarations are not allowed in a model", file=path)
-    if xmile:
-        _refuse_xmile_features(path, text)
     if not xmile and "~" not in text:
         raise ModelFileError("no Vensim equations found (no '~' separators); is this a model?", file=path)
     with _guard() as state, warnings.catch_warnings():
@@ -164,7 +162,7 @@ def _parse(path: Path, text: str) -> Any:
                 from pysd.translators.xmile.xmile_file import XmileFile
 
                 source: Any = XmileFile(path)
-                _points_over_scale(source.xmile_root, source.ns)
+                xmile_tree.prepare(source.xmile_root, source.ns, path)
                 if xmile_modules.has_modules(source.xmile_root, source.ns):
                     return _parse_modules(path, source)
             else:
@@ -189,16 +187,6 @@ def _parse(path: Path, text: str) -> Any:
             raise _syntax_error(path, text, error, xmile) from None
 
 
-def _points_over_scale(root: Any, namespace: str) -> None:
-    """Drop a graphical function's <xscale> where it lists its <xpts>: XMILE reads the
-    points, and the scale only when there are none, while PySD reads the scale first
-    (Stella writes a scale of 0 to 0 beside the points)."""
-    for function in root.iter(f"{{{namespace}}}gf"):
-        if function.find(f"{{{namespace}}}xpts") is not None:
-            for scale in function.findall(f"{{{namespace}}}xscale"):
-                function.remove(scale)
-
-
 def _parse_modules(path: Path, source: Any) -> tuple[tuple[Any, ...], tuple[xmile_modules.Instance, ...]]:
     """The main model's section, then one per sub-model, each parsed as a file of
     its own (PySD's XMILE parser reads every <model> of a file into one section)."""
@@ -221,18 +209,6 @@ def _parse_modules(path: Path, source: Any) -> tuple[tuple[Any, ...], tuple[xmil
         section.parse()
         sections.append(section.get_abstract_section())
     return tuple(sections), instances
-
-
-def _refuse_xmile_features(path: Path, text: str) -> None:
-    """PySD's XMILE parser does not read macros (it fails obscurely); say so."""
-    match = re.search(r"<macro\b", text)
-    if match:
-        line = text.count("\n", 0, match.start()) + 1
-        raise UnsupportedError(
-            "XMILE macros are not supported yet (PySD's XMILE parser does not read them)",
-            file=path,
-            line=line,
-        )
 
 
 def _unsafe(path: Path, text: str, refused: str, xmile: bool) -> UnsafeModelError:

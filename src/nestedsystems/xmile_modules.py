@@ -3,8 +3,8 @@
 An XMILE file may define several ``<model name="...">`` elements besides the main
 (unnamed) one; the main model places them with ``<module name="instance">`` and
 wires them with ``<connect to="input" from="source"/>``: the module's variable
-``input`` takes the value of ``source``, named from the main model (``.area`` or
-``area``, or ``other_instance.variable``). Stella shows a module's variables as
+``input`` (``instance.input`` in XMILE 1.0) takes the value of ``source``, named
+from the main model (``.area`` or ``area``, or ``other_instance.variable``). Stella shows a module's variables as
 ``instance.variable``, and so does the flattened model:
 
 - every variable of the sub-model is copied once per instance, renamed
@@ -64,18 +64,20 @@ def split(root: Any, namespace: str, path: Path) -> tuple[Any, dict[str, Any], t
     instances = []
     # Views draw modules too: the instances are those among the variables.
     for module in main[0].findall(f"{tag('variables')}/{tag('module')}"):
+        name = module.get("name", "")
         inputs = []
         for connect in module.findall(tag("connect")):
             target, source = connect.get("to", ""), connect.get("from", "")
-            if "." in target or not source:
+            # XMILE 1.0 names the input with its module (to="hares.area"); drafts did not.
+            local = canonical(target).removeprefix(canonical(name) + ".")
+            if "." in local or not source:
                 raise UnsupportedError(
                     f"the connection to={target!r} from={source!r} of module {module.get('name')!r} "
                     "is not supported yet: expected an input of the module read from the main model",
                     file=path,
                     line=connect.sourceline,
                 )
-            inputs.append((canonical(target), canonical(source.lstrip("."))))
-        name = module.get("name", "")
+            inputs.append((local, canonical(source.lstrip("."))))
         instances.append(Instance(name, canonical(name), tuple(inputs), module.sourceline))
     submodels = {canonical(m.get("name")): m for m in models if m.get("name")}
     for instance in instances:
