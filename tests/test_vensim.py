@@ -397,10 +397,13 @@ def test_xmile_subscripts_match_vensim(folder: str, columns: int) -> None:
         ("samples/teacup/teacup_legacy.stmx", 4),
         ("samples/bpowers-hares_and_lynxes_modules/model_legacy.stmx", 14),
         ("tests/comparisons/comparisons.stmx", 6),
+        # XMILE 1.0 names a module's input with the module: <connect to="hares.area" ...>
+        ("samples/bpowers-hares_and_lynxes_modules/model.stmx", 14),
     ],
 )
-def test_stella_files_from_before_xmile_1_0_match_their_output(model_file: str, columns: int) -> None:
-    """isee's older files put the variables straight in <model>, where PySD does not look."""
+def test_stella_files_match_their_output(model_file: str, columns: int) -> None:
+    """isee's files from before XMILE 1.0 put the variables straight in <model>, where
+    PySD does not look; they are moved where it does."""
     import numpy as np
 
     ours, reference = _vensim_columns(TEST_MODELS / model_file)
