@@ -45,6 +45,7 @@ from .levers import Lever, group_levers, levers_of
 from .session import LeverSession, request_arguments
 from .store import ScenarioStore, open_store
 from .summary import Change, Dip, Level, Statement, summarize
+from .uncertainty_view import view_for_app
 from .widgets import CHART_WIDTH, LEVER_WIDTH, error_page, file_stem, grid_of, lever_block
 
 __all__ = ["FLAGSHIP", "Shock", "WhatIf", "WhatIfSpec", "build_document"]
@@ -247,6 +248,17 @@ class WhatIf(LeverSession):
             for item in self.spec.indicators
         ]
         self.indicator_figures = small
+        # Bands over plausible futures, on request (none for a model declaring no uncertainty).
+        try:
+            self.uncertainty = view_for_app(
+                prepared, list(self.levers), self.spec.trajectories, self.spec.indicators, self.axis
+            )
+        except NestedSystemsError as error:
+            self.uncertainty = None
+            self.say(f"The uncertainty view is off: {error}", "error")
+        if self.uncertainty is not None:
+            trajectories = self.trajectories if self.spec.trajectories else None
+            self.uncertainty.draw(trajectories, self.spec.trajectories, list(zip(small, self.spec.indicators)))
 
         # Widgets.
         self.summary = Div(text="", name="summary", width=CHART_WIDTH)
@@ -320,6 +332,8 @@ class WhatIf(LeverSession):
             charts.append(row(*self.indicator_figures[k : k + 3]))
         exports = column(Div(text="<b>Export</b>"), self.csv_button, self.png_button, self.report_button)
         left = column(levers, self.reset_button, *shocks, width=LEVER_WIDTH + 40)
+        if self.uncertainty is not None:
+            charts = [row(self.uncertainty.toggle, self.uncertainty.words), *charts, self.uncertainty.loops]
         right = column(self.message, self.summary, self.key, *charts, row(self.panel.layout, exports))
         return column(header, row(left, right))
 
@@ -344,6 +358,8 @@ class WhatIf(LeverSession):
         self.source.data = columns
         if self.dominance is not None:
             self.dominance.show(run)
+        if self.uncertainty is not None:
+            self.uncertainty.follow(self.changed_values())
         self._update_words()
 
     def show_compared(self, runs: Mapping[str, Any]) -> None:
