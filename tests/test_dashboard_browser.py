@@ -51,6 +51,8 @@ def flagship(tmp_path_factory):
     a file that its authors keep editing."""
     copy = tmp_path_factory.mktemp("model") / FLAGSHIP.name
     shutil.copy(FLAGSHIP, copy)
+    spans = FLAGSHIP.with_name(f"{FLAGSHIP.stem}.uncertainty.toml")  # what the uncertainty toggle varies
+    shutil.copy(spans, copy.with_name(spans.name))
     return copy
 
 
@@ -182,6 +184,36 @@ def test_the_dominance_strip_follows_a_lever(server, page):
         assert sentence in words
     assert {data["color"][k] for k in mine} <= strip_colours(page)
     page.screenshot(ARTIFACTS / "whatif-dominance-strip.png")
+
+
+BANDS_SHOWN_JS = """
+const s = Bokeh.documents[0].get_model_by_name('uncertainty-bands');
+const words = Bokeh.documents[0].get_model_by_name('how-sure').text;
+return s.data['time'].length > 0 && words.includes('How sure is this?');
+"""
+
+
+def test_switching_uncertainty_on_draws_bands_around_the_run(server, page):
+    page.open(server.url)
+    page.driver.set_window_size(1400, 1300)
+    page.click("uncertainty")
+    page.wait_for(BANDS_SHOWN_JS, what="the uncertainty bands and their words")
+    turnover = "Annual staff turnover"
+    run = np.array(page.column("run", turnover))
+    low = np.array(page.column("uncertainty-bands", "5%: " + turnover))
+    high = np.array(page.column("uncertainty-bands", "95%: " + turnover))
+    assert np.all(low <= run + 1e-9) and np.all(run <= high + 1e-9)
+    words = page.text("how-sure")
+    year_5 = 60  # monthly values
+    assert f"between {low[year_5]:.0f}% and {high[year_5]:.0f}%" in words
+    # the shaded areas are drawn: some band renderer is a visible area glyph in the browser
+    visible = page.driver.execute_script(
+        "const s = Bokeh.documents[0].get_model_by_name('uncertainty-bands');"
+        "return [...Bokeh.documents[0].all_models].filter((m) => m.data_source === s && m.visible"
+        " && m.glyph && m.glyph.type === 'VArea').length;"
+    )
+    assert visible >= 1
+    page.screenshot(ARTIFACTS / "whatif-uncertainty.png")
 
 
 def test_save_then_reopen_by_url(server, page, store_path):
