@@ -1,8 +1,10 @@
 """The explorer: any model, every constant a slider, any variable on the charts.
 
 For modellers rather than boards: sliders for all constants (bounds from the model's
-ranges, else a span around the value), a picker of the variables to chart, the
-integration method and TIME STEP, and the same scenario store as the what-if app.
+ranges, else a span around the value; a subscripted constant has one slider per
+element), a picker of the variables to chart (an arrayed variable's elements each
+as its column, ``Population[north]``), the integration method and TIME STEP, and
+the same scenario store as the what-if app.
 
 The charts are a fixed set of slots, each bound to columns ``slot <k>`` of one data
 source: picking variables reassigns ``source.data`` and the slots' titles, never builds
@@ -35,7 +37,7 @@ from .figures import (
     min_span_of,
     time_axis,
 )
-from .levers import group_levers, levers_of
+from .levers import array_params, group_levers, levers_of
 from .session import LeverSession, request_arguments
 from .store import ScenarioStore, open_store
 from .widgets import CHART_WIDTH, LEVER_WIDTH, error_page, lever_block
@@ -53,17 +55,20 @@ class Explorer(LeverSession):
         self, prepared: PreparedModel, store: ScenarioStore | None, *, store_problem: str = ""
     ) -> None:
         model = prepared.model
-        super().__init__(prepared, levers_of(model), store, store_problem=store_problem)
+        super().__init__(prepared, levers_of(model, elements=True), store, store_problem=store_problem)
         self.axis = time_axis(getattr(model, "time_units", ""))
         baseline_names = set(prepared.baseline.names)
-        self.choices = [
-            v.name
+        # an arrayed variable offers each element's column, as the run names them
+        self.owners = {
+            column: v
             for v in model.variables
             if v.kind in (Kind.STOCK, Kind.AUXILIARY)
-            and v.name in baseline_names
             and v.key not in ("initial time", "final time", "time step", "saveper")
-        ]
-        stocks = [v.name for v in model.stocks if v.name in self.choices]
+            for column in _columns(model, v)
+            if column in baseline_names
+        }
+        self.choices = list(self.owners)
+        stocks = [name for name, v in self.owners.items() if v.kind is Kind.STOCK]
         chosen = (stocks or self.choices)[: min(4, SLOTS)]
         self.default_time_step = _time_step(model)
         self.method = "euler"
@@ -154,7 +159,7 @@ class Explorer(LeverSession):
         self.chosen = [name for name in names if name in self.choices][:SLOTS]
         for plot, name in zip(self.slot_figures, self._slot_variables(), strict=True):
             plot.visible = bool(name)
-            units = self.prepared.model[name].units.strip() if name else ""
+            units = self.owners[name].units.strip() if name else ""
             plot.title.text = f"{name} ({units})" if units else name
             if name:
                 plot.y_range.min_interval = min_span_of(_values(self.baseline, name))
@@ -196,6 +201,10 @@ class Explorer(LeverSession):
             params["TIME STEP"] = self.time_step
         return params
 
+    def simulate(self, params: Mapping[str, float]) -> Any:
+        # element sliders (``birth rate[north]``) set their variable's array
+        return super().simulate(array_params(self.prepared.model, params))
+
     def simulate_options(self) -> dict[str, Any]:
         return {"method": self.method}
 
@@ -225,6 +234,14 @@ class Explorer(LeverSession):
             else:
                 compare.data = empty_columns(self._slots())
         self.key.text = legend_key_html({name: PALETTE[k] for k, name in enumerate(names)})
+
+
+def _columns(model: Any, variable: Any) -> list[str]:
+    if not variable.dims:
+        return [variable.name]
+    from ..arrays import Space
+
+    return Space(model).columns(variable)
 
 
 def _values(run: Any, name: str) -> Any:

@@ -1,6 +1,7 @@
 """Levers: a model's constants as things a person can move, with bounds and plain words.
 
-A `Lever` is read off a constant of the model: its bounds from the constant's Vensim
+A `Lever` is read off a constant of the model (or, for a subscripted constant, off
+each of its elements, named as its run column ``birth rate[north]``): its bounds from the constant's Vensim
 range ``[min, max, step]``, its unit and a one-line explanation from the units and
 documentation fields, its sector from the view it sits in. Where a bound is missing
 the lever spans a sensible interval around the model's value (see `span_around`).
@@ -16,13 +17,18 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from ..errors import ParameterError
-from ..expressions import Number
+import numpy as np
+
+from ..errors import NestedSystemsError, ParameterError
+from ..expressions import Number, canonical
 from ..model import CONTROL_VARIABLES, Model, Variable
 
 __all__ = [
     "Lever",
+    "array_params",
+    "element_levers",
     "group_levers",
     "lever_of",
     "levers_of",
@@ -167,23 +173,24 @@ def span_around(
     return start, end
 
 
-def lever_of(variable: Variable) -> Lever:
-    """The lever for a constant of the model.
+def lever_of(variable: Variable, *, name: str | None = None, value: float | None = None) -> Lever:
+    """The lever for a constant of the model, or for one element of it (`name` its
+    column, ``birth rate[north]``, and `value` the element's value).
 
     Raises
     ------
     ParameterError
         The variable is not a constant with a numeric value.
     """
-    if not isinstance(variable.equation, Number):
+    if value is None and not isinstance(variable.equation, Number):
         raise ParameterError(f"{variable.name!r} is not a numeric constant, so it cannot be a lever")
-    value = float(variable.equation.value)
+    value = float(variable.equation.value if value is None else value)  # type: ignore[union-attr]
     start, end = span_around(value, variable.range.minimum, variable.range.maximum)
     step = variable.range.step
     if step is None or not step > 0 or step > end - start:
         step = nice_step(end - start)
     return Lever(
-        name=variable.name,
+        name=variable.name if name is None else name,
         default=value,
         start=start,
         end=end,
@@ -194,11 +201,17 @@ def lever_of(variable: Variable) -> Lever:
     )
 
 
-def levers_of(model: Model, *, ranged_only: bool = False, exclude: Iterable[str] = ()) -> tuple[Lever, ...]:
+def levers_of(
+    model: Model, *, ranged_only: bool = False, exclude: Iterable[str] = (), elements: bool = False
+) -> tuple[Lever, ...]:
     """A lever for each numeric constant of ``model``, in the model's order.
 
     Parameters
     ----------
+    elements:
+        Give a subscripted constant one lever per element (`element_levers`), rather
+        than one lever for all its elements when they share a value (and none when
+        they do not).
     ranged_only:
         Keep only constants whose modeller gave both a minimum and a maximum: in a
         documented model those are the ones meant to be moved.
@@ -211,12 +224,51 @@ def levers_of(model: Model, *, ranged_only: bool = False, exclude: Iterable[str]
     for variable in model.constants:
         if variable.key in CONTROL_VARIABLES or variable.key in skipped:
             continue
-        if not isinstance(variable.equation, Number):
-            continue
         if ranged_only and (variable.range.minimum is None or variable.range.maximum is None):
+            continue
+        if elements and variable.dims:
+            levers.extend(element_levers(model, variable))
+            continue
+        if not isinstance(variable.equation, Number):
             continue
         levers.append(lever_of(variable))
     return tuple(levers)
+
+
+def element_levers(model: Model, variable: Variable) -> tuple[Lever, ...]:
+    """One lever per element of a subscripted constant, named as its run column;
+    none when its elements are not plain numbers."""
+    from ..arrays import Space, constant_value
+
+    space = Space(model)
+    try:
+        values = constant_value(space, variable)[..., 0].ravel()
+    except NestedSystemsError:
+        return ()
+    return tuple(
+        lever_of(variable, name=column, value=float(value))
+        for column, value in zip(space.columns(variable), values, strict=True)
+    )
+
+
+def array_params(model: Model, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Lever values as `simulate` takes them: each element's value
+    (``birth rate[north]``) set in its variable's array, the others unchanged."""
+    from ..arrays import Space, constant_value
+
+    space = Space(model)
+    params: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for name, value in values.items():
+        owner = model.get(name[: name.index("[")]) if "[" in name and name not in model else None
+        if owner is None or not owner.dims:
+            params[name] = value
+            continue
+        if owner.name not in arrays:
+            arrays[owner.name] = constant_value(space, owner)[..., 0].copy()
+        columns = [canonical(column) for column in space.columns(owner)]
+        arrays[owner.name].flat[columns.index(canonical(name))] = value
+    return {**params, **arrays}
 
 
 def group_levers(levers: Iterable[Lever], *, default_group: str = "Other") -> dict[str, list[Lever]]:
