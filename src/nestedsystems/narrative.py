@@ -19,7 +19,7 @@ from .dominance import DominantPeriod, LoopScores, dominant_sets, periods_of
 from .errors import ParameterError
 from .loops import Loop
 
-__all__ = ["describe_dominance", "merge_periods", "narrated_periods"]
+__all__ = ["describe_dominance", "describe_periods", "merge_periods", "narrated_periods"]
 
 
 def merge_periods(periods: list[DominantPeriod], shortest: float) -> list[DominantPeriod]:
@@ -163,7 +163,15 @@ def describe_dominance(
     list of str
         Empty when nothing in the partition ever changes.
     """
-    merged = narrated_periods(scores, partition=partition, run=run, threshold=threshold, shortest=shortest)
+    periods = narrated_periods(scores, partition=partition, run=run, threshold=threshold, shortest=shortest)
+    return describe_periods(periods, scores, run=run, time_units=time_units)
+
+
+def describe_periods(
+    periods: list[DominantPeriod], scores: LoopScores, *, run: int = 0, time_units: str | None = None
+) -> list[str]:
+    """One sentence per period of `narrated_periods`: for a caller that draws the
+    periods too and should not choose them twice. Parameters as `describe_dominance`."""
     times = scores.times
     horizon = float(times[-1] - times[0]) if len(times) > 1 else 0.0
     model = getattr(scores.loops.graph, "graph", {}).get("time_units", "")
@@ -171,7 +179,7 @@ def describe_dominance(
     by_id = {loop.id: loop for loop in scores.loops}
     return [
         _sentence(period, [by_id[i] for i in _ranked(period, scores, run)], units, horizon)
-        for period in merged
+        for period in periods
     ]
 
 

@@ -4,8 +4,8 @@ Under the what-if trajectories a band of coloured periods names the loop that
 explains most of the change (Loops That Matter, among the loops the model's author
 named): reinforcing loops in warm colours, balancing loops in cool ones, the
 baseline's band faint beneath the scenario's. Under the band the same periods are
-told in words (`narrative.describe_dominance`), so band and sentences always agree:
-both draw `narrative.narrated_periods`.
+told in words (`narrative.describe_periods`), so band and sentences always agree:
+both come from one call of `narrative.narrated_periods`.
 
 Loop scores need an Euler run saved at every TIME STEP, holding every variable,
 the inner stocks of a SMOOTH or DELAY included. The charts' run is that run read
@@ -28,12 +28,12 @@ from bokeh.models import ColumnDataSource, Div, FactorRange, HoverTool
 from bokeh.palettes import Blues9, Greens9, Oranges9, Purples9, Reds9, YlOrBr9
 from bokeh.plotting import figure
 
-from ..dominance import LoopScores, loop_scores
+from ..dominance import DominantPeriod, LoopScores, loop_scores
 from ..errors import NestedSystemsError
 from ..expressions import canonical
 from ..loops import Loop, LoopSet, Polarity, find_loops
 from ..model import Kind
-from ..narrative import describe_dominance, narrated_periods
+from ..narrative import describe_periods, narrated_periods
 from .cache import PreparedModel
 from .figures import IndexedRun, TimeAxis
 
@@ -226,13 +226,15 @@ def strip_columns(
     *,
     width: int,
     time_units: str = "",
+    periods: list[DominantPeriod] | None = None,
 ) -> dict[str, list[Any]]:
     """One bar per narrated period of dominance, in the strip's source columns.
 
     ``row`` is `SCENARIO_ROW` or `BASELINE_ROW`; ``width`` is the figure's, which
-    decides which labels fit.
+    decides which labels fit; ``periods`` are `narrative.narrated_periods` of
+    ``scores``, when the caller has them already.
     """
-    periods = narrated_periods(scores)
+    periods = narrated_periods(scores) if periods is None else periods
     height, alpha = _ROWS[row]
     span = float(axis.of([scores.times[-1] - scores.times[0]])[0]) if len(scores.times) > 1 else 1.0
     per_unit = max(width - sum(FRAME_MARGINS), 1) / (span or 1.0)
@@ -320,13 +322,16 @@ class DominanceStrip:
         self.time_units = str(getattr(prepared.model, "time_units", "") or "")
         self.colors = loop_colors(basis.loops)
         self.scores: LoopScores = basis.baseline
-        self._baseline_columns = self._columns(basis.baseline, BASELINE_ROW)
-        self.source = ColumnDataSource(
-            self._with_baseline(self._columns(basis.baseline, SCENARIO_ROW)), name="dominance"
+        periods = narrated_periods(basis.baseline)
+        self._baseline_columns = self._columns(basis.baseline, BASELINE_ROW, periods)
+        # What the scenario row and the words show with every lever at today's value.
+        self._today = (
+            self._columns(basis.baseline, SCENARIO_ROW, periods),
+            self._words(basis.baseline, periods),
         )
+        self.source = ColumnDataSource(self._with_baseline(self._today[0]), name="dominance")
         self.figure = self._figure(x_range)
-        self.narrative = Div(text="", name="dominance-narrative", width=width)
-        self.narrative.text = self._words(basis.baseline)
+        self.narrative = Div(text=self._today[1], name="dominance-narrative", width=width)
         self.layout = column(self.figure, self.narrative)
 
     # -- drawing ---------------------------------------------------------------------------
@@ -384,16 +389,17 @@ class DominanceStrip:
         )
         return plot
 
-    def _columns(self, scores: LoopScores, row: str) -> dict[str, list[Any]]:
+    def _columns(self, scores: LoopScores, row: str, periods: list[DominantPeriod]) -> dict[str, list[Any]]:
         return strip_columns(
-            scores, row, self.axis, self.colors, width=self.width, time_units=self.time_units
+            scores, row, self.axis, self.colors, width=self.width, time_units=self.time_units, periods=periods
         )
 
     def _with_baseline(self, columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
         return {key: self._baseline_columns[key] + values for key, values in columns.items()}
 
-    def _words(self, scores: LoopScores) -> str:
-        return _narrative_html(describe_dominance(scores), "Why it moves (the model's named loops):")
+    def _words(self, scores: LoopScores, periods: list[DominantPeriod]) -> str:
+        sentences = describe_periods(periods, scores, time_units=self.time_units or None)
+        return _narrative_html(sentences, "Why it moves (the model's named loops):")
 
     # -- updating --------------------------------------------------------------------------
 
@@ -404,18 +410,21 @@ class DominanceStrip:
     def show(self, run: Any) -> None:
         """Score the run the charts show and redraw the strip and its words."""
         if not isinstance(run, ScoredRun) or not run.params:
-            scores = self.basis.baseline
+            self.scores = self.basis.baseline
+            columns, words = self._today
         else:
             try:
-                scores = self._score(run)
+                self.scores = self._score(run)
             except NestedSystemsError as error:
                 self.source.data = self._with_baseline({key: [] for key in _COLUMNS})
                 problem = html.escape(str(error))
                 self.narrative.text = f"<p>Which loop drives the change is unknown here: {problem}</p>"
                 return
-        self.scores = scores
-        self.source.data = self._with_baseline(self._columns(scores, SCENARIO_ROW))
-        self.narrative.text = self._words(scores)
+            periods = narrated_periods(self.scores)
+            columns = self._columns(self.scores, SCENARIO_ROW, periods)
+            words = self._words(self.scores, periods)
+        self.source.data = self._with_baseline(columns)
+        self.narrative.text = words
 
     def _score(self, run: ScoredRun) -> LoopScores:
         compiled = self.prepared.compiled
