@@ -23,12 +23,10 @@ _EXTERNAL = "external data (GET XLS/DIRECT ...) is not supported yet"
 EXPECTED_FAILURES: dict[str, str] = {
     "allocate_available": "ALLOCATE AVAILABLE's normal profile: Vensim's numbers differ by ~1% from the curve "
     "PySD documents and runs, which we match (tests/test_subscripts.py)",
-    "arithmetics_exp": "PySD parses 30^-30^-x with a literal -30 as base (NaN); Vensim reads -(30^...)",
 }
 
 # Expected failures that load but then fail to run, and the error they raise.
 RAISES: dict[str, type[Exception]] = {
-    "arithmetics_exp": ns.SimulationError,
     "allocate_available": AssertionError,
 }
 

@@ -527,3 +527,26 @@ def test_xmile_pulse_is_a_volume_given_in_one_step(tmp_path: Path) -> None:
     # XMILE: magnitude/DT for one DT at the first time (dt = 0.5), then every interval.
     np.testing.assert_array_equal(run["once"], np.where(t == 1, 20.0, 0.0))
     np.testing.assert_array_equal(run["every two"], np.where(np.isin(t, [1, 3, 5]), 20.0, 0.0))
+
+
+def test_a_negative_number_raised_to_a_power_is_negated_after_the_power(tmp_path: Path) -> None:
+    # Vensim binds a unary minus looser than ^, for numbers as for names.
+    from pysd.translators.vensim.vensim_element import EquationVisitor
+
+    from nestedsystems import simulate
+
+    visit = EquationVisitor.visit_neg_expr
+    path = write(
+        tmp_path,
+        entry("a = -3^2"),
+        entry("b = (-3)^2"),
+        entry("c = 2^-2^2"),
+        entry("d = 2*-3^2"),
+        entry("e = -5"),
+    )
+    model = load(path)
+    run = simulate(model).to_pandas().iloc[0]
+    assert (run["a"], run["b"], run["c"], run["d"]) == (-9.0, 9.0, 2.0**-4, -18.0)
+    assert (model["e"].kind, model["e"].equation) == (Kind.CONSTANT, Number(-5.0))
+    # PySD itself is left as it was, for anyone else using it in the process.
+    assert EquationVisitor.visit_neg_expr is visit

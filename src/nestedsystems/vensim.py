@@ -97,9 +97,30 @@ def _literal(state: _GuardState, text: Any, *_: Any) -> Any:
     raise _Refused(str(text))
 
 
+def _negated_number(original: Any) -> Any:
+    """PySD's ``visit_neg_expr``, except for a negative number raised to a power.
+
+    PySD folds ``-30`` into the number, so ``30^-30^x`` reads ``30^((-30)^x)`` (NaN),
+    where Vensim, as for any other operand, reads ``30^(-(30^x))``. Left unfolded, the
+    number takes PySD's own path for negated operands of ``^``; ``(-30)^2`` keeps its
+    parentheses and stays 900.
+    """
+
+    def visit_neg_expr(self: Any, node: Any, children: Any) -> Any:
+        id_ = children[2]
+        raised = node.full_text[node.end :].lstrip().startswith("^")
+        if children[0] == "-" and raised and isinstance(self.elements[id_], (float, int)):
+            self.negatives.add(id_)
+            return id_
+        return original(self, node, children)
+
+    return visit_neg_expr
+
+
 @contextmanager
 def _guard() -> Iterator[_GuardState]:
-    """Replace ``eval`` in PySD's parsing modules for the duration of a parse.
+    """Replace ``eval`` in PySD's parsing modules for the duration of a parse (and
+    correct its reading of a negative number raised to a power, `_negated_number`).
 
     A module-level name shadows the builtin, so setting ``eval`` on the module is
     enough; the lock keeps two threads from restoring each other's patch.
@@ -109,13 +130,17 @@ def _guard() -> Iterator[_GuardState]:
 
     state = _GuardState()
     modules = (vensim_element, xmile_element)
+    visitor = vensim_element.EquationVisitor
     with _GUARD_LOCK:
         saved = [module.__dict__.get("eval", _MISSING) for module in modules]
         for module in modules:
             module.eval = lambda text, *rest: _literal(state, text, *rest)  # type: ignore[attr-defined]
+        negated = visitor.__dict__["visit_neg_expr"]
+        visitor.visit_neg_expr = _negated_number(negated)
         try:
             yield state
         finally:
+            visitor.visit_neg_expr = negated
             for module, old in zip(modules, saved, strict=True):
                 if old is _MISSING:
                     del module.eval  # type: ignore[attr-defined]
