@@ -303,6 +303,7 @@ UNSUPPORTED = {
     "GET TIME VALUE(2, 0, 0)": "GET TIME VALUE of the computer's clock",
     "GET TIME VALUE(0, 0, 3)": "GET TIME VALUE in calendar measures",
     "GET TIME VALUE(1, 0, 1)": "GET TIME VALUE in calendar measures",
+    "GET TIME VALUE(first, 0, 0)": "GET TIME VALUE with a computed relativeto",
 }
 
 

@@ -498,6 +498,11 @@ def _time_value(args: tuple[Expr, ...], where: _Where) -> Expr:
     if len(args) != 3:
         raise where.syntax(f"GET TIME VALUE takes 3 arguments, found {len(args)}")
     relative, offset, measure = args
+    if not (isinstance(relative, Number) and isinstance(measure, Number)):
+        raise where.unsupported(
+            "GET TIME VALUE with a computed relativeto or measure",
+            ": expected numbers, as Vensim's help gives them (relativeto 0 or 1, measure 0)",
+        )
     if relative == Number(2.0):
         raise where.unsupported(
             "GET TIME VALUE of the computer's clock (relativeto 2)",
