@@ -3,7 +3,11 @@
 1. Server side, in process: the what-if app built into a plain Bokeh document; the
    time of the callback a slider release runs (re-run the model, reassign
    ``source.data``, rewrite the summary), and of the model run alone inside it.
-2. Browser round trip: ``nestedsystems serve`` on loopback, the page in Debian's
+2. The dominance strip's cost: the same slider callback in two sessions taking
+   turns, one drawing the strip (loop scores of the named loops on the run the
+   charts draw) and one with the strip switched off; their ratio, and the strip's
+   parts: the run at every TIME STEP against a plain run, the scoring, the redraw.
+3. Browser round trip: ``nestedsystems serve`` on loopback, the page in Debian's
    headless Chromium; from the release (``value_throttled`` set as the slider does)
    to the new data arriving, and to the charts being redrawn (two animation frames
    after the data: the first draws, the second starts once that one was painted).
@@ -11,6 +15,9 @@
 Prints medians and p95. Run:
 
     python benchmarks/dashboard_latency.py [--repeats 30] [--model PATH] [--no-browser]
+
+Sessions run machine code once its compile in the background is done; the script
+waits for it, and ``NESTEDSYSTEMS_NATIVE=0`` measures the generated-Python kernels.
 """
 
 from __future__ import annotations
@@ -61,6 +68,77 @@ def server_side(model: str, repeats: int) -> None:
     describe("model run alone", run_only)
 
 
+def native_ready(model: str, patience: float = 300.0) -> str:
+    """Wait for the server's machine-code kernels (when it compiles them) and say which run."""
+    from nestedsystems import native
+    from nestedsystems.dashboard.cache import prepared_model
+
+    prepared = prepared_model(model)
+    deadline = time.monotonic() + patience
+    while native.by_default() and prepared.compiled is prepared.interpreted and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return "generated Python" if prepared.compiled is prepared.interpreted else "machine code (numba)"
+
+
+def strip_cost(model: str, repeats: int) -> None:
+    from bokeh.document import Document
+
+    import nestedsystems as ns
+    from nestedsystems.dashboard import whatif
+    from nestedsystems.dashboard.cache import prepared_model
+    from nestedsystems.dashboard.dominance_strip import scored_run
+    from nestedsystems.dominance import loop_scores
+
+    kernels = native_ready(model)
+    with tempfile.TemporaryDirectory() as folder:
+        store = Path(folder) / "s.sqlite"
+        drawn = whatif.build_document(Document(), model_path=model, store=store, arguments={})
+        plain = whatif.build_document(Document(), model_path=model, store=store, arguments={})
+        if drawn.dominance is None:
+            print("the model names no loops: no dominance strip to measure")
+            return
+        plain.dominance = None  # the session as it was before the strip: one plain run, no scores
+        strip = drawn.dominance
+        compiled = prepared_model(model).compiled
+        parts = ("with", "without", "run", "fine", "scores", "show")
+        times: dict[str, list[float]] = {key: [] for key in parts}
+        for k in range(repeats + 3):
+            value = VALUES[k % len(VALUES)]
+            params = {LEVER: value}
+            steps = [
+                ("with", lambda: drawn.sliders[LEVER].set_from_json("value_throttled", value)),
+                ("without", lambda: plain.sliders[LEVER].set_from_json("value_throttled", value)),
+                ("run", lambda: ns.simulate(compiled, params=params)),
+                ("fine", lambda: scored_run(compiled, strip.basis, params)),
+            ]
+            for key, step in steps[::-1] if k % 2 else steps:  # take turns, whatever the machine does
+                begin = time.perf_counter()
+                step()
+                if k >= 3:
+                    times[key].append((time.perf_counter() - begin) * 1000)
+            run = scored_run(compiled, strip.basis, params)
+            begin = time.perf_counter()
+            loop_scores(compiled, loops=strip.basis.loops, run=run.every_step)
+            middle = time.perf_counter()
+            strip.show(run)
+            end = time.perf_counter()
+            if k >= 3:
+                times["scores"].append((middle - begin) * 1000)
+                times["show"].append((end - middle) * 1000)
+    median = {key: float(np.median(values)) for key, values in times.items()}
+    print(f"dominance strip ({len(strip.basis.loops)} named loops, {kernels} kernels):")
+    describe("slider callback with the strip", times["with"])
+    describe("slider callback without the strip", times["without"])
+    describe("plain run at SAVEPER", times["run"])
+    describe("run at every TIME STEP, read at SAVEPER", times["fine"])
+    describe("loop scores on that run", times["scores"])
+    describe("strip redraw (scores, periods, words)", times["show"])
+    print(
+        f"  | {kernels} | {median['without']:.1f} ms | {median['with']:.1f} ms | "
+        f"{median['with'] / median['without']:.2f}x | +{median['with'] - median['without']:.1f} ms |"
+    )
+
+
 def browser(model: str, repeats: int) -> None:
     from nestedsystems.dashboard.browser import DashboardPage, ServerProcess
 
@@ -88,6 +166,7 @@ def main() -> None:
     parser.add_argument("--no-browser", action="store_true", help="server side only")
     args = parser.parse_args()
     server_side(args.model, args.repeats)
+    strip_cost(args.model, args.repeats)
     if not args.no_browser:
         browser(args.model, args.repeats)
 
