@@ -4,8 +4,8 @@ An XMILE file may define several ``<model name="...">`` elements besides the mai
 (unnamed) one; the main model places them with ``<module name="instance">`` and
 wires them with ``<connect to="input" from="source"/>``: the module's variable
 ``input`` (``instance.input`` in XMILE 1.0) takes the value of ``source``, named
-from the main model (``.area`` or ``area``, or ``other_instance.variable``). Stella shows a module's variables as
-``instance.variable``, and so does the flattened model:
+from the main model (``.area`` or ``area``, or ``other_instance.variable``). Stella
+shows a module's variables as ``instance.variable``, and so does the flattened model:
 
 - every variable of the sub-model is copied once per instance, renamed
   ``instance.variable``, its references renamed alike, so each instance keeps its
@@ -83,7 +83,8 @@ def split(root: Any, namespace: str, path: Path) -> tuple[Any, dict[str, Any], t
     for instance in instances:
         if instance.model not in submodels:
             raise ModelSyntaxError(
-                f"module {instance.name!r} places the model {instance.model!r}, which the file does not define",
+                f"module {instance.name!r} places the model {instance.model!r}, "
+                "which the file does not define",
                 file=path,
                 line=instance.line,
             )
@@ -91,9 +92,13 @@ def split(root: Any, namespace: str, path: Path) -> tuple[Any, dict[str, Any], t
         nested = model.find(f"{tag('variables')}/{tag('module')}")
         if nested is not None:
             raise UnsupportedError(
-                f"modules inside modules are not supported yet (model {name!r})", file=path, line=nested.sourceline
+                f"modules inside modules are not supported yet (model {name!r})",
+                file=path,
+                line=nested.sourceline,
             )
-    connected = {model: {t for i in instances if i.model == model for t, _ in i.inputs} for model in submodels}
+    connected = {
+        model: {t for i in instances if i.model == model for t, _ in i.inputs} for model in submodels
+    }
     files = {name: _alone(root, model, connected[name], tag) for name, model in submodels.items()}
     return _alone(root, main[0], set(), tag), files, tuple(instances)
 
@@ -153,5 +158,7 @@ def instantiate(
                 continue
             equation = variable.equation if variable.kind is Kind.LOOKUP else rename(variable.equation, names)
             initial = None if variable.initial is None else rename(variable.initial, names)
-            variables.append(replace(variable, name=name, equation=equation, initial=initial, group=instance.name))
+            variables.append(
+                replace(variable, name=name, equation=equation, initial=initial, group=instance.name)
+            )
     return variables
