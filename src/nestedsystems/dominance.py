@@ -303,19 +303,19 @@ def _score_links(trajectories: Trajectories, plan: _Plan) -> tuple[np.ndarray, n
     The changes are gathered link by link (one equation re-evaluated per link),
     the ratios taken for all links at once.
     """
-    graph = trajectories.graph
     n_runs, n_times = trajectories.values[TIME].shape
     shape = (len(plan.edges), n_runs, max(n_times - 1, 0))
     moved, target_change, source_change = np.empty(shape), np.empty(shape), np.ones(shape)
-    for i, (source, target) in enumerate(plan.edges):
-        if graph.edges[source, target]["flow"]:
-            moved[i] = trajectories.change(source)
-            target_change[i] = np.diff(trajectories.current(target), axis=1)
-        else:
-            lag = trajectories.lag(target)
-            moved[i] = trajectories.partial_change(source, target)
-            target_change[i] = trajectories.change(target)
-            source_change[i] = trajectories.change(source, lag)
+    with np.errstate(all="ignore"):
+        for i, (source, target) in enumerate(plan.edges):
+            if plan.flow_signs[i]:
+                moved[i] = trajectories.change(source)
+                target_change[i] = np.diff(trajectories.current(target), axis=1)
+            else:
+                lag = trajectories.lag(target)
+                moved[i] = trajectories.partial_change(source, target)
+                target_change[i] = trajectories.change(target)
+                source_change[i] = trajectories.change(source, lag)
     scores = np.zeros((len(plan.edges), n_runs, n_times))
     guards = np.zeros((len(plan.edges), n_runs, n_times), dtype=bool)
     flows = plan.flow_signs != 0
@@ -373,10 +373,13 @@ class _Plan:
         self.alternates = [k for k in range(len(owner)) if k > 0 and owner[k] == owner[k - 1]]
         self.partition = np.array([loop.partition for loop in loops], dtype=int)
         self.n_partitions = len(loops.partitions)
-        self.order = np.argsort(self.partition, kind="stable")
-        self.in_order = bool((self.order == np.arange(len(self.order))).all())
-        bounds = np.searchsorted(self.partition[self.order], np.arange(self.n_partitions + 1))
-        self.ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
+        # each partition's loops: a slice when they are contiguous (as `find_loops` orders
+        # them unless a named loop comes first), else their indices
+        self.rows: list[slice | np.ndarray] = []
+        for p in range(self.n_partitions):
+            members = np.flatnonzero(self.partition == p)
+            contiguous = members.size and members[-1] - members[0] + 1 == members.size
+            self.rows.append(slice(members[0], members[-1] + 1) if contiguous else members)
         self._paths_with: dict[int, np.ndarray] | None = None
 
     def paths_with(self, link: int) -> np.ndarray:
@@ -495,20 +498,22 @@ def loop_scores(
     n_runs, n_times = trajectories.values[TIME].shape
     raw, guarded = _products(plan, links, guards)
 
-    # Each loop's share of its partition's change. The totals are sums over row
-    # ranges (loops in partition order), not a product with a membership matrix:
-    # BLAS threads would spin on a shared machine, and an overflowing score would
-    # spread NaN to every partition.
+    # Each loop's share of its partition's change, partition by partition: sums
+    # over row ranges rather than a product with a membership matrix, whose BLAS
+    # threads spin on a shared machine and through which an overflowing score
+    # would spread NaN to every partition.
     size = np.abs(raw)
     totals = np.zeros((max(plan.n_partitions, 1), raw.shape[1]))
-    grouped = size if plan.in_order else size[plan.order]
-    for p, (start, stop) in enumerate(plan.ranges):
-        if stop > start:
-            np.sum(grouped[start:stop], axis=0, out=totals[p])
-    busy = np.isfinite(totals) & (totals > 0)
-    size[:] = 0.0
+    busy = np.zeros(totals.shape, dtype=bool)
+    relative = np.zeros_like(raw)
     with np.errstate(all="ignore"):
-        relative = np.divide(raw, totals[plan.partition], out=size, where=busy[plan.partition])
+        for p, rows in enumerate(plan.rows):
+            np.sum(size[rows], axis=0, out=totals[p])
+            busy[p] = np.isfinite(totals[p]) & (totals[p] > 0)
+            if isinstance(rows, slice):  # loops come partition by partition: no copies
+                np.divide(raw[rows], totals[p], out=relative[rows], where=busy[p])
+            else:
+                relative[rows] = np.where(busy[p], raw[rows] / totals[p], 0.0)
     active = busy[: plan.n_partitions].T.reshape(n_runs, n_times, plan.n_partitions)
 
     def by_step(table: np.ndarray) -> np.ndarray:  # (loops, runs*times) to (runs, times, loops)

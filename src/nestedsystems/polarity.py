@@ -322,9 +322,22 @@ def sample_polarities(
                 observed[name] = 1
             elif np.all(finite <= 0):
                 observed[name] = -1
+    # a variable's elements all keep one sign: so does the variable, read in an equation
+    for variable, keys in graph.graph.get("elements", {}).items():
+        signs = {observed.get(key) for key in keys}
+        if variable not in observed and len(signs) == 1 and None not in signs:
+            observed[variable] = signs.pop()
+    with np.errstate(all="ignore"):
+        return _sampled(graph, trajectories, links, observed)
+
+
+def _sampled(
+    graph: Any, trajectories: Any, links: list[tuple[str, str]], observed: Mapping[str, int]
+) -> dict[tuple[str, str], LinkPolarity]:
     found = {}
     for source, target in links:
-        sign = expression_sign(graph.nodes[target]["equation"], source, observed)
+        variable = graph.nodes[source].get("variable", source)  # an element reads as its variable
+        sign = expression_sign(graph.nodes[target]["equation"], variable, observed)
         if sign:
             found[source, target] = LinkPolarity.from_sign(sign)
             continue

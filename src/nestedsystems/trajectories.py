@@ -40,6 +40,8 @@ class Trajectories:
         self.dt = float(self.times[1] - self.times[0]) if len(self.times) > 1 else 0.0
         self._functions: dict[str, tuple[tuple[str, ...], Any]] = {}
         self._current: dict[str, np.ndarray] = {}
+        self._lags: dict[str, int] = {}
+        self._changes: dict[tuple[str, int], np.ndarray] = {}
 
     def function(self, node: str) -> tuple[tuple[str, ...], Any]:
         """The equation of `node` (its stock's net flow for an unnamed flow) as
@@ -95,22 +97,28 @@ class Trajectories:
         raise ModelError(f"the run does not hold {node!r}; loop scores need every variable saved")
 
     def current(self, node: str) -> np.ndarray:
-        """What the node's equation function gives with every input at its own time."""
+        """What the node's equation function gives with every input at its own time
+        (floating-point warnings are the caller's to silence, as for `partial_change`)."""
         if node not in self._current:
             inputs, function = self.function(node)
             shape = self.values[TIME].shape
-            with np.errstate(all="ignore"):
-                value = function(*(self.series(name) for name in inputs))
+            value = function(*(self.series(name) for name in inputs))
             self._current[node] = np.broadcast_to(np.asarray(value, dtype=float), shape)
         return self._current[node]
 
     def lag(self, node: str) -> int:
-        variable = self.model.get(self.graph.nodes[node]["variable"] if node in self.graph else node)
-        # A memory's value now is its equation evaluated one step earlier.
-        return 1 if variable is not None and variable.kind is Kind.MEMORY else 0
+        if node not in self._lags:
+            variable = self.model.get(self.graph.nodes[node]["variable"] if node in self.graph else node)
+            # A memory's value now is its equation evaluated one step earlier.
+            self._lags[node] = 1 if variable is not None and variable.kind is Kind.MEMORY else 0
+        return self._lags[node]
 
     def partial_change(self, source: str, target: str) -> np.ndarray:
-        """Δx z at steps 1..n-1 (with a memory's extra step of delay: NaN at step 1)."""
+        """Δx z at steps 1..n-1 (with a memory's extra step of delay: NaN at step 1).
+
+        Floating-point warnings are the caller's to silence (`np.errstate`): set
+        once around many calls, not once per call, which costs as much as a call.
+        """
         inputs, function = self.function(target)
         lag = self.lag(target)
         n = len(self.times)
@@ -119,17 +127,20 @@ class Trajectories:
             series = self.series(name)
             moved = series[:, 1 : n - lag] if name == source else series[:, : n - 1 - lag]
             arguments.append(moved)
-        with np.errstate(all="ignore"):
-            moved_value = np.asarray(function(*arguments), dtype=float)
+        moved_value = np.asarray(function(*arguments), dtype=float)
         before = self.current(target)[:, : n - 1 - lag]
         change = moved_value - before
         return np.concatenate([np.full((change.shape[0], lag), np.nan), change], axis=1) if lag else change
 
     def change(self, node: str, lag: int = 0) -> np.ndarray:
-        series = self.series(node)
-        n = len(self.times)
-        delta = series[:, 1 : n - lag] - series[:, : n - 1 - lag]
-        return np.concatenate([np.full((delta.shape[0], lag), np.nan), delta], axis=1) if lag else delta
+        if (node, lag) not in self._changes:
+            series = self.series(node)
+            n = len(self.times)
+            delta = series[:, 1 : n - lag] - series[:, : n - 1 - lag]
+            if lag:
+                delta = np.concatenate([np.full((delta.shape[0], lag), np.nan), delta], axis=1)
+            self._changes[node, lag] = delta
+        return self._changes[node, lag]
 
 
 def _clocked(inputs: tuple[str, ...], function: Any, dt: float) -> tuple[tuple[str, ...], Any]:
@@ -194,7 +205,9 @@ def every_step_run(compiled: Any, params: Mapping[str, Any] | None, explicit: bo
     # Saving every variable, internal ones too, is a kernel of its own: unless the
     # caller compiled for machine code, generate it in Python rather than spend
     # seconds compiling for one run.
-    compiled = compile_model(model, native=native if explicit else False)
+    wanted = native if explicit else False
+    if model is not compiled.model or compiled.native != wanted:
+        compiled = compile_model(model, native=wanted)  # (hashing a model costs milliseconds)
     return compiled, simulate(compiled, params=params, method="euler", return_columns=names)
 
 
