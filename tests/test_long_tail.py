@@ -79,6 +79,14 @@ def test_get_time_value_relative_to_the_initial_time(tmp_path: Path) -> None:
     np.testing.assert_array_equal(run["since"], 1989.0)
 
 
+def test_time_base_is_start_plus_time_times_slope(tmp_path: Path) -> None:
+    # Vensim's help: a yearly time base for a monthly model.
+    path = _model(tmp_path, "decimal year = TIME BASE(1970, 1/12) ~ Year ~ |\n", final=24)
+    run = ns.simulate(ns.load(path)).to_pandas()
+    np.testing.assert_allclose(run["decimal year"], 1970 + run.index.to_numpy() / 12, rtol=1e-15)
+    assert run["decimal year"].iloc[-1] == 1972
+
+
 # ---------------------------------------------------------------------------- GAME
 
 
@@ -291,7 +299,6 @@ UNSUPPORTED = {
     "DEPRECIATE STRAIGHTLINE(1, 2.5, 1, 0)": "DEPRECIATE STRAIGHTLINE over 2.5 time steps",
     "DELAY CONVEYOR(1, 2, 0, 1, 0, 2)": "DELAY CONVEYOR",
     "FIND MARKET PRICE(1, 2, 3, 4)": "FIND MARKET PRICE",
-    "TIME BASE(0, 1)": "TIME BASE",
     "RANDOM TRIANGULAR(0, 1, 0.2, 0.5, 0.8, 0)": "RANDOM TRIANGULAR",
     "RANDOM BETA(0, 1, 2, 3, 0, 1, 0)": "RANDOM BETA",
     "RANDOM WEIBULL(0, 10, 1, 1, 1, 0, 0)": "RANDOM WEIBULL",

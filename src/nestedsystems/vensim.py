@@ -426,6 +426,11 @@ def _call(node: Any, where: _Where, walk: Any) -> Expr:
     key = canonical(name)
     if key == "get time value" and key not in where.lookups:
         return _time_value(args, where)
+    if key == "time base" and key not in where.lookups:
+        # Vensim: "Same as START + Time*SLOPE", marking the variable as a time axis.
+        if len(args) != 2:
+            raise where.syntax(f"TIME BASE takes 2 arguments, found {len(args)}")
+        return Binary(Op.ADD, args[0], Binary(Op.MUL, Ref("time"), args[1]))
     arity = noise.RANDOM_FUNCTIONS.get(key)
     if arity is not None and len(args) != arity and key not in where.lookups:
         raise where.syntax(f"{key.upper()} takes {arity} arguments, found {len(args)}")
