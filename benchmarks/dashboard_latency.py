@@ -88,6 +88,7 @@ def strip_cost(model: str, repeats: int) -> None:
     from nestedsystems.dashboard.cache import prepared_model
     from nestedsystems.dashboard.dominance_strip import scored_run
     from nestedsystems.dominance import loop_scores
+    from nestedsystems.trajectories import every_step_run
 
     kernels = native_ready(model)
     with tempfile.TemporaryDirectory() as folder:
@@ -100,7 +101,7 @@ def strip_cost(model: str, repeats: int) -> None:
         plain.dominance = None  # the session as it was before the strip: one plain run, no scores
         strip = drawn.dominance
         compiled = prepared_model(model).compiled
-        parts = ("with", "without", "run", "fine", "scores", "show")
+        parts = ("with", "without", "run", "fine", "two", "scores", "show")
         times: dict[str, list[float]] = {key: [] for key in parts}
         for k in range(repeats + 3):
             value = VALUES[k % len(VALUES)]
@@ -110,6 +111,13 @@ def strip_cost(model: str, repeats: int) -> None:
                 ("without", lambda: plain.sliders[LEVER].set_from_json("value_throttled", value)),
                 ("run", lambda: ns.simulate(compiled, params=params)),
                 ("fine", lambda: scored_run(compiled, strip.basis, params)),
+                (
+                    "two",
+                    lambda: (
+                        ns.simulate(compiled, params=params),
+                        every_step_run(compiled, params, True, strip.basis.loops),
+                    ),
+                ),
             ]
             for key, step in steps[::-1] if k % 2 else steps:  # take turns, whatever the machine does
                 begin = time.perf_counter()
@@ -131,6 +139,7 @@ def strip_cost(model: str, repeats: int) -> None:
     describe("slider callback without the strip", times["without"])
     describe("plain run at SAVEPER", times["run"])
     describe("run at every TIME STEP, read at SAVEPER", times["fine"])
+    describe("instead: a plain run and loop_scores' own run", times["two"])
     describe("loop scores on that run", times["scores"])
     describe("strip redraw (scores, periods, words)", times["show"])
     print(
