@@ -1,124 +1,285 @@
-"""Many sessions at once: 20 concurrent sessions move sliders against a loopback server.
+"""Many board members at once: N sessions of the what-if dashboard move sliders together.
 
 Starts ``nestedsystems serve`` (the what-if app on the flagship model) in a subprocess
-on 127.0.0.1, opens N sessions with Bokeh's own client (the same websocket protocol as
-a browser, without drawing), each in its own process (Bokeh's client is not safe to
-run in many threads of one process), and has every session release a
-slider M times as fast as answers come back. A round trip is timed from the release
-to the moment the server's answer, the new chart data, has been applied in the client.
+on 127.0.0.1 and opens N sessions from this one process, all in one asyncio loop. Each
+session speaks Bokeh's websocket protocol as a browser does (Bokeh's own `Receiver`
+assembles the server's messages) but builds no document: it reads the ids of the
+sliders and of the run's data source from the document the server sends, and then, as
+many times as asked:
 
-Prints p50/p95/max of the round trip and the throughput. Run:
+1. waits a person's pause (``--think``, uniform between the two bounds, seconds);
+2. releases a slider at a new value: one PATCH-DOC setting ``value`` and
+   ``value_throttled``, what BokehJS sends when a slider is let go;
+3. times until the server's PATCH-DOC carrying the run source's new data has been
+   received whole (this is what a page would then draw).
 
-    python benchmarks/dashboard_load.py [--sessions 20] [--moves 20] [--model PATH]
+A client that builds no Bokeh models costs little CPU, so the clients can share the
+two cores with the server without measuring mostly themselves; their CPU time is
+reported beside the server's all the same, and ``--pin`` puts the server on one core
+and the clients on the other.
+
+Before timing, the model's machine code is compiled into numba's disk cache (in a
+subprocess) and the benchmark waits until the server has gone idle, so every session
+runs the compiled kernel, as a long-running server does.
+
+Prints round trip median, p95 and max, the throughput, the server's CPU time per move
+and its share of one core, the clients' CPU, and the load average. Run:
+
+    python benchmarks/dashboard_load.py [--sessions 20] [--moves 20] [--think 0.5 2.0] [--pin]
+    python benchmarks/dashboard_load.py --think 0 0     # as fast as answers come back
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import statistics
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVERS = ("Supervision hours", "Staffing ratio", "Relative pay", "Leadership participation")
 
 
-def session_worker(url: str, moves: int, seed: int, results, start) -> None:  # type: ignore[no-untyped-def]
-    times: list[float] = []
-    errors: list[str] = []
-    try:
-        _moves(url, moves, seed, times, errors, start)
-    finally:
-        results.put((times, errors))
+@dataclass
+class Slider:
+    id: str
+    start: float
+    end: float
+    step: float
+    value: float
+
+    def new_value(self, rng: random.Random) -> float:
+        steps = round((self.end - self.start) / self.step)
+        value = self.start + self.step * rng.randint(0, steps)
+        if value == self.value:
+            value = self.start if value != self.start else self.end
+        return value
 
 
-def _moves(url: str, moves: int, seed: int, times: list[float], errors: list[str], start) -> None:  # type: ignore[no-untyped-def]
-    from bokeh.client import pull_session
+@dataclass
+class Session:
+    """One websocket session, as a browser's page holds it, without the drawing."""
 
-    rng = np.random.default_rng(seed)
-    try:
-        session = pull_session(url=url)
-    except Exception as error:  # report, do not hang the barrier
-        errors.append(f"session {seed}: {error}")
-        start.abort()
-        return
-    try:
-        # Browsers send with TCP_NODELAY; Bokeh's Python client does not, and Nagle's
-        # algorithm would then hold its multi-frame messages for a delayed ACK.
-        session._connection._socket._socket.protocol.set_nodelay(True)
-        doc = session.document
-        source = doc.get_model_by_name("run")
-        arrived = []
-        source.on_change("data", lambda attr, old, new: arrived.append(time.perf_counter()))
-        start.wait()
-        for k in range(moves):
-            lever = LEVERS[(seed + k) % len(LEVERS)]
-            slider = doc.get_model_by_name(f"lever:{lever}")
-            steps = round((slider.end - slider.start) / slider.step)
-            value = slider.start + slider.step * int(rng.integers(0, steps + 1))
-            if value == slider.value:
-                value = slider.start if value != slider.start else slider.end
-            count = len(arrived)
-            begin = time.perf_counter()
-            slider.set_from_json("value", value)
-            slider.set_from_json("value_throttled", value)
-            # Bokeh's client applies changes the server pushes only while its loop runs
-            # idle; this private call runs it until the new data has been applied.
-            session._connection._loop_until(lambda count=count: len(arrived) > count)
-            end = time.perf_counter()
-            times.append((end - begin) * 1000)
-    finally:
-        session.close()
+    socket: Any
+    receiver: Any
+    run_id: str
+    sliders: dict[str, Slider]
+    received: dict[str, int] = field(default_factory=lambda: {"messages": 0, "bytes": 0})
+
+    async def next_message(self) -> Any:
+        """The next whole message from the server (header, metadata, content, buffers)."""
+        while True:
+            fragment = await self.socket.read_message()
+            if fragment is None:
+                raise ConnectionError("the server closed the session")
+            self.received["bytes"] += len(fragment)
+            message = await self.receiver.consume(fragment)
+            if message is not None:
+                self.received["messages"] += 1
+                return message
+
+    async def send(self, msgtype: str, content: dict[str, Any]) -> None:
+        from bokeh.protocol.message import Message
+        from bokeh.util.serialization import make_id
+
+        message = Message({"msgid": make_id(), "msgtype": msgtype}, {}, content)
+        await message.send(self.socket)
+
+    async def release(self, lever: str, value: float) -> float:
+        """Let go of a slider at ``value``; milliseconds until the new run's data is here."""
+        slider = self.sliders[lever]
+        events = [
+            {"kind": "ModelChanged", "model": {"id": slider.id}, "attr": attr, "new": value}
+            for attr in ("value", "value_throttled")
+        ]
+        begin = time.perf_counter()
+        await self.send("PATCH-DOC", {"events": events})
+        while True:
+            message = await self.next_message()
+            if message.msgtype == "ERROR":
+                raise RuntimeError(f"the server refused the move: {message.content}")
+            if message.msgtype == "PATCH-DOC" and any(
+                event.get("model", {}).get("id") == self.run_id for event in message.content["events"]
+            ):
+                slider.value = value
+                return (time.perf_counter() - begin) * 1000
+
+
+def _models(node: Any) -> Any:
+    """Every model in a serialized Bokeh document (nested objects, refs skipped)."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "attributes" in node:
+            yield node
+        for value in node.values():
+            yield from _models(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _models(value)
+
+
+async def open_session(url: str) -> Session:
+    from bokeh.client.websocket import WebSocketClientConnectionWrapper
+    from bokeh.protocol import Protocol
+    from bokeh.protocol.receiver import Receiver
+    from bokeh.util.token import generate_jwt_token, generate_session_id
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    ws_url = url.replace("http://", "ws://").rstrip("/") + "/ws"
+    token = generate_jwt_token(generate_session_id())
+    raw = await websocket_connect(HTTPRequest(ws_url), subprotocols=["bokeh", token])
+    # Browsers send with TCP_NODELAY; tornado's client does not, and Nagle's
+    # algorithm would hold each message's later frames for a delayed ACK.
+    raw.protocol.set_nodelay(True)
+    session = Session(WebSocketClientConnectionWrapper(raw), Receiver(Protocol()), "", {})
+    acknowledged = await session.next_message()
+    if acknowledged.msgtype != "ACK":
+        raise RuntimeError(f"expected ACK, got {acknowledged.msgtype}")
+    await session.send("PULL-DOC-REQ", {})
+    reply = await session.next_message()
+    for model in _models(reply.content["doc"]["roots"]):
+        attributes, name = model["attributes"], model["attributes"].get("name") or ""
+        if name == "run":
+            session.run_id = model["id"]
+        elif name.startswith("lever:"):
+            session.sliders[name[len("lever:") :]] = Slider(
+                model["id"], attributes["start"], attributes["end"], attributes.get("step", 1.0),
+                attributes["value"],
+            )
+    missing = [lever for lever in LEVERS if lever not in session.sliders]
+    if not session.run_id or missing:
+        raise RuntimeError(f"the page lacks the run source or the sliders {missing}")
+    return session
+
+
+async def board_member(
+    session: Session, moves: int, think: tuple[float, float], rng: random.Random, go: asyncio.Event
+) -> list[float]:
+    await go.wait()
+    times = []
+    for k in range(moves):
+        await asyncio.sleep(rng.uniform(*think))
+        lever = LEVERS[(rng.randrange(len(LEVERS)) + k) % len(LEVERS)]
+        times.append(await session.release(lever, session.sliders[lever].new_value(rng)))
+    return times
+
+
+async def load(url: str, sessions: int, moves: int, think: tuple[float, float], seed: int) -> dict[str, Any]:
+    opened = await asyncio.gather(*(open_session(url) for _ in range(sessions)))
+    # One move each, untimed: the first callback of a session warms its own caches.
+    for session in opened:
+        lever = LEVERS[0]
+        await session.release(lever, session.sliders[lever].new_value(random.Random(seed)))
+    received_before = sum(s.received["bytes"] for s in opened), sum(s.received["messages"] for s in opened)
+    go = asyncio.Event()
+    members = [
+        asyncio.ensure_future(board_member(s, moves, think, random.Random(seed + k), go))
+        for k, s in enumerate(opened)
+    ]
+    began, cpu_began = time.perf_counter(), time.process_time()
+    go.set()
+    results = await asyncio.gather(*members)
+    elapsed, client_cpu = time.perf_counter() - began, time.process_time() - cpu_began
+    for session in opened:
+        session.socket.close()
+    return {
+        "times": np.array([t for member in results for t in member]),
+        "elapsed": elapsed,
+        "client_cpu": client_cpu,
+        "bytes": sum(s.received["bytes"] for s in opened) - received_before[0],
+        "messages": sum(s.received["messages"] for s in opened) - received_before[1],
+    }
+
+
+def warm_native_cache(model: str) -> None:
+    """Compile the model's machine code once, into numba's disk cache, so the server's
+    own compile in the background becomes a quick load."""
+    code = "import sys, nestedsystems as ns; ns.simulate(ns.compile_model(ns.load(sys.argv[1]), native=True))"
+    subprocess.run([sys.executable, "-c", code, model], check=True)
+
+
+def wait_until_idle(process: psutil.Process, *, below: float = 10.0, patience: float = 600.0) -> float:
+    """Seconds until the process used under ``below`` % of a core over two seconds in a row."""
+    began = time.monotonic()
+    process.cpu_percent()
+    quiet = 0
+    while quiet < 2 and time.monotonic() - began < patience:
+        time.sleep(1.0)
+        quiet = quiet + 1 if process.cpu_percent() < below else 0
+    return time.monotonic() - began
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--moves", type=int, default=20, help="slider releases per session")
+    parser.add_argument(
+        "--think", type=float, nargs=2, default=(0.5, 2.0), metavar=("LOW", "HIGH"),
+        help="seconds a person looks at the charts between two moves (uniform)",
+    )
+    parser.add_argument("--pin", action="store_true", help="server on CPU 0, clients on CPU 1")
+    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--model", default=str(ROOT / "models" / "nested_systems.mdl"))
     args = parser.parse_args()
 
     from nestedsystems.dashboard.browser import ServerProcess
 
+    warm_native_cache(args.model)
     with (
         tempfile.TemporaryDirectory() as folder,
         ServerProcess(args.model, store=Path(folder) / "scenarios.sqlite") as server,
     ):
-        context = multiprocessing.get_context("spawn")
-        start = context.Barrier(args.sessions + 1)
-        results = context.Queue()
-        workers = [
-            context.Process(target=session_worker, args=(server.url, args.moves, k, results, start))
-            for k in range(args.sessions)
-        ]
-        for worker in workers:
-            worker.start()
-        start.wait()  # every session is open before any slider moves
-        began = time.perf_counter()
-        times: list[float] = []
-        errors: list[str] = []
-        for _ in workers:
-            done, failed = results.get()
-            times.extend(done)
-            errors.extend(failed)
-        elapsed = time.perf_counter() - began
-        for worker in workers:
-            worker.join()
+        assert server.process is not None
+        process = psutil.Process(server.process.pid)
+        if args.pin:
+            process.cpu_affinity([0])
+            os.sched_setaffinity(0, {1})
+        settled = wait_until_idle(process)
+        load_before = os.getloadavg()
+        cpu_before = cpu_seconds(process)
+        result = asyncio.run(load(server.url, args.sessions, args.moves, tuple(args.think), args.seed))
+        server_cpu = cpu_seconds(process) - cpu_before
+        load_after = os.getloadavg()
 
-    if errors:
-        print("errors:", *errors[:10], sep="\n  ")
-    values = np.array(times)
-    print(f"dashboard load: {args.sessions} concurrent sessions x {args.moves} slider releases, loopback")
+    times, elapsed, moves = result["times"], result["elapsed"], len(result["times"])
+    think = "as fast as answers come back" if max(args.think) == 0 else f"{args.think[0]:g}-{args.think[1]:g} s between moves"
     print(
-        f"  round trip (release -> new data in the client), ms: "
-        f"p50 {np.percentile(values, 50):.1f}  p95 {np.percentile(values, 95):.1f}  "
-        f"max {values.max():.1f}  mean {statistics.fmean(values):.1f}"
+        f"dashboard load: {args.sessions} sessions x {args.moves} slider releases, {think}, "
+        f"loopback{', pinned' if args.pin else ''} (server settled {settled:.0f} s)"
     )
-    print(f"  throughput: {len(values) / elapsed:.1f} reruns/s over {elapsed:.1f} s ({len(values)} reruns)")
+    print(
+        f"  round trip (release -> new run data received), ms: median {np.median(times):.1f}  "
+        f"p95 {np.percentile(times, 95):.1f}  max {times.max():.1f}  ({moves} moves)"
+    )
+    print(f"  throughput: {moves / elapsed:.1f} moves/s over {elapsed:.1f} s")
+    print(
+        f"  server CPU: {server_cpu * 1000 / moves:.1f} ms per move, {100 * server_cpu / elapsed:.0f}% of one core; "
+        f"clients' CPU: {result['client_cpu'] * 1000 / moves:.1f} ms per move, "
+        f"{100 * result['client_cpu'] / elapsed:.0f}% of one core"
+    )
+    print(
+        f"  received per move: {result['messages'] / moves:.1f} messages, {result['bytes'] / moves / 1024:.1f} KiB"
+    )
+    print(
+        "  load average (1, 5, 15 min): before " + ", ".join(f"{x:.1f}" for x in load_before)
+        + "; after " + ", ".join(f"{x:.1f}" for x in load_after)
+    )
 
 
 if __name__ == "__main__":
