@@ -12,10 +12,17 @@ Prints, for the flagship model when present (else SIR):
   before the ensemble starts, and with ``--trace`` the ensemble's own allocations
   (``tracemalloc``; off by default so that it cannot slow the timed run).
 
+With ``--bands`` it measures the what-if dashboard's uncertainty view instead: the
+ensemble behind one scenario's bands (the members and spans of
+``models/nested_systems.uncertainty.toml``), against the same members run one at a
+time by our own engine; the loop shares table; and what a slider's run costs while
+that ensemble runs on the background thread, against the same run on an idle server.
+
 Usage::
 
     python benchmarks/ensembles.py [--model FILE] [--members 10000] [--large 100000]
         [--pysd-runs 3] [--simlin-runs 20] [--chunk-size 1000] [--trace]
+    python benchmarks/ensembles.py --bands [--repeats 5]
 
 Costs are CPU time of this process (`time.process_time`), so that other work on a
 busy machine does not inflate them; wall time is printed beside them. Figures are
@@ -214,6 +221,97 @@ def large_ensemble_memory(path: Path, n: int, chunk_size: int, trace: bool = Fal
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def time_bands(path: Path, repeats: int) -> dict:
+    """The uncertainty view's costs, as `main` prints them for ``--bands``."""
+    import threading
+
+    import nestedsystems as ns
+    from nestedsystems.dashboard.figures import time_axis
+    from nestedsystems.dashboard.levers import levers_of
+    from nestedsystems.dashboard.uncertainty import assumptions_for, loop_shares, scenario_bands
+    from nestedsystems.dashboard.whatif import FLAGSHIP as SPEC
+    from nestedsystems.loops import find_loops
+
+    model = ns.load(path)
+    levers = [lever.name for lever in levers_of(model, ranged_only=True)]
+    assumptions = assumptions_for(path, model, levers=levers)
+    save = list(dict.fromkeys(item.variable for item in (*SPEC.trajectories, *SPEC.indicators)))
+    # the kernels a server's sessions run: machine code where numba is installed
+    compiled = ns.compile_model(model)
+    ns.simulate(compiled)
+    scenario = {"Sanctuary adoption": 1.0}
+    scenario_bands(compiled, assumptions, scenario, save)  # warm
+
+    def cpu_ms(call, n=repeats):
+        costs = []
+        for _ in range(n):
+            cpu = time.process_time()
+            call()
+            costs.append(1e3 * (time.process_time() - cpu))
+        return statistics.median(costs)
+
+    bands_ms = cpu_ms(lambda: scenario_bands(compiled, assumptions, scenario, save))
+    table = assumptions.samples()
+    rows = [dict(row, **scenario) for row in table.head(20).to_dict("records")]
+    singles = cpu_ms(lambda: [ns.simulate(compiled, params=row, return_columns=save) for row in rows], 3)
+    one_by_one_ms = singles / len(rows) * assumptions.members
+    loops = find_loops(model).named()
+    axis = time_axis(model.time_units)
+    shares_ms = cpu_ms(lambda: loop_shares(compiled, loops, assumptions, scenario, axis, members=100), 1)
+
+    # A slider's run on an idle server, then while ensembles run on a background thread.
+    def slider_ms(n=30):
+        costs = []
+        for k in range(n):
+            start = time.perf_counter()
+            ns.simulate(compiled, params={"Relative pay": 0.9 + 0.01 * k})
+            costs.append(1e3 * (time.perf_counter() - start))
+        return statistics.median(costs), sorted(costs)[int(0.95 * (n - 1))]
+
+    idle = slider_ms()
+    stop = threading.Event()
+
+    def background():
+        while not stop.is_set():
+            scenario_bands(compiled, assumptions, scenario, save)
+
+    worker = threading.Thread(target=background, daemon=True)
+    worker.start()
+    time.sleep(0.2)
+    busy = slider_ms()
+    stop.set()
+    worker.join()
+    return {
+        "members": assumptions.members,
+        "spans": len(assumptions.spans),
+        "saved": len(save),
+        "bands_ms": bands_ms,
+        "one_by_one_ms": one_by_one_ms,
+        "shares_ms": shares_ms,
+        "loops": len(loops.loops),
+        "native": bool(getattr(compiled, "native", False)),
+        "idle_slider_ms": idle,
+        "busy_slider_ms": busy,
+    }
+
+
+def print_bands(figures: dict) -> None:
+    print(
+        f"uncertainty bands: {figures['members']} members over {figures['spans']} assumptions, "
+        f"{figures['saved']} variables saved ({'native' if figures['native'] else 'interpreted'} kernels)"
+    )
+    print(
+        f"- the band set's ensemble: {figures['bands_ms']:.0f} ms CPU; the same members one run at a time: "
+        f"{figures['one_by_one_ms']:.0f} ms ({figures['one_by_one_ms'] / figures['bands_ms']:.1f}x)"
+    )
+    print(f"- loop shares, 100 members x {figures['loops']} named loops: {figures['shares_ms']:.0f} ms CPU")
+    (idle, idle95), (busy, busy95) = figures["idle_slider_ms"], figures["busy_slider_ms"]
+    print(
+        f"- a slider's run, wall: idle {idle:.1f} ms median ({idle95:.1f} ms p95); while an ensemble runs "
+        f"on the background thread {busy:.1f} ms ({busy95:.1f} ms p95), {busy / idle:.1f}x"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=FLAGSHIP if FLAGSHIP.exists() else SIR)
@@ -223,7 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simlin-runs", type=int, default=20)
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--trace", action="store_true", help="also trace allocations of the memory run")
+    parser.add_argument("--bands", action="store_true", help="the what-if dashboard's uncertainty view instead")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of each --bands figure (median)")
     args = parser.parse_args(argv)
+    if args.bands:
+        print_bands(time_bands(args.model, args.repeats))
+        return 0
 
     ours = time_ensemble(args.model, args.members, args.chunk_size)
     per_member = ours["per_member_ms"]
