@@ -87,6 +87,32 @@ def test_time_base_is_start_plus_time_times_slope(tmp_path: Path) -> None:
     assert run["decimal year"].iloc[-1] == 1972
 
 
+# --------------------------------------------------------------------- LOOKUP AREA
+
+
+def test_lookup_area_gives_vensims_examples(tmp_path: Path) -> None:
+    path = _model(
+        tmp_path,
+        """
+        LOOK((0,1),(1,1),(2,2)) ~ ~ |
+        a = LOOKUP AREA(LOOK, 0, 1) ~ ~ |
+        b = LOOKUP AREA(LOOK, 2, 4) ~ ~ |
+        c = LOOKUP AREA(LOOK, 0.5, 2.5) ~ ~ |
+        so far = LOOKUP AREA(LOOK, -1, Time) ~ ~ |
+        """,
+        final=3,
+        step=0.5,
+    )
+    run = ns.simulate(ns.load(path)).to_pandas()
+    # Vensim's help: 1.0, 4.0 (held at 2 past the last point) and 3.0.
+    np.testing.assert_allclose(run[["a", "b", "c"]].iloc[0], [1.0, 4.0, 3.0], rtol=1e-15)
+    # From -1 (held at 1), through the rise from 1 to 2 between x = 1 and 2, then held at 2.
+    t = run.index.to_numpy()
+    rise = np.clip(t - 1, 0, 1)
+    expected = 1 + np.minimum(t, 1) + rise + rise**2 / 2 + 2 * np.maximum(t - 2, 0)
+    np.testing.assert_allclose(run["so far"], expected, rtol=1e-15)
+
+
 # ---------------------------------------------------------------------------- GAME
 
 
@@ -304,7 +330,7 @@ UNSUPPORTED = {
     "RANDOM WEIBULL(0, 10, 1, 1, 1, 0, 0)": "RANDOM WEIBULL",
     "RANDOM BINOMIAL(0, 10, 0.5, 10, 0, 1, 0)": "RANDOM BINOMIAL",
     "GET DATA AT TIME(1, 2)": "GET DATA AT TIME",
-    "LOOKUP AREA(1, 0, 1)": "LOOKUP AREA",
+    "LOOKUP AREA(first, 0, 1)": "LOOKUP AREA of anything but the name of a lookup",
     "SHIFT IF TRUE(1, 1, 1, 1, 0)": "SHIFT IF TRUE",
     "NPVE(1, 0.1, 0, 1)": "NPVE",
     "GET TIME VALUE(2, 0, 0)": "GET TIME VALUE of the computer's clock",

@@ -1,10 +1,11 @@
 """Lower Vensim's stateful functions to plain stocks, auxiliaries and memories.
 
 After `lower`, no equation calls SMOOTH, DELAY, TREND, FORECAST, SAMPLE IF TRUE,
-INITIAL or ACTIVE INITIAL: each call became variables of its own, named after the
-function and the modeler's variable (``"SMOOTH3 of Perceived quality [2]"``) with
-``origin`` set to that variable, so the solver only ever sees stocks, algebra and
-the memories of `Kind.MEMORY`.
+INITIAL, ACTIVE INITIAL, NPV, DEPRECIATE STRAIGHTLINE or LOOKUP AREA: each call
+became variables of its own, named after the function and the modeler's variable
+(``"SMOOTH3 of Perceived quality [2]"``) with ``origin`` set to that variable, or
+plain algebra, so the solver only ever sees stocks, algebra and the memories of
+`Kind.MEMORY`.
 
 The structures follow Vensim's documented equivalents (and PySD's runtime, which
 matches Vensim's output):
@@ -23,6 +24,9 @@ matches Vensim's output):
   previous output kept in a memory that starts at init.
 - INITIAL(x): a memory whose initial value is x and whose next value is itself.
 - ACTIVE INITIAL(a, i): an auxiliary with equation a and initial equation i.
+- LOOKUP AREA(lookup, start, end), not stateful but written out here too, where the
+  lookup's points are known: the integral of the lookup as it reads (linear between
+  points, held beyond them), per segment y_a*d + slope*d^2/2 with d clamped to it.
 - NPV(stream, rate, init, factor): as Vensim documents it, a discount factor stock
   D, D(0) = 1, dD/dt = -D*rate/(1 + rate*TIME STEP), and an accumulation N,
   N(0) = init, dN/dt = stream*D; output (N + stream*TIME STEP*D)*factor, which
@@ -139,6 +143,8 @@ class _Lowerer:
             return LookupCall(expr.table, self.expression(expr.argument), expr.mode)
         if isinstance(expr, Call):
             args = tuple(self.expression(a) for a in expr.args)
+            if expr.function == "lookup area":
+                return self.lookup_area(*args)
             if expr.function in STATEFUL_FUNCTIONS:
                 return self.stateful(expr.function, args)
             return Call(expr.function, args)
@@ -311,6 +317,17 @@ class _Lowerer:
             terms.append(self.add(f"{base} [{i} ago]", Kind.MEMORY, terms[-1], initial))
         return self.add(base, Kind.AUXILIARY, _div(_sum(terms), Number(float(count))))
 
+    def lookup_area(self, lookup: Expr, start: Expr, end: Expr) -> Expr:
+        """LOOKUP AREA(lookup, start, end): the integral of the lookup, read as it
+        reads (linear between points, held beyond them), from start to end."""
+        variable = self.index.get(lookup.name) if isinstance(lookup, Ref) and not lookup.subscripts else None
+        table = variable.equation if variable is not None else None
+        if not isinstance(table, Table) or table.mode is not LookupMode.INTERPOLATE:
+            raise self.unsupported(
+                "LOOKUP AREA of anything but the name of a lookup defined by its points is not supported yet"
+            )
+        return _sub(_area_to(table, end), _area_to(table, start))
+
     # -- constants at the initial time
 
     def reduced(self, order: int, time: Expr) -> int:
@@ -364,6 +381,22 @@ def _subscripted(expr: Expr, keys: frozenset[str], subscripts: tuple[str, ...]) 
         return e
 
     return walk(expr)
+
+
+def _area_to(table: Table, x: Expr) -> Expr:
+    """The integral of `table` from its first point to `x` (negative below it): per
+    segment [a, b] of slope m, with d = MIN(MAX(x, a), b) - a, y_a*d + m*d^2/2; held
+    at the end values beyond the points."""
+    xs, ys = table.x, table.y
+    terms = [_mul(Number(ys[0]), _sub(Call("min", (x, Number(xs[0]))), Number(xs[0])))]
+    for a, b, ya, yb in zip(xs, xs[1:], ys, ys[1:], strict=False):
+        if b == a:
+            continue
+        d = _sub(Call("min", (Call("max", (x, Number(a))), Number(b))), Number(a))
+        slope = (yb - ya) / (b - a)
+        terms.append(_add(_mul(Number(ya), d), _mul(Number(slope / 2), _mul(d, d))))
+    terms.append(_mul(Number(ys[-1]), _sub(Call("max", (x, Number(xs[-1]))), Number(xs[-1]))))
+    return _sum(terms)
 
 
 def _sum(terms: list[Expr]) -> Expr:
