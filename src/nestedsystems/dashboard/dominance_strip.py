@@ -163,8 +163,8 @@ def scored_run(compiled: Any, basis: StripBasis, params: Mapping[str, float]) ->
 
 
 def loop_colors(loops: LoopSet) -> dict[str, str]:
-    """Each loop's colour: reinforcing loops warm, balancing cool, in the order the
-    model lists them, so a loop keeps its colour whatever the levers."""
+    """Each loop's colour: reinforcing loops warm, balancing cool, dealt in the order
+    of their ids (R2 before R10), so a loop keeps its colour whatever the levers."""
     colors: dict[str, str] = {}
     counts = {Polarity.REINFORCING: 0, Polarity.BALANCING: 0}
     for loop in sorted(loops, key=lambda loop: _number(loop.id)):
