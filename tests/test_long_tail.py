@@ -51,6 +51,23 @@ def test_npv_is_the_discounted_sum_of_the_stream(tmp_path: Path) -> None:
     np.testing.assert_allclose(run["value"], (5 + discounted) * 2, rtol=1e-12)
 
 
+def test_npve_values_each_step_at_its_end(tmp_path: Path) -> None:
+    path = _model(
+        tmp_path,
+        """
+        payment = 10 ~ $/Year ~ |
+        value = NPVE(payment, 0.1, 5, 2) ~ $ ~ |
+        """,
+        final=4,
+        step=0.5,
+    )
+    run = ns.simulate(ns.load(path)).to_pandas()
+    # As NPV, each step's payment discounted by one step more: Excel's NPV.
+    k = np.arange(len(run))
+    discounted = np.cumsum(10 * 0.5 * (1 / 1.05) ** (k + 1))
+    np.testing.assert_allclose(run["value"], (5 + discounted) * 2, rtol=1e-12)
+
+
 # ------------------------------------------------------------ GAMMA LN, GET TIME VALUE
 
 
@@ -332,7 +349,6 @@ UNSUPPORTED = {
     "GET DATA AT TIME(1, 2)": "GET DATA AT TIME",
     "LOOKUP AREA(first, 0, 1)": "LOOKUP AREA of anything but the name of a lookup",
     "SHIFT IF TRUE(1, 1, 1, 1, 0)": "SHIFT IF TRUE",
-    "NPVE(1, 0.1, 0, 1)": "NPVE",
     "GET TIME VALUE(2, 0, 0)": "GET TIME VALUE of the computer's clock",
     "GET TIME VALUE(0, 0, 3)": "GET TIME VALUE in calendar measures",
     "GET TIME VALUE(1, 0, 1)": "GET TIME VALUE in calendar measures",

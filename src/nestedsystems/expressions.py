@@ -167,6 +167,7 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "forecast": (4, 4),
     "sample if true": (3, 3),
     "npv": (4, 4),
+    "npve": (4, 4),
     "depreciate straightline": (4, 4),
     # algebra over a lookup's points: written out by lowering, too
     "lookup area": (3, 3),
@@ -187,6 +188,7 @@ STATEFUL_FUNCTIONS = frozenset(
         "forecast",
         "sample if true",
         "npv",
+        "npve",
         "depreciate straightline",
     }
 )

@@ -31,6 +31,8 @@ matches Vensim's output):
   D, D(0) = 1, dD/dt = -D*rate/(1 + rate*TIME STEP), and an accumulation N,
   N(0) = init, dN/dt = stream*D; output (N + stream*TIME STEP*D)*factor, which
   counts this step's stream as received at its end.
+- NPVE(stream, rate, init, factor): NPV with the stream valued at the end of each
+  step, as Vensim documents it: the discount factor starts at 1/(1 + rate*TIME STEP).
 - DEPRECIATE STRAIGHTLINE(stream, T, fiscal period, init): each step's spending
   stream*TIME STEP written off in equal parts over the n = T/TIME STEP steps from
   the one it is made in, so the output is the mean of the stream over those steps,
@@ -242,8 +244,8 @@ class _Lowerer:
             output = self.add(base, Kind.AUXILIARY, If(condition, value, Ref(previous)))
             self.add(f"{base} [previous]", Kind.MEMORY, output, initial)
             return output
-        if function == "npv":
-            return self.npv(base, *args)
+        if function in ("npv", "npve"):
+            return self.npv(base, *args, end_of_period=function == "npve")
         if function == "depreciate straightline":
             return self.depreciate_straightline(base, *args)
         raise AssertionError(f"no lowering for {function}")
@@ -285,12 +287,16 @@ class _Lowerer:
         scale = _mul(time, Call("abs", (average,)))
         return self.add(base, Kind.AUXILIARY, Call("zidz", (_sub(value, average), scale)))
 
-    def npv(self, base: str, stream: Expr, rate: Expr, initial: Expr, factor: Expr) -> Ref:
+    def npv(
+        self, base: str, stream: Expr, rate: Expr, initial: Expr, factor: Expr, *, end_of_period: bool
+    ) -> Ref:
         step = Ref("time step")
         discount_name = f"{base} [discount factor]"
         discount = Ref(canonical(discount_name))
-        decay = _div(_mul(Unary(UnaryOp.NEG, discount), rate), _add(Number(1.0), _mul(rate, step)))
-        self.add(discount_name, Kind.STOCK, decay, Number(1.0))
+        per_step = _add(Number(1.0), _mul(rate, step))
+        decay = _div(_mul(Unary(UnaryOp.NEG, discount), rate), per_step)
+        start = _div(Number(1.0), per_step) if end_of_period else Number(1.0)
+        self.add(discount_name, Kind.STOCK, decay, start)
         total = self.add(f"{base} [accumulated]", Kind.STOCK, _mul(stream, discount), initial)
         value = _mul(_add(total, _mul(_mul(stream, step), discount)), factor)
         return self.add(base, Kind.AUXILIARY, value)
