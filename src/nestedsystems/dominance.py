@@ -78,10 +78,14 @@ def link_score(partial_change: Any, target_change: Any, source_change: Any) -> t
     dz = np.asarray(target_change, dtype=float)
     dx = np.asarray(source_change, dtype=float)
     with np.errstate(all="ignore"):
-        score = np.abs(partial / dz) * np.sign(partial / dx)
+        score = np.divide(partial, dz, out=np.empty(np.broadcast_shapes(partial.shape, dz.shape, dx.shape)))
+        np.abs(score, out=score)
+        score *= np.sign(partial / dx)
     still = (dz == 0) | (dx == 0)
-    guarded = ~np.isfinite(score) & ~still
-    return np.where(still | guarded, 0.0, score), guarded
+    unsteady = ~np.isfinite(score)
+    guarded = unsteady & ~still
+    score[still | unsteady] = 0.0
+    return score, guarded
 
 
 def flow_link_score(flow_change: Any, net_change: Any, sign: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -305,12 +309,16 @@ def _score_links(trajectories: Trajectories, plan: _Plan) -> tuple[np.ndarray, n
     """
     n_runs, n_times = trajectories.values[TIME].shape
     shape = (len(plan.edges), n_runs, max(n_times - 1, 0))
-    moved, target_change, source_change = np.empty(shape), np.empty(shape), np.ones(shape)
+    moved, target_change, source_change = np.empty(shape), np.empty(shape), np.empty(shape)
     with np.errstate(all="ignore"):
         for i, (source, target) in enumerate(plan.edges):
             if plan.flow_signs[i]:
                 moved[i] = trajectories.change(source)
                 target_change[i] = np.diff(trajectories.current(target), axis=1)
+                # The flow form, sign·|Δflow/Δnet|, is the ordinary form with Δx set
+                # to sign·Δflow: then sign(Δflow/Δx) is the flow's structural sign,
+                # and a still flow (Δx = 0) scores 0 as it should.
+                np.multiply(moved[i], plan.flow_signs[i], out=source_change[i])
             else:
                 lag = trajectories.lag(target)
                 moved[i] = trajectories.partial_change(source, target)
@@ -318,16 +326,8 @@ def _score_links(trajectories: Trajectories, plan: _Plan) -> tuple[np.ndarray, n
                 source_change[i] = trajectories.change(source, lag)
     scores = np.zeros((len(plan.edges), n_runs, n_times))
     guards = np.zeros((len(plan.edges), n_runs, n_times), dtype=bool)
-    flows = plan.flow_signs != 0
-    ordinary = ~flows
-    if ordinary.any():
-        score, guarded = link_score(moved[ordinary], target_change[ordinary], source_change[ordinary])
-        scores[ordinary, :, 1:], guards[ordinary, :, 1:] = score, guarded
-    if flows.any():
-        sign = plan.flow_signs[flows][:, None, None]
-        score, guarded = flow_link_score(moved[flows], target_change[flows], sign)
-        scores[flows, :, 1:], guards[flows, :, 1:] = score, guarded
     # step 0 has no change before it: it stays 0
+    scores[:, :, 1:], guards[:, :, 1:] = link_score(moved, target_change, source_change)
     return scores, guards
 
 

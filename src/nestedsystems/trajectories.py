@@ -42,6 +42,7 @@ class Trajectories:
         self._current: dict[str, np.ndarray] = {}
         self._lags: dict[str, int] = {}
         self._changes: dict[tuple[str, int], np.ndarray] = {}
+        self._steady: dict[str, bool] = {}
 
     def function(self, node: str) -> tuple[tuple[str, ...], Any]:
         """The equation of `node` (its stock's net flow for an unnamed flow) as
@@ -121,6 +122,9 @@ class Trajectories:
         """
         inputs, function = self.function(target)
         lag = self.lag(target)
+        if not lag and source in inputs and all(self.steady(name) for name in inputs if name != source):
+            # every other input holds still, so moving x alone moves z all the way
+            return self.change(target)
         n = len(self.times)
         arguments = []
         for name in inputs:
@@ -131,6 +135,14 @@ class Trajectories:
         before = self.current(target)[:, : n - 1 - lag]
         change = moved_value - before
         return np.concatenate([np.full((change.shape[0], lag), np.nan), change], axis=1) if lag else change
+
+    def steady(self, node: str) -> bool:
+        """Whether a node holds one value all along each run (a constant, or an
+        auxiliary of constants); TIME never does."""
+        if node not in self._steady:
+            series = self.series(node)
+            self._steady[node] = node != TIME and bool(np.all(series == series[:, :1]))
+        return self._steady[node]
 
     def change(self, node: str, lag: int = 0) -> np.ndarray:
         if (node, lag) not in self._changes:
