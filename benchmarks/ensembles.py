@@ -321,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simlin-runs", type=int, default=20)
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--trace", action="store_true", help="also trace allocations of the memory run")
-    parser.add_argument("--bands", action="store_true", help="the what-if dashboard's uncertainty view instead")
+    parser.add_argument(
+        "--bands", action="store_true", help="the what-if dashboard's uncertainty view instead"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each --bands figure (median)")
     args = parser.parse_args(argv)
     if args.bands:

@@ -229,7 +229,7 @@ def test_members_that_blow_up_are_marked_and_left_out(blow_up, keep_runs, n):
     assert result.failed[a >= 0.5].all()
     # the boundary is where a member alone goes non-finite
     first = int(np.argmax(result.failed))
-    assert not result.failed[: first].any()
+    assert not result.failed[:first].any()
     assert np.isfinite(_alone(blow_up, a[first - 1])).all()
     assert not np.isfinite(_alone(blow_up, a[first])).all()
     every = ns.simulate(blow_up, params={"Steepness": a}, on_nonfinite="ignore")["Size"]

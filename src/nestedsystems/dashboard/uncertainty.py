@@ -150,7 +150,7 @@ def load_assumptions(path: str | Path, model: Any, *, levers: Sequence[str] = ()
 
     spans = data.get("spans")
     if not isinstance(spans, dict) or not spans:
-        raise fail("expected a [spans] table of \"Constant\" = [low, high], found none", "[spans]")
+        raise fail('expected a [spans] table of "Constant" = [low, high], found none', "[spans]")
     lever_keys = {model[name].key for name in levers if name in model}
     checked = []
     for name, span in spans.items():
@@ -172,7 +172,9 @@ def load_assumptions(path: str | Path, model: Any, *, levers: Sequence[str] = ()
         if not low < high:
             raise fail(f"expected low < high, found [{low:g}, {high:g}]", needle, name)
         if not low <= value <= high:
-            raise fail(f"expected a span around the model's value {value:g}, found [{low:g}, {high:g}]", needle, name)
+            raise fail(
+                f"expected a span around the model's value {value:g}, found [{low:g}, {high:g}]", needle, name
+            )
         checked.append((variable.name, low, high))
     members = data.get("members", DEFAULT_MEMBERS)
     if isinstance(members, bool) or not isinstance(members, int) or not 20 <= members <= 100_000:
@@ -200,7 +202,9 @@ def _outlook(table: Any, model: Any, fail: Any) -> Outlook | None:
     try:
         form.format(1.0)
     except (AttributeError, IndexError, KeyError, ValueError):
-        raise fail(f"[outlook] format: expected a Python format such as '{{:.0f}}%', found {form!r}", "format") from None
+        example = "'{:.0f}%'"
+        problem = f"[outlook] format: expected a Python format such as {example}, found {form!r}"
+        raise fail(problem, "format") from None
     time = table.get("time")
     if time is not None and (isinstance(time, bool) or not isinstance(time, int | float)):
         raise fail(f"[outlook] time: expected a number (model time), found {time!r}", "time")
@@ -355,7 +359,7 @@ def loop_shares(
     steps = np.bincount(period, minlength=len(labels))[:, None] * len(table)
     return LoopShares(
         periods=labels,
-        loops=tuple(f"{loop.id} {loop.name}".strip() if getattr(loop, "name", "") else loop.id for loop in loops.loops),
+        loops=tuple(f"{loop.id} {getattr(loop, 'name', '') or ''}".strip() for loop in loops.loops),
         shares=totals / np.maximum(steps, 1),
         members=len(table),
     )
@@ -376,7 +380,8 @@ def how_sure(
     low, mid, high = bands.at(outlook.variable, time)
     if not np.isfinite([low, high]).all():
         return "Every plausible future broke down in the model for these settings: there is no range to give."
-    when = f"by year {time * axis.factor:g}" if axis.label == "Year" else f"at {axis.label.lower()} {time * axis.factor:g}"
+    shown = time * axis.factor
+    when = f"by year {shown:g}" if axis.label == "Year" else f"at {axis.label.lower()} {shown:g}"
     form = outlook.format.format
     text = (
         f"In 9 of 10 plausible futures {outlook.phrase} {when} is between {form(low)} and {form(high)}"
@@ -533,8 +538,10 @@ class UncertaintyEngine:
                 self._loops = ()
         if not self._loops or not len(self._loops.loops):
             return None
+        # Scored by the interpreted kernels: machine code would first compile an
+        # every-step kernel (minutes, once per machine) while the bands queue behind it.
         return loop_shares(
-            self.prepared.compiled, self._loops, self.assumptions, values, axis, members=self.loop_members
+            self.prepared.interpreted, self._loops, self.assumptions, values, axis, members=self.loop_members
         )
 
 

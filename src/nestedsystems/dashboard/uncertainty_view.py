@@ -147,7 +147,9 @@ class UncertaintyView:
             )
             self.renderers.extend([area, median])
 
-    def draw(self, trajectories: Any, series: Sequence[Series], indicators: Sequence[tuple[Any, Series]]) -> None:
+    def draw(
+        self, trajectories: Any, series: Sequence[Series], indicators: Sequence[tuple[Any, Series]]
+    ) -> None:
         """Bands on the trajectories chart (each in its own colour; ``trajectories`` may be
         None) and on each small multiple, given as (figure, series) pairs."""
         if trajectories is not None:
@@ -288,7 +290,8 @@ def shares_table(shares: LoopShares, *, least: float = 0.05) -> str:
             f'color:{"#fff" if share > 0.5 else "#1a1a1a"}">{share:.0%}</td>'
             for share in column
         )
-        rows.append(f"<tr><th style='text-align:left;font-weight:normal'>{html.escape(shares.loops[i])}</th>{cells}</tr>")
+        name = html.escape(shares.loops[i])
+        rows.append(f"<tr><th style='text-align:left;font-weight:normal'>{name}</th>{cells}</tr>")
     head = "".join(f"<th>{html.escape(period)}</th>" for period in shares.periods)
     return (
         f"<b>Which loop drives the system</b>: share of {shares.members} plausible futures in which each "

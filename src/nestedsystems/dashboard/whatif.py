@@ -258,7 +258,8 @@ class WhatIf(LeverSession):
             self.say(f"The uncertainty view is off: {error}", "error")
         if self.uncertainty is not None:
             trajectories = self.trajectories if self.spec.trajectories else None
-            self.uncertainty.draw(trajectories, self.spec.trajectories, list(zip(small, self.spec.indicators)))
+            pairs = list(zip(small, self.spec.indicators, strict=True))
+            self.uncertainty.draw(trajectories, self.spec.trajectories, pairs)
 
         # Widgets.
         self.summary = Div(text="", name="summary", width=CHART_WIDTH)
