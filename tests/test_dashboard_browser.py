@@ -5,6 +5,7 @@ the page with the mouse and keyboard, checked against the model's own numbers.""
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import time
 import urllib.parse
@@ -183,7 +184,45 @@ def test_the_dominance_strip_follows_a_lever(server, page):
     for sentence in describe_dominance(scores):
         assert sentence in words
     assert {data["color"][k] for k in mine} <= strip_colours(page)
+
+    # Hovering over the last period's bar names its loop, polarity and share.
+    last = mine[-1]
+    left, top, width, height = page.driver.execute_script(STRIP_PIXELS_JS)
+    start, end = page.driver.execute_script(
+        "const r = Bokeh.documents[0].get_model_by_name('dominance-strip').x_range; return [r.start, r.end];"
+    )
+    middle = (data["left"][last] + data["right"][last]) / 2
+    hover_at(page, left + width * (middle - start) / (end - start), top + height * 0.25)
+    tip = page.wait_for(TOOLTIP_JS, what="the strip's tooltip")
+    loop = scores.loops[data["loop_id"][last]]
+    assert f"Loop: {loop.id} {loop.name} ({loop.polarity.value})" in tip
+    assert f"Explains: {page.column('dominance', 'share')[last]}" in tip
+    assert re.search(r"Explains: \d+% of the change", tip)
     page.screenshot(ARTIFACTS / "whatif-dominance-strip.png")
+
+
+TOOLTIP_JS = """
+const shown = [];
+const walk = (root) => {
+  for (const el of root.querySelectorAll('*')) {
+    if (el.classList && el.classList.contains('bk-tooltip-content') && el.offsetParent !== null) {
+      shown.push(el.textContent);
+    }
+    if (el.shadowRoot) { walk(el.shadowRoot); }
+  }
+};
+walk(document);
+return shown.join(' | ');
+"""
+
+
+def hover_at(page, x, y):
+    """Put the mouse at a point of the window (as a person pointing at a bar)."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    actions = ActionBuilder(page.driver)
+    actions.pointer_action.move_to_location(int(x), int(y))
+    actions.perform()
 
 
 BANDS_SHOWN_JS = """

@@ -380,7 +380,7 @@ class DominanceStrip:
             HoverTool(
                 renderers=[bars],
                 tooltips=[
-                    ("", "@row, @when"),
+                    ("When", "@when (@row)"),
                     ("Loop", "@loop (@polarity)"),
                     ("Explains", "@share"),
                     ("Together with", "@with"),
