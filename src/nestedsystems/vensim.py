@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import external, lowering, noise, vensim_arrays, xmile_modules, xmile_tree
+from . import external, lowering, noise, vensim_arrays, vensim_calls, xmile_modules, xmile_tree
 from .errors import (
     ModelError,
     ModelFileError,
@@ -35,11 +35,9 @@ from .errors import (
     UnsupportedError,
 )
 from .expressions import (
-    FUNCTIONS,
     Binary,
     Call,
     Expr,
-    If,
     LookupCall,
     LookupMode,
     Number,
@@ -50,7 +48,7 @@ from .expressions import (
     UnaryOp,
     canonical,
 )
-from .macros import Macro, MacroCall, expand_macros
+from .macros import Macro, expand_macros
 from .model import Kind, Model, Range, RealityCheck, Variable
 from .named_loops import find_named_loops
 from .ordering import check_references, initial_order, run_order
@@ -268,28 +266,6 @@ _LOOKUP_MODES = {
     "hold_backward": LookupMode.BACKWARD,
     "look_forward": LookupMode.FORWARD,
 }
-_LOOKUP_FUNCTIONS = {
-    "lookup_extrapolate": LookupMode.EXTRAPOLATE,
-    "lookup_forward": LookupMode.FORWARD,
-    "lookup_backward": LookupMode.BACKWARD,
-    "lookup_invert": LookupMode.INVERT,
-}
-# PySD's names for functions the IR spells differently.
-_RENAMED = {"Xramp": "ramp"}
-_SPELLED = {
-    "vmax_xmile": "MAX over an array",
-    "vmin_xmile": "MIN over an array",
-}
-# Vensim functions refused on purpose, and why: what a modeler can do instead.
-_REFUSED = {
-    "shift if true": ": it overwrites the stock it is given, which no equation may do here; "
-    "write the aging chain with flows (DELAY FIXED or an outflow per cohort)",
-    "delay conveyor": ": how it rescales its initial profile and follows a changing conveyance "
-    "time is not documented precisely enough to reproduce Vensim's numbers; DELAY FIXED is a "
-    "conveyor without leakage",
-    "find market price": ": it solves for a price over supply and demand curves given as "
-    "arrays of lookups, which the engine does not hold",
-}
 # PySD structure -> (IR function, the structure's fields in the IR's argument order)
 _STATEFUL_STRUCTURES = {
     "SmoothNStructure": ("smooth n", ("input", "smooth_time", "initial", "order")),
@@ -366,7 +342,7 @@ def _expression(node: Any, where: _Where) -> Expr:
     if kind == "LogicStructure":
         return _operators(node, where, walk)
     if kind == "CallStructure":
-        return _call(node, where, walk)
+        return vensim_calls.call(node, where, walk)
     if kind == "InlineLookupsStructure" and getattr(node.lookups, "type", "") == "raw":  # :RAW: data
         x, y = (tuple(float(v) for v in values) for values in (node.lookups.x, node.lookups.y))
         return external.raw_equation(x, y, walk(node.argument))
@@ -416,115 +392,6 @@ def _operators(node: Any, where: _Where, walk: Any) -> Expr:
             raise where.unsupported(f"the operator {operator}")
         result = Binary(op, result, right)
     return result
-
-
-def _call(node: Any, where: _Where, walk: Any) -> Expr:
-    name = node.function.reference
-    if name == "elmcount":
-        return _element_count(node, where)
-    args = tuple(walk(a) for a in node.arguments)
-    key = canonical(name)
-    if key == "get time value" and key not in where.lookups:
-        return _time_value(args, where)
-    if key == "time base" and key not in where.lookups:
-        # Vensim: "Same as START + Time*SLOPE", marking the variable as a time axis.
-        if len(args) != 2:
-            raise where.syntax(f"TIME BASE takes 2 arguments, found {len(args)}")
-        return Binary(Op.ADD, args[0], Binary(Op.MUL, Ref("time"), args[1]))
-    arity = noise.RANDOM_FUNCTIONS.get(key)
-    if arity is not None and len(args) != arity and key not in where.lookups:
-        raise where.syntax(f"{key.upper()} takes {arity} arguments, found {len(args)}")
-    if key in where.macros and key not in where.lookups:
-        return MacroCall(key, args)  # type: ignore[return-value]  # gone after expand_macros
-    if key in where.lookups:
-        if len(args) != 1:
-            raise where.syntax(f"the lookup {name} takes one argument, found {len(args)}")
-        return LookupCall(vensim_arrays.reference(node.function, where.dimensions), args[0])
-    if name in _LOOKUP_FUNCTIONS:
-        table = args[0] if args else None
-        if len(args) != 2 or not isinstance(table, Ref):
-            raise where.syntax(f"{name.upper().replace('_', ' ')} takes a lookup's name and one argument")
-        return LookupCall(table, args[1], _LOOKUP_FUNCTIONS[name])
-    if name == "if_then_else":
-        if len(args) != 3:
-            raise where.syntax(f"IF THEN ELSE takes 3 arguments, found {len(args)}")
-        return If(*args)
-    if name in ("Xpulse", "Xpulse_train"):
-        return _xmile_pulse(args)
-    if name == "pulse_train":
-        # PySD reorders Vensim's (start, width, interval, end) to (start, interval, width, end).
-        start, interval, width, end = args
-        args = (start, width, interval, end)
-    function = _RENAMED.get(name, key)
-    if function not in FUNCTIONS:
-        spelled = _SPELLED.get(name, name.upper().replace("_", " "))
-        hint = _REFUSED.get(key, " (and the model defines no lookup of that name)")
-        raise where.unsupported(f"the function {spelled}", hint)
-    try:
-        return Call(function, args)
-    except ValueError as error:
-        raise where.syntax(str(error)) from None
-
-
-def _xmile_pulse(args: tuple[Expr, ...]) -> Expr:
-    """XMILE's PULSE(magnitude, first, interval), which PySD hands over as (first,
-    magnitude) or (first, interval, magnitude): a volume, so magnitude/TIME STEP for
-    the one step at first and every interval after (once when interval is 0), as in
-    Stella and PySD's runtime (whose pulse lasts half a step)."""
-    start, interval, magnitude = (args[0], Number(0.0), args[1]) if len(args) == 2 else args
-    step = Ref("time step")
-    half_step = Binary(Op.DIV, step, Number(2.0))
-    if interval == Number(0.0):
-        shape = Call("pulse", (start, half_step))
-    else:  # a train that never ends: its end lies past the final time
-        end = Binary(Op.ADD, Ref("final time"), step)
-        shape = Call("pulse train", (start, half_step, interval, end))
-    return Binary(Op.MUL, Binary(Op.DIV, magnitude, step), shape)
-
-
-def _element_count(node: Any, where: _Where) -> Expr:
-    """ELMCOUNT(range) is a number known at load: the range's size."""
-    argument = node.arguments[0] if len(node.arguments) == 1 else None
-    key = canonical(getattr(argument, "reference", "") or "")
-    dimension = next((d for d in where.dimensions if d.key == key), None)
-    if dimension is None:
-        raise where.syntax("ELMCOUNT takes the name of a subscript range")
-    return Number(float(len(dimension.elements)))
-
-
-def _time_value(args: tuple[Expr, ...], where: _Where) -> Expr:
-    """GET TIME VALUE(relativeto, offset, 0): the simulation time (relativeto 0) or
-    INITIAL TIME (relativeto 1), plus the offset, in the model's units of time.
-
-    The computer's clock (relativeto 2) would make a run depend on when it ran, and
-    the calendar measures (1 to 10) on the date Vensim's settings attach to the
-    time axis, which the equations do not carry: both are refused, not guessed.
-    """
-    if len(args) != 3:
-        raise where.syntax(f"GET TIME VALUE takes 3 arguments, found {len(args)}")
-    relative, offset, measure = args
-    if not (isinstance(relative, Number) and isinstance(measure, Number)):
-        raise where.unsupported(
-            "GET TIME VALUE with a computed relativeto or measure",
-            ": expected numbers, as Vensim's help gives them (relativeto 0 or 1, measure 0)",
-        )
-    if relative == Number(2.0):
-        raise where.unsupported(
-            "GET TIME VALUE of the computer's clock (relativeto 2)",
-            ": a run would depend on when it ran; give NOISE SEED a number instead",
-        )
-    if measure != Number(0.0):
-        raise where.unsupported(
-            "GET TIME VALUE in calendar measures (measure 1 to 10)",
-            ": they need the dates Vensim's settings give the time axis; expected measure 0, "
-            "the model's units of time",
-        )
-    if relative not in (Number(0.0), Number(1.0)):
-        raise where.syntax(
-            "GET TIME VALUE's relativeto must be 0 (current time), 1 (initial time) or 2 (clock)"
-        )
-    start = Ref("time") if relative == Number(0.0) else Ref("initial time")
-    return Binary(Op.ADD, start, offset)
 
 
 # ------------------------------------------------------------- elements
