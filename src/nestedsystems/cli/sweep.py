@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError
+from ..errors import ParameterError, SimulationError
 
 HELP = "run an ensemble over uncertain constants and say which ones matter"
 
@@ -164,17 +164,26 @@ def handle(args: argparse.Namespace) -> int:
     outcome_name = args.outcome or result.names[0]
     outcome = result.outcomes(args.statistic)[outcome_name].to_numpy()
     label = f"{args.statistic} {outcome_name}"
-    low, middle, high = np.quantile(outcome, [0.05, 0.5, 0.95])
+    kept = ~result.failed
+    if not kept.any():
+        raise SimulationError(result.failure_message() + "; no member is left to summarise")
+    low, middle, high = np.quantile(outcome[kept], [0.05, 0.5, 0.95])
     print(
         f"ran {len(result)} members ({args.method}) of {model.name}: {label} "
         f"median {middle:.4g}, 90% of members between {low:.4g} and {high:.4g}"
     )
+    if result.n_failed:
+        print(result.failure_message())
+    if plan is not None and result.n_failed:
+        # Sobol and Morris indices read a whole design: a hole in it has no estimate
+        print(f"no {args.method} indices: they need every member of the design")
+        return 0
     if plan is not None:
         from ..sensitivity import describe
 
         sentences = describe(plan.analyse(outcome), label)
     else:
-        sentences = rank_sentences(samples, outcome, label)
+        sentences = rank_sentences(samples[kept], outcome[kept], label)
     print("what matters most:")
     for sentence in sentences:
         print(f"  {sentence}")
