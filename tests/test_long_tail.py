@@ -383,3 +383,24 @@ def test_native_kernels_run_depreciation_as_the_interpreter_does(tmp_path: Path)
     np.testing.assert_array_equal(
         ns.simulate(native).values, ns.simulate(ns.compile_model(model, native=False)).values
     )
+
+
+def test_depreciation_and_lookup_area_of_arrays_work_element_by_element(tmp_path: Path) -> None:
+    path = _model(
+        tmp_path,
+        """
+        region: north, south ~ ~ |
+        base[region] = 3, 4 ~ ~ |
+        spending[region] = base[region] + IF THEN ELSE(Time = 2, 5, 0) ~ ~ |
+        depreciation[region] = DEPRECIATE STRAIGHTLINE(spending[region], 2, 1, base[region]) ~ ~ |
+        LOOK((0,1),(1,1),(2,2)) ~ ~ |
+        area[region] = LOOKUP AREA(LOOK, 0, base[region] - 2) ~ ~ |
+        """,
+        final=5,
+    )
+    run = ns.simulate(ns.load(path)).to_pandas()
+    burst = np.array([0, 0, 2.5, 2.5, 0, 0])  # 5 spent at t = 2, over 2 years
+    np.testing.assert_allclose(run["depreciation[north]"], 3 + burst, rtol=1e-12)
+    np.testing.assert_allclose(run["depreciation[south]"], 4 + burst, rtol=1e-12)
+    # Areas up to 1 and up to 2: 1, and 1 + (1 + 2)/2.
+    np.testing.assert_allclose(run[["area[north]", "area[south]"]].iloc[0], [1.0, 2.5], rtol=1e-15)
