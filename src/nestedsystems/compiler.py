@@ -508,6 +508,7 @@ class CompiledModel:
         self._parameter_index = {v.key: j for j, v in enumerate(layout.constants)}
         self._tables: dict[str, tuple[tuple, tuple]] = {}
         self._kernels: dict[tuple, Callable[..., Any]] = {}
+        self._native_kernels: dict[tuple, Callable[..., Any]] = {}
         self._control_cache: dict[tuple, tuple[float, float, float, float]] = {}
         self._plans: dict[tuple[str, ...] | None, Plan] = {}
         self._equations: dict[tuple, tuple[tuple[str, ...], Callable[..., Any]]] = {}
@@ -632,6 +633,17 @@ class CompiledModel:
             place.extend(range(len(names), len(names) + len(columns)))
             names.extend(columns)
         return tuple(names), tuple(saved_columns), tuple(constant_columns)
+
+    def native_kernel(self, columns: tuple[str, ...] | None, members: bool) -> Callable[..., Any]:
+        """The machine-code Euler run writing ``plan(columns)``, for one run or for
+        ensemble members (see `_Source.euler_native`); found in one dictionary lookup,
+        as a single run's fixed cost is counted in microseconds."""
+        key = (columns, members)
+        kernel = self._native_kernels.get(key)
+        if kernel is None:
+            kind = "euler_native_members" if members else "euler_native"
+            kernel = self._native_kernels[key] = self.kernel(SCALAR, kind, self.plan(columns).written)
+        return kernel
 
     def kernel(self, flavour: str, kind: str, saved: tuple[Variable, ...] = ()) -> Callable[..., Any]:
         """The generated function ``kind`` ('initial', 'evaluate', 'euler',
