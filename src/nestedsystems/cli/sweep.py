@@ -164,10 +164,10 @@ def handle(args: argparse.Namespace) -> int:
     outcome_name = args.outcome or result.names[0]
     outcome = result.outcomes(args.statistic)[outcome_name].to_numpy()
     label = f"{args.statistic} {outcome_name}"
-    kept = ~result.failed
-    if not kept.any():
+    finite = ~result.failed
+    if not finite.any():
         raise SimulationError(result.failure_message() + "; no member is left to summarise")
-    low, middle, high = np.quantile(outcome[kept], [0.05, 0.5, 0.95])
+    low, middle, high = np.quantile(outcome[finite], [0.05, 0.5, 0.95])
     print(
         f"ran {len(result)} members ({args.method}) of {model.name}: {label} "
         f"median {middle:.4g}, 90% of members between {low:.4g} and {high:.4g}"
@@ -183,7 +183,7 @@ def handle(args: argparse.Namespace) -> int:
 
         sentences = describe(plan.analyse(outcome), label)
     else:
-        sentences = rank_sentences(samples[kept], outcome[kept], label)
+        sentences = rank_sentences(samples[finite], outcome[finite], label)
     print("what matters most:")
     for sentence in sentences:
         print(f"  {sentence}")
