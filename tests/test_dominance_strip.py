@@ -187,3 +187,13 @@ def test_a_model_without_named_loops_shows_no_strip(tmp_path):
         app.run["Teacup Temperature"],
         ns.simulate(ns.load(TEACUP), params={"Characteristic Time": 20.0})["Teacup Temperature"],
     )
+
+
+def test_the_report_tells_why_it_moves(board, named):
+    board.set_values(SANCTUARY)
+    text = html.unescape(board.export_report())
+    sentences = describe_dominance(analysis(named, SANCTUARY))
+    assert sentences
+    for sentence in sentences:
+        # the report carries the page as JSON, where an en dash is written \u2013
+        assert sentence.replace("–", "\\u2013") in text

@@ -330,19 +330,19 @@ class DominanceStrip:
             self._words(basis.baseline, periods),
         )
         self.source = ColumnDataSource(self._with_baseline(self._today[0]), name="dominance")
-        self.figure = self._figure(x_range)
+        self.figure = self._figure(self.source, self.width, x_range)
         self.narrative = Div(text=self._today[1], name="dominance-narrative", width=width)
         self.layout = column(self.figure, self.narrative)
 
     # -- drawing ---------------------------------------------------------------------------
 
-    def _figure(self, x_range: Any) -> Any:
+    def _figure(self, source: ColumnDataSource, width: int, x_range: Any = None) -> Any:
         options: dict[str, Any] = {"x_range": x_range} if x_range is not None else {}
         plot = figure(
             title="Which feedback loop drives the change",
             y_range=FactorRange(BASELINE_ROW, SCENARIO_ROW),
             height=105,
-            width=self.width,
+            width=width,
             tools="",
             toolbar_location=None,
             name="dominance-strip",
@@ -363,7 +363,7 @@ class DominanceStrip:
             fill_alpha="alpha",
             line_color="white",
             line_width=1.5,
-            source=self.source,
+            source=source,
         )
         plot.text(
             x="middle",
@@ -374,7 +374,7 @@ class DominanceStrip:
             text_baseline="middle",
             text_font_size="9pt",
             text_font_style="bold",
-            source=self.source,
+            source=source,
         )
         plot.add_tools(
             HoverTool(
@@ -388,6 +388,12 @@ class DominanceStrip:
             )
         )
         return plot
+
+    def report_part(self, width: int) -> Any:
+        """The strip and its words as they are now, in new models: a report drawn in
+        another thread must share nothing with the session."""
+        source = ColumnDataSource(dict(self.source.data))
+        return column(self._figure(source, width), Div(text=self.narrative.text, width=width))
 
     def _columns(self, scores: LoopScores, row: str, periods: list[DominantPeriod]) -> dict[str, list[Any]]:
         return strip_columns(

@@ -26,6 +26,7 @@ from ..errors import NestedSystemsError
 from .figures import Series, TimeAxis, empty_columns, indicator_figure, run_columns, trajectories_figure
 
 __all__ = [
+    "REPORT_WIDTH",
     "ExportError",
     "chromium_webdriver",
     "export_png",
@@ -33,6 +34,8 @@ __all__ = [
     "report_layout",
     "run_csv",
 ]
+
+REPORT_WIDTH = 1000  # pixels across a standalone report
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -81,7 +84,8 @@ def report_layout(
     title: str,
     summary: str = "",
     notes: Sequence[str] = (),
-    width: int = 1000,
+    width: int = REPORT_WIDTH,
+    beneath: Sequence[object] = (),
 ):  # type: ignore[no-untyped-def]
     """A standalone layout of the runs against the baseline: title, summary, the
     trajectories chart and the small multiples.
@@ -93,6 +97,9 @@ def report_layout(
         four) dashed.
     notes:
         Extra lines under the summary (the lever values, for instance).
+    beneath:
+        Layouts drawn under the trajectories chart (the app's dominance strip), new
+        models that belong to no session.
     """
     labels = list(runs)
     first = runs[labels[0]]
@@ -114,6 +121,7 @@ def report_layout(
     parts.append(Div(text=f"<p>{legend}</p>", width=width))
     if trajectories:
         parts.append(trajectories_figure(source, compare, trajectories, axis, width=width))
+    parts.extend(beneath)
     if indicators:
         small = [indicator_figure(source, compare, item, axis, width=width // 3 - 10) for item in indicators]
         parts.append(gridplot(small, ncols=3, toolbar_location=None))

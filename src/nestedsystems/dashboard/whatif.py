@@ -27,7 +27,7 @@ from bokeh.models import Button, ColumnDataSource, Div, TabPanel, Tabs, Toggle
 from ..errors import NestedSystemsError
 from .cache import PreparedModel, find_model, prepared_model
 from .dominance_strip import DominanceStrip
-from .export import ExportError, export_png, report_html, report_layout
+from .export import REPORT_WIDTH, ExportError, export_png, report_html, report_layout
 from .figures import (
     BASELINE_PREFIX,
     MAX_COMPARED,
@@ -423,6 +423,7 @@ class WhatIf(LeverSession):
             title=f"{self.spec.title} — {name}",
             summary=summary,
             notes=notes,
+            beneath=[self.dominance.report_part(REPORT_WIDTH)] if self.dominance is not None else [],
         )
         return layout, name
 
