@@ -104,6 +104,27 @@ def test_time_base_is_start_plus_time_times_slope(tmp_path: Path) -> None:
     assert run["decimal year"].iloc[-1] == 1972
 
 
+# ------------------------------------------------------------------ DELAY CONVEYOR
+
+
+def test_delay_conveyor_delivers_its_initial_load_evenly_then_the_input(tmp_path: Path) -> None:
+    path = _model(
+        tmp_path,
+        """
+        flat((0,1),(1,1)) ~ ~ |
+        loading = STEP(20, 3) ~ ~ |
+        unloading = DELAY CONVEYOR(loading, transit time, 0, flat, 100, transit time) ~ ~ |
+        transit time = 4 ~ ~ |
+        """,
+        step=0.5,
+    )
+    run = ns.simulate(ns.load(path)).to_pandas()
+    t = run.index.to_numpy()
+    # Vensim: the initial 100 comes out at 100/4 for the 4 time units of transit, then
+    # what was loaded 4 time units before.
+    np.testing.assert_array_equal(run["unloading"], np.where(t < 4, 25.0, np.where(t >= 7, 20.0, 0.0)))
+
+
 # --------------------------------------------------------------------- LOOKUP AREA
 
 
@@ -340,7 +361,8 @@ def test_a_reality_check_is_parsed_under_the_guard(tmp_path: Path) -> None:
 UNSUPPORTED = {
     "DEPRECIATE STRAIGHTLINE(1, 4, 2, 0)": "DEPRECIATE STRAIGHTLINE with a fiscal period other than",
     "DEPRECIATE STRAIGHTLINE(1, 2.5, 1, 0)": "DEPRECIATE STRAIGHTLINE over 2.5 time steps",
-    "DELAY CONVEYOR(1, 2, 0, 1, 0, 2)": "DELAY CONVEYOR",
+    "DELAY CONVEYOR(1, 2, 0.1, first, 0, 2)": "DELAY CONVEYOR with leakage, an initial profile",
+    "DELAY CONVEYOR(1, 2, 0, first, 0, 3)": "DELAY CONVEYOR with leakage, an initial profile",
     "FIND MARKET PRICE(1, 2, 3, 4)": "FIND MARKET PRICE",
     "RANDOM TRIANGULAR(0, 1, 0.2, 0.5, 0.8, 0)": "RANDOM TRIANGULAR",
     "RANDOM BETA(0, 1, 2, 3, 0, 1, 0)": "RANDOM BETA",

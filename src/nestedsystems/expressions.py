@@ -169,6 +169,7 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "npv": (4, 4),
     "npve": (4, 4),
     "depreciate straightline": (4, 4),
+    "delay conveyor": (6, 6),
     # algebra over a lookup's points: written out by lowering, too
     "lookup area": (3, 3),
 }
@@ -190,6 +191,7 @@ STATEFUL_FUNCTIONS = frozenset(
         "npv",
         "npve",
         "depreciate straightline",
+        "delay conveyor",
     }
 )
 

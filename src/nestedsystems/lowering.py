@@ -17,6 +17,10 @@ matches Vensim's output):
   initial time and, as in PySD, reduced while n*TIME STEP exceeds the delay time.
 - DELAY FIXED(in, T, init): a shift register of n = round(T/TIME STEP) memories
   (at least one), T read at the initial time; output in(t - n*dt), init before.
+- DELAY CONVEYOR(in, T, leak, profile, total, T0): without leakage, with a flat
+  initial profile and T0 = T (both read at the initial time), a DELAY FIXED of in
+  by T whose conveyor starts holding total spread evenly: total/T comes out until
+  the first input does.
 - TREND(in, T, trend0): an average stock A, A(0) = in/(1 + trend0*T),
   dA/dt = (in - A)/T; output ZIDZ(in - A, T*ABS(A)).
 - FORECAST(in, T, horizon, trend0): in*(1 + TREND(in, T, trend0)*horizon).
@@ -248,6 +252,8 @@ class _Lowerer:
             return self.npv(base, *args, end_of_period=function == "npve")
         if function == "depreciate straightline":
             return self.depreciate_straightline(base, *args)
+        if function == "delay conveyor":
+            return self.delay_conveyor(base, *args)
         raise AssertionError(f"no lowering for {function}")
 
     def smooth(self, base: str, value: Expr, time: Expr, initial: Expr, order: int) -> Expr:
@@ -323,16 +329,37 @@ class _Lowerer:
             terms.append(self.add(f"{base} [{i} ago]", Kind.MEMORY, terms[-1], initial))
         return self.add(base, Kind.AUXILIARY, _div(_sum(terms), Number(float(count))))
 
+    def delay_conveyor(
+        self, base: str, value: Expr, time: Expr, leak: Expr, profile: Expr, total: Expr, initial_time: Expr
+    ) -> Expr:
+        table = self.named_table(profile)
+        flat = table is not None and len(set(table.y)) == 1
+        steady = time == initial_time or self.constant(time, "conveyance time") == self.constant(
+            initial_time, "initial conveyance time"
+        )
+        if not (flat and steady and self.constant(leak, "leakage") == 0):
+            raise self.unsupported(
+                "DELAY CONVEYOR with leakage, an initial profile that is not flat or an initial "
+                "conveyance time other than the conveyance time is not supported: how Vensim rescales "
+                "a profile and follows a changing conveyance time is not documented precisely enough "
+                "to reproduce"
+            )
+        return self.delay_fixed(base, value, time, _div(total, initial_time))
+
     def lookup_area(self, lookup: Expr, start: Expr, end: Expr) -> Expr:
         """LOOKUP AREA(lookup, start, end): the integral of the lookup, read as it
         reads (linear between points, held beyond them), from start to end."""
-        variable = self.index.get(lookup.name) if isinstance(lookup, Ref) and not lookup.subscripts else None
-        table = variable.equation if variable is not None else None
-        if not isinstance(table, Table) or table.mode is not LookupMode.INTERPOLATE:
+        table = self.named_table(lookup)
+        if table is None or table.mode is not LookupMode.INTERPOLATE:
             raise self.unsupported(
                 "LOOKUP AREA of anything but the name of a lookup defined by its points is not supported yet"
             )
         return _sub(_area_to(table, end), _area_to(table, start))
+
+    def named_table(self, expr: Expr) -> Table | None:
+        """The points of the lookup `expr` names, if it names one defined by points."""
+        variable = self.index.get(expr.name) if isinstance(expr, Ref) and not expr.subscripts else None
+        return variable.equation if variable is not None and isinstance(variable.equation, Table) else None
 
     # -- constants at the initial time
 

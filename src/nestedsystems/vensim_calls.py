@@ -33,9 +33,6 @@ _SPELLED = {
 _REFUSED = {
     "shift if true": ": it overwrites the stock it is given, which no equation may do here; "
     "write the aging chain with flows (DELAY FIXED or an outflow per cohort)",
-    "delay conveyor": ": how it rescales its initial profile and follows a changing conveyance "
-    "time is not documented precisely enough to reproduce Vensim's numbers; DELAY FIXED is a "
-    "conveyor without leakage",
     "find market price": ": it solves for a price over supply and demand curves given as "
     "arrays of lookups, which the engine does not hold",
 }
