@@ -29,12 +29,17 @@ _SPELLED = {
     "vmax_xmile": "MAX over an array",
     "vmin_xmile": "MIN over an array",
 }
+_MARKET = (
+    ": the market-clearing search over Vensim's allocation profiles (DSS and Professional) "
+    "is not written yet; ALLOCATE AVAILABLE covers a market where only one side varies"
+)
 # Vensim functions refused on purpose, and why: what a modeler can do instead.
 _REFUSED = {
     "shift if true": ": it overwrites the stock it is given, which no equation may do here; "
     "write the aging chain with flows (DELAY FIXED or an outflow per cohort)",
-    "find market price": ": it solves for a price over supply and demand curves given as "
-    "arrays of lookups, which the engine does not hold",
+    "find market price": _MARKET,
+    "demand at price": _MARKET,
+    "supply at price": _MARKET,
 }
 
 
