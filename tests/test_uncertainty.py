@@ -221,6 +221,7 @@ def test_a_lever_moved_during_an_ensemble_redraws_at_once_and_hides_the_old_band
             prepared,
             view.engine.assumptions,
             view.engine.save,
+            keep=view.engine.keep,
             executor=executor,
             gated=(SANCTUARY, BETTER_PAY),
         )
@@ -262,7 +263,12 @@ def test_queued_ensembles_for_levers_left_behind_are_cancelled(board, prepared):
     view = board.uncertainty
     with ThreadPoolExecutor(max_workers=1) as executor:
         engine = GatedEngine(
-            prepared, view.engine.assumptions, view.engine.save, executor=executor, gated=[{}]
+            prepared,
+            view.engine.assumptions,
+            view.engine.save,
+            keep=view.engine.keep,
+            executor=executor,
+            gated=[{}],
         )
         view.engine = engine
         view.toggle.active = True  # the baseline's ensemble starts and waits at its gate

@@ -252,7 +252,9 @@ class Bands:
         not fail.
     members:
         Variable -> (members, times): every member's values (NaN rows for failed
-        members), for comparisons member by member.
+        members), for comparisons member by member; only of the variables asked to keep.
+    size:
+        Members in the ensemble.
     failed:
         Members left out because a value became NaN or infinite.
     failure:
@@ -262,6 +264,7 @@ class Bands:
     times: np.ndarray
     quantiles: Mapping[str, np.ndarray]
     members: Mapping[str, np.ndarray]
+    size: int
     failed: int
     failure: str
 
@@ -280,9 +283,18 @@ def _table(assumptions: Assumptions, values: Mapping[str, float]) -> pd.DataFram
 
 
 def scenario_bands(
-    compiled: Any, assumptions: Assumptions, values: Mapping[str, float], save: Sequence[str]
+    compiled: Any,
+    assumptions: Assumptions,
+    values: Mapping[str, float],
+    save: Sequence[str],
+    *,
+    keep: Sequence[str] | None = None,
 ) -> Bands:
-    """Run the ensemble of one scenario (``values``: the levers moved) and read its bands."""
+    """Run the ensemble of one scenario (``values``: the levers moved) and read its bands.
+
+    ``keep`` names the variables whose members are kept (default all saved): a server
+    caches many scenarios, and the sentence compares only one variable member by member.
+    """
     from ..ensembles import run_ensemble
 
     result = run_ensemble(
@@ -291,7 +303,7 @@ def scenario_bands(
     quantiles = result.quantiles(QUANTILES)
     data = result.dataset
     members = {}
-    for name in result.names:
+    for name in result.names if keep is None else keep:
         array = data[name].to_numpy().copy()
         array[result.failed] = np.nan
         members[name] = array
@@ -299,6 +311,7 @@ def scenario_bands(
         times=np.asarray(result.times, dtype=float),
         quantiles={name: quantiles[name].to_numpy() for name in result.names},
         members=members,
+        size=len(result),
         failed=result.n_failed,
         failure=result.failure_message(),
     )
@@ -399,8 +412,7 @@ def how_sure(
             )
     text += "."
     if bands.failed:
-        total = next(iter(bands.members.values())).shape[0]
-        text += f" {bands.failed} of {total} futures broke down in the model and are left out."
+        text += f" {bands.failed} of {bands.size} futures broke down in the model and are left out."
     return text
 
 
@@ -437,6 +449,8 @@ class UncertaintyEngine:
         What is uncertain.
     save:
         The variables the bands are wanted for.
+    keep:
+        Those whose every member is kept (for comparisons member by member).
     executor:
         Where ensembles run; the server's single background thread by default.
     loop_members:
@@ -449,6 +463,7 @@ class UncertaintyEngine:
         assumptions: Assumptions,
         save: Sequence[str],
         *,
+        keep: Sequence[str] = (),
         executor: Executor | None = None,
         capacity: int = 64,
         loop_members: int = LOOP_MEMBERS,
@@ -456,6 +471,7 @@ class UncertaintyEngine:
         self.prepared = prepared
         self.assumptions = assumptions
         self.save = tuple(dict.fromkeys(save))
+        self.keep = tuple(keep)
         self.executor = executor or _background()
         self.capacity = capacity
         self.loop_members = loop_members
@@ -523,7 +539,7 @@ class UncertaintyEngine:
         return result
 
     def _bands(self, values: Mapping[str, float]) -> Bands:
-        bands = scenario_bands(self.prepared.compiled, self.assumptions, values, self.save)
+        bands = scenario_bands(self.prepared.compiled, self.assumptions, values, self.save, keep=self.keep)
         with self._lock:
             self.ensembles_run += 1
         return bands
@@ -549,13 +565,15 @@ _engines: OrderedDict[tuple, UncertaintyEngine] = OrderedDict()
 _engines_lock = threading.Lock()
 
 
-def engine_for(prepared: Any, assumptions: Assumptions, save: Sequence[str]) -> UncertaintyEngine:
+def engine_for(
+    prepared: Any, assumptions: Assumptions, save: Sequence[str], keep: Sequence[str] = ()
+) -> UncertaintyEngine:
     """The server's engine for a prepared model: every session of it shares one cache."""
-    key = (id(prepared), assumptions, tuple(save))
+    key = (id(prepared), assumptions, tuple(save), tuple(keep))
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None or engine.prepared is not prepared:
-            engine = UncertaintyEngine(prepared, assumptions, save)
+            engine = UncertaintyEngine(prepared, assumptions, save, keep=keep)
             _engines[key] = engine
             while len(_engines) > 8:
                 _engines.popitem(last=False)

@@ -117,7 +117,8 @@ class UncertaintyView:
         width: int = 870,
     ) -> UncertaintyView:
         save = [item.variable for item in series] + [outlook.variable]
-        return cls(engine_for(prepared, assumptions, save), series, outlook, axis, width=width)
+        engine = engine_for(prepared, assumptions, save, keep=[outlook.variable])
+        return cls(engine, series, outlook, axis, width=width)
 
     # -- drawing ------------------------------------------------------------------------
 
