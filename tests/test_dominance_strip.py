@@ -160,9 +160,15 @@ def test_each_named_loop_has_its_own_colour_warm_or_cool(named):
     _, loops = named
     colors = loop_colors(loops)
     assert sorted(colors) == sorted(loop.id for loop in loops)
-    assert len(set(colors.values())) == len(colors) == 17
+    assert len(loops) == len(named[0].loops)  # every loop the author declared
+    reinforcing = [loop.id for loop in loops if loop.polarity.value == "reinforcing"]
+    balancing = [loop.id for loop in loops if loop.polarity.value == "balancing"]
+    assert len(reinforcing) + len(balancing) == len(loops)
+    # distinct while a palette lasts (twelve warm, twelve cool)
+    assert len({colors[i] for i in reinforcing}) == min(len(reinforcing), len(WARM))
+    assert len({colors[i] for i in balancing}) == min(len(balancing), len(COOL))
     for loop in loops:
-        assert colors[loop.id] in (WARM if loop.id.startswith("R") else COOL)
+        assert colors[loop.id] in (WARM if loop.id in reinforcing else COOL)
 
 
 def test_labels_fit_their_bars(board):
