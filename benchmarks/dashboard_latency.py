@@ -23,6 +23,7 @@ waits for it, and ``NESTEDSYSTEMS_NATIVE=0`` measures the generated-Python kerne
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -101,23 +102,23 @@ def strip_cost(model: str, repeats: int) -> None:
         plain.dominance = None  # the session as it was before the strip: one plain run, no scores
         strip = drawn.dominance
         compiled = prepared_model(model).compiled
+
+        def two_runs(params: dict[str, float]) -> None:
+            """What the strip would cost without reading the charts' run from its own."""
+            ns.simulate(compiled, params=params)
+            every_step_run(compiled, params, True, strip.basis.loops)
+
         parts = ("with", "without", "run", "fine", "two", "scores", "show")
         times: dict[str, list[float]] = {key: [] for key in parts}
         for k in range(repeats + 3):
             value = VALUES[k % len(VALUES)]
             params = {LEVER: value}
             steps = [
-                ("with", lambda: drawn.sliders[LEVER].set_from_json("value_throttled", value)),
-                ("without", lambda: plain.sliders[LEVER].set_from_json("value_throttled", value)),
-                ("run", lambda: ns.simulate(compiled, params=params)),
-                ("fine", lambda: scored_run(compiled, strip.basis, params)),
-                (
-                    "two",
-                    lambda: (
-                        ns.simulate(compiled, params=params),
-                        every_step_run(compiled, params, True, strip.basis.loops),
-                    ),
-                ),
+                ("with", functools.partial(drawn.sliders[LEVER].set_from_json, "value_throttled", value)),
+                ("without", functools.partial(plain.sliders[LEVER].set_from_json, "value_throttled", value)),
+                ("run", functools.partial(ns.simulate, compiled, params=params)),
+                ("fine", functools.partial(scored_run, compiled, strip.basis, params)),
+                ("two", functools.partial(two_runs, params)),
             ]
             for key, step in steps[::-1] if k % 2 else steps:  # take turns, whatever the machine does
                 begin = time.perf_counter()
