@@ -138,7 +138,7 @@ def strip_colours(page):
     left, top, width, height = page.driver.execute_script(STRIP_PIXELS_JS)
     image = Image.open(io.BytesIO(page.driver.get_screenshot_as_png())).convert("RGB")
     frame = image.crop((int(left), int(top), int(left + width), int(top + height)))
-    return {"#%02x%02x%02x" % rgb for _, rgb in frame.getcolors(maxcolors=1 << 20)}
+    return {"#{:02x}{:02x}{:02x}".format(*rgb) for _, rgb in frame.getcolors(maxcolors=1 << 20)}
 
 
 def test_the_dominance_strip_follows_a_lever(server, page):
@@ -151,11 +151,12 @@ def test_the_dominance_strip_follows_a_lever(server, page):
     page.open(server.url)
     page.driver.set_window_size(1400, 1300)
     rows = page.column("dominance", "row")
-    before = [loop for loop, row in zip(page.column("dominance", "loop_id"), rows) if row == "Your levers"]
+    ids = page.column("dominance", "loop_id")
+    before = [loop for loop, row in zip(ids, rows, strict=True) if row == "Your levers"]
     colours = page.column("dominance", "color")
     # The bars are drawn: the scenario row's colours are on the screen.
     painted = strip_colours(page)
-    assert {c for c, row in zip(colours, rows) if row == "Your levers"} <= painted
+    assert {c for c, row in zip(colours, rows, strict=True) if row == "Your levers"} <= painted
 
     page.drag_slider(f"lever:{RESTRAINT_POLICY}", 120)
     value = page.wait_for(
