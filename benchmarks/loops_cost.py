@@ -10,13 +10,16 @@ Prints, for the flagship model in its drift scenario (else SIR):
 - the same for a 100-member ensemble (one vectorised scoring pass);
 - pysimlin's run with its LTM against its plain run, when pysimlin loads the model;
 - `find_loops` on the biggest benchmark model and on a dense synthetic model, each
-  stopping at its bound (``max_loops``, ``max_length``), with the time and the note.
+  stopping at its bound (``max_loops``, ``max_length``), with the time and the note;
+- loops and loop scores, element by element, on a subscripted 10-region model.
 
 Usage::
 
     python benchmarks/loops_cost.py [--model FILE] [--repeat 5] [--max-loops 2000]
 
-Figures are medians; the machine's load matters, so quote them with the machine.
+Times are CPU time of the process (``time.process_time``), medians of repeats in which
+the plain run and the scoring take turns, as in ``engine.py``: on a shared machine
+wall-clock time mostly measures the neighbours. Quote the ratios, with the machine.
 """
 
 from __future__ import annotations
@@ -42,10 +45,21 @@ DRIFT = {"Acuity growth": 0.02, "Inflation rate": 0.03}
 def median_time(function: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     times, result = [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = time.process_time()
         result = function()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times), result
+
+
+def interleaved(functions: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """Median CPU time of each function, the functions taking turns within each repeat."""
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeat):
+        for name, function in functions.items():
+            start = time.process_time()
+            function()
+            times[name].append(time.process_time() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def dense_model(n: int) -> Any:
@@ -65,6 +79,57 @@ def dense_model(n: int) -> Any:
         for name, value in (("INITIAL TIME", 0), ("FINAL TIME", 10), ("TIME STEP", 0.5), ("SAVEPER", 0.5))
     ]
     return Model(tuple(variables + control), name=f"dense{n}")
+
+
+def regions_model(n: int) -> str:
+    """A subscripted model: n regions, each with births (R), deaths (B) and people
+    leaving (B) for the next region round a ring (one R loop through every region)."""
+    regions = [f"r{k}" for k in range(1, n + 1)]
+    arriving = "".join(
+        f"arriving[{region}] = leaving[{regions[k - 1]}] ~~|\n" for k, region in enumerate(regions)
+    )
+    return (
+        "{UTF-8}\n"
+        f"Region: {', '.join(regions)} ~ ~ |\n"
+        "Population[Region] = INTEG(births[Region] - deaths[Region] - leaving[Region]"
+        " + arriving[Region], 100) ~ people ~ |\n"
+        "births[Region] = Population[Region] * birth rate[Region] ~ people/year ~ |\n"
+        f"birth rate[Region] = {', '.join(f'{0.02 + 0.002 * k:g}' for k in range(n))} ~ 1/year ~ |\n"
+        "deaths[Region] = Population[Region] / 50 ~ people/year ~ |\n"
+        "leaving[Region] = Population[Region] * 0.05 ~ people/year ~ |\n"
+        f"{arriving}"
+        "FINAL TIME = 50 ~ year ~ |\nINITIAL TIME = 0 ~ year ~ |\n"
+        "SAVEPER = 1 ~ year ~ |\nTIME STEP = 0.25 ~ year ~ |\n"
+    )
+
+
+def arrayed(repeat: int) -> None:
+    """Loops and their scores, element by element, on a 10-region model."""
+    import tempfile
+
+    import nestedsystems as ns
+    from nestedsystems import dominance
+    from nestedsystems.loops import find_loops
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "regions10.mdl"
+        path.write_text(regions_model(10))
+        model = ns.load(path)
+    seconds, loops = median_time(lambda: find_loops(model), 1)
+    compiled = ns.compile_model(model, native=False)
+    dominance.loop_scores(compiled, loops=loops)
+    medians = interleaved(
+        {
+            "plain": lambda: ns.simulate(compiled),
+            "scored": lambda: dominance.loop_scores(compiled, loops=loops),
+        },
+        repeat,
+    )
+    print(
+        f"subscripted model (10 regions, {len(loops.graph)} element nodes): find_loops {len(loops)} loops "
+        f"in {seconds:.2f} s; plain run {medians['plain'] * 1e3:.1f} ms, loop scores "
+        f"{medians['scored'] * 1e3:.1f} ms, ratio {medians['scored'] / medians['plain']:.1f}x"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,39 +160,43 @@ def main(argv: list[str] | None = None) -> int:
     for note in loops.notes:
         print(f"  note: {note}")
 
-    ns.simulate(compiled, params=params)
-    dominance.loop_scores(compiled, loops=loops, params=params)  # warm: equation functions, kernels
-    plain, run = median_time(lambda: ns.simulate(compiled, params=params), args.repeat)
-    scored, scores = median_time(
-        lambda: dominance.loop_scores(compiled, loops=loops, params=params), args.repeat
-    )
+    run = ns.simulate(compiled, params=params)
+    scores = dominance.loop_scores(compiled, loops=loops, params=params)  # warm: equation functions
+    named = loops.named() if any(loop.named for loop in loops) else None
+    timed = {
+        "plain": lambda: ns.simulate(compiled, params=params),
+        "all": lambda: dominance.loop_scores(compiled, loops=loops, params=params),
+    }
+    if named is not None:
+        dominance.loop_scores(compiled, loops=named, params=params)
+        timed["named"] = lambda: dominance.loop_scores(compiled, loops=named, params=params)
+    medians = interleaved(timed, args.repeat)
+    plain = medians["plain"]
     print(
         f"plain run: {plain * 1e3:.1f} ms ({len(run.times)} saved times); "
-        f"loop scores: {scored * 1e3:.1f} ms ({len(scores.times)} steps, {len(loops)} loops); "
-        f"ratio {scored / plain:.1f}x"
+        f"loop scores: {medians['all'] * 1e3:.1f} ms ({len(scores.times)} steps, {len(loops)} loops); "
+        f"ratio {medians['all'] / plain:.2f}x"
     )
-
-    if any(loop.named for loop in loops):
-        named = loops.named()
-        dominance.loop_scores(compiled, loops=named, params=params)
-        lens, _ = median_time(
-            lambda: dominance.loop_scores(compiled, loops=named, params=params), args.repeat
+    if named is not None:
+        print(
+            f"loop scores of the {len(named)} named loops: {medians['named'] * 1e3:.1f} ms; "
+            f"ratio {medians['named'] / plain:.2f}x"
         )
-        print(f"loop scores of the {len(named)} named loops: {lens * 1e3:.1f} ms; ratio {lens / plain:.1f}x")
 
     # Where the scoring time goes.
+    plan = dominance._plan(loops)
     every, (scoring_compiled, scoring_run) = median_time(
         lambda: every_step_run(compiled, params, True, loops), args.repeat
     )
-    trajectories = Trajectories(scoring_compiled, loops.graph, scoring_run)
     links_time, (links, guards) = median_time(
-        lambda: dominance._score_links(trajectories, loops), args.repeat
+        lambda: dominance._score_links(Trajectories(scoring_compiled, loops.graph, scoring_run), plan),
+        args.repeat,
     )
-    shape = trajectories.values["time"].shape
-    products, _ = median_time(lambda: dominance._products(loops, links, guards, shape), args.repeat)
+    products, _ = median_time(lambda: dominance._products(plan, links, guards), args.repeat)
     print(
         f"  of which: run saving every step and variable {every * 1e3:.1f} ms, "
-        f"{len(links)} link scores {links_time * 1e3:.1f} ms, loop products {products * 1e3:.1f} ms"
+        f"{len(links)} link scores {links_time * 1e3:.1f} ms, loop products {products * 1e3:.1f} ms "
+        f"({len(plan.segment_rows)} stock-to-stock segments)"
     )
 
     # An ensemble keeps a (runs, times, loops) array of each kind of score: with
@@ -137,10 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     lens = loops.named() if any(loop.named for loop in loops) else loops
     name, value = next(iter(params.items())) if params else (compiled.parameters[0], compiled.defaults[0])
     ensemble_params = {**params, name: np.linspace(0.5, 1.5, members) * value}
-    plain_e, _ = median_time(lambda: ns.simulate(compiled, params=ensemble_params), max(1, args.repeat // 2))
-    scored_e, _ = median_time(
-        lambda: dominance.loop_scores(compiled, loops=lens, params=ensemble_params), max(1, args.repeat // 2)
+    ensemble = interleaved(
+        {
+            "plain": lambda: ns.simulate(compiled, params=ensemble_params),
+            "scored": lambda: dominance.loop_scores(compiled, loops=lens, params=ensemble_params),
+        },
+        max(1, args.repeat // 2),
     )
+    plain_e, scored_e = ensemble["plain"], ensemble["scored"]
     print(
         f"{members}-member ensemble ({name} varied), {len(lens)} loops: plain {plain_e * 1e3:.0f} ms, "
         f"loop scores {scored_e * 1e3:.0f} ms, ratio {scored_e / plain_e:.1f}x"
@@ -176,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for note in found.notes[:2]:
             print(f"  note: {note}")
+    arrayed(args.repeat)
     return 0
 
 

@@ -58,7 +58,9 @@ __all__ = [
 ]
 
 
-def link_score(partial_change: Any, target_change: Any, source_change: Any) -> tuple[np.ndarray, np.ndarray]:
+def link_score(
+    partial_change: Any, target_change: Any, source_change: Any, *, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The ordinary link score ``|Δx z / Δz| · sign(Δx z / Δx)``.
 
     Parameters
@@ -67,6 +69,8 @@ def link_score(partial_change: Any, target_change: Any, source_change: Any) -> t
         Δx z: z's equation with only x moved, minus z's previous value.
     target_change, source_change:
         Δz and Δx over the same step.
+    out:
+        Where to write the scores (an array of the broadcast shape).
 
     Returns
     -------
@@ -77,10 +81,12 @@ def link_score(partial_change: Any, target_change: Any, source_change: Any) -> t
     partial = np.asarray(partial_change, dtype=float)
     dz = np.asarray(target_change, dtype=float)
     dx = np.asarray(source_change, dtype=float)
+    score = np.empty(np.broadcast_shapes(partial.shape, dz.shape, dx.shape)) if out is None else out
     with np.errstate(all="ignore"):
-        score = np.divide(partial, dz, out=np.empty(np.broadcast_shapes(partial.shape, dz.shape, dx.shape)))
+        np.divide(partial, dz, out=score)
         np.abs(score, out=score)
-        score *= np.sign(partial / dx)
+        direction = np.divide(partial, dx, out=np.empty(score.shape))
+        score *= np.sign(direction, out=direction)
     still = (dz == 0) | (dx == 0)
     unsteady = ~np.isfinite(score)
     guarded = unsteady & ~still
@@ -324,10 +330,10 @@ def _score_links(trajectories: Trajectories, plan: _Plan) -> tuple[np.ndarray, n
                 moved[i] = trajectories.partial_change(source, target)
                 target_change[i] = trajectories.change(target)
                 source_change[i] = trajectories.change(source, lag)
-    scores = np.zeros((len(plan.edges), n_runs, n_times))
+    scores = np.empty((len(plan.edges), n_runs, n_times))
     guards = np.zeros((len(plan.edges), n_runs, n_times), dtype=bool)
-    # step 0 has no change before it: it stays 0
-    scores[:, :, 1:], guards[:, :, 1:] = link_score(moved, target_change, source_change)
+    scores[:, :, 0] = 0.0  # step 0 has no change before it
+    _, guards[:, :, 1:] = link_score(moved, target_change, source_change, out=scores[:, :, 1:])
     return scores, guards
 
 
@@ -365,7 +371,11 @@ class _Plan:
             [graph.edges[edge]["sign"] if graph.edges[edge]["flow"] else 0 for edge in self.edges],
             dtype=float,
         )
-        self.segment_rows = list(segments)
+        # segments numbered by length, so that each length's products fill a block of rows
+        by_length = sorted(segments, key=len)
+        renumber = {segments[part]: k for k, part in enumerate(by_length)}
+        self.path_segments = [[renumber[k] for k in parts] for parts in self.path_segments]
+        self.segment_rows = by_length
         self.segments = _by_length(self.segment_rows)
         self.paths = _by_length(self.path_segments)
         self.owner = np.array(owner, dtype=int)
@@ -407,16 +417,33 @@ def _by_length(sequences: list) -> list[tuple[np.ndarray, np.ndarray]]:
 def _gathered_products(
     table: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray]], count: int
 ) -> np.ndarray:
-    """Row k of the result: the product of the rows of `table` that group lists for k."""
+    """Row k of the result: the product of the rows of `table` that group lists for k.
+
+    Groups are taken a few hundred rows at a time through two small work buffers,
+    which stay in the processor's cache (fresh arrays of a whole group's size cost
+    more in page faults and memory traffic than the multiplications), and rows
+    that are contiguous in the result are multiplied in place.
+    """
     out = np.empty((count, table.shape[1]))
-    for positions, index in groups:
-        block = table[index[:, 0]]
-        gathered = np.empty_like(block)
-        for column in range(1, index.shape[1]):
-            np.take(table, index[:, column], axis=0, out=gathered, mode="clip")  # unbuffered
-            block *= gathered
-        out[positions] = block
+    rows = max(1, min(_CHUNK_CELLS // max(table.shape[1], 1), count))
+    blocks, gathered = np.empty((rows, table.shape[1])), np.empty((rows, table.shape[1]))
+    for group_positions, group_index in groups:
+        for start in range(0, len(group_positions), rows):
+            positions, index = group_positions[start : start + rows], group_index[start : start + rows]
+            n = len(positions)
+            contiguous = positions[-1] - positions[0] + 1 == n and bool(np.all(np.diff(positions) == 1))
+            block = out[positions[0] : positions[0] + n] if contiguous else blocks[:n]
+            np.take(table, index[:, 0], axis=0, out=block, mode="clip")  # mode: unbuffered
+            for column in range(1, index.shape[1]):
+                np.take(table, index[:, column], axis=0, out=gathered[:n], mode="clip")
+                block *= gathered[:n]
+            if not contiguous:
+                out[positions] = block
     return out
+
+
+# Cells (rows times steps) of a work buffer of `_gathered_products`: 1 MB.
+_CHUNK_CELLS = 1 << 17
 
 
 _PLANS: weakref.WeakKeyDictionary[LoopSet, _Plan] = weakref.WeakKeyDictionary()
@@ -501,18 +528,23 @@ def loop_scores(
     # Each loop's share of its partition's change, partition by partition: sums
     # over row ranges rather than a product with a membership matrix, whose BLAS
     # threads spin on a shared machine and through which an overflowing score
-    # would spread NaN to every partition.
-    size = np.abs(raw)
+    # would spread NaN to every partition. The shares' array holds the absolute
+    # scores first: no other array of that size is made.
     totals = np.zeros((max(plan.n_partitions, 1), raw.shape[1]))
     busy = np.zeros(totals.shape, dtype=bool)
-    relative = np.zeros_like(raw)
+    relative = np.empty_like(raw)
     with np.errstate(all="ignore"):
         for p, rows in enumerate(plan.rows):
-            np.sum(size[rows], axis=0, out=totals[p])
-            busy[p] = np.isfinite(totals[p]) & (totals[p] > 0)
-            if isinstance(rows, slice):  # loops come partition by partition: no copies
-                np.divide(raw[rows], totals[p], out=relative[rows], where=busy[p])
+            if isinstance(rows, slice):  # loops come partition by partition: views, no copies
+                np.abs(raw[rows], out=relative[rows])
+                np.sum(relative[rows], axis=0, out=totals[p])
+                busy[p] = np.isfinite(totals[p]) & (totals[p] > 0)
+                np.divide(raw[rows], totals[p], out=relative[rows])
+                if not busy[p].all():
+                    relative[rows][:, ~busy[p]] = 0.0
             else:
+                totals[p] = np.abs(raw[rows]).sum(axis=0)
+                busy[p] = np.isfinite(totals[p]) & (totals[p] > 0)
                 relative[rows] = np.where(busy[p], raw[rows] / totals[p], 0.0)
     active = busy[: plan.n_partitions].T.reshape(n_runs, n_times, plan.n_partitions)
 
