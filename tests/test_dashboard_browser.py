@@ -255,6 +255,35 @@ def test_switching_uncertainty_on_draws_bands_around_the_run(server, page):
     assert visible >= 1
     page.screenshot(ARTIFACTS / "whatif-uncertainty.png")
 
+    # A lever moved with the bands on: the run redraws, and the bands that follow are
+    # the ensemble of the new settings (the same 300 futures, run here).
+    from nestedsystems.dashboard.levers import levers_of
+    from nestedsystems.dashboard.uncertainty import assumptions_for, scenario_bands
+
+    before = list(high)
+    page.drag_slider(f"lever:{RESTRAINT_POLICY}", 120)
+    value = page.wait_for(
+        "return Bokeh.documents[0].get_model_by_name(arguments[0]).value_throttled",
+        f"lever:{RESTRAINT_POLICY}",
+        what="the slider released above zero",
+    )
+    page.wait_for(
+        "const s = Bokeh.documents[0].get_model_by_name('uncertainty-bands');"
+        "const h = s.data[arguments[0]];"
+        "return h.length > 0 && h.some((v, k) => v !== arguments[1][k]);",
+        "95%: " + turnover,
+        before,
+        what="bands for the new lever",
+    )
+    prepared = prepared_model(server.model)
+    levers = [lever.name for lever in levers_of(prepared.model, ranged_only=True)]
+    assumptions = assumptions_for(server.model, prepared.model, levers=levers)
+    wanted = scenario_bands(prepared.compiled, assumptions, {RESTRAINT_POLICY: value}, [turnover])
+    low_now, _, high_now = wanted.quantiles[turnover]
+    np.testing.assert_allclose(page.column("uncertainty-bands", "5%: " + turnover), low_now, rtol=1e-6)
+    np.testing.assert_allclose(page.column("uncertainty-bands", "95%: " + turnover), high_now, rtol=1e-6)
+    page.click("uncertainty")  # off again, for the tests that follow
+
 
 def test_save_then_reopen_by_url(server, page, store_path):
     page.open(server.url)
