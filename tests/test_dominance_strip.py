@@ -150,9 +150,13 @@ def test_one_run_serves_the_charts_and_the_scores(board, flagship):
     assert board.run.names == plain.names
     np.testing.assert_array_equal(board.run.times, plain.times)
     np.testing.assert_array_equal(board.run.values, plain.values)
-    every_step = board.run.every_step
-    np.testing.assert_allclose(np.diff(every_step.times), 0.125)
-    np.testing.assert_array_equal(board.dominance.scores.times, every_step.times)
+    # The scores came from a run at every TIME STEP, let go once scored.
+    np.testing.assert_allclose(np.diff(board.dominance.scores.times), 0.125)
+    assert board.run.every_step is None
+    again = board.dominance.simulate({"Supervision hours": 4.0})
+    np.testing.assert_array_equal(again.values, plain.values)
+    rescored = loop_scores(compiled, loops=board.dominance.basis.loops, run=again.every_step)
+    np.testing.assert_array_equal(rescored.relative, board.dominance.scores.relative)
     np.testing.assert_array_equal(board.source.data["Staff strain"], plain["Staff strain"])
 
 

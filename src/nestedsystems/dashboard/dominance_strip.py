@@ -118,7 +118,8 @@ def strip_basis(prepared: PreparedModel) -> StripBasis | None:
 
 class ScoredRun(IndexedRun):
     """The charts' run, which keeps the run at every TIME STEP it was read from
-    (``every_step``, ``None`` when there is none) and the levers it was made with."""
+    (``every_step``: ``None`` when there is none, or once the strip has scored it)
+    and the levers it was made with."""
 
     __slots__ = ("every_step", "params")
 
@@ -421,6 +422,8 @@ class DominanceStrip:
         else:
             try:
                 self.scores = self._score(run)
+                # Scored: the session keeps only the charts' rows (a few MB less each).
+                run.every_step = None
             except NestedSystemsError as error:
                 self.source.data = self._with_baseline({key: [] for key in _COLUMNS})
                 problem = html.escape(str(error))
