@@ -23,8 +23,10 @@ from nestedsystems.dashboard.levers import levers_of
 from nestedsystems.dashboard.store import ScenarioStore
 from nestedsystems.dashboard.uncertainty import (
     Assumptions,
+    Outlook,
     UncertaintyEngine,
     documented_assumptions,
+    how_sure,
     load_assumptions,
     loop_shares,
     scenario_bands,
@@ -353,3 +355,27 @@ def test_the_loop_table_appears_with_the_bands(board):
     assert "Which loop drives the system" in text and "Year 10" in text
     view.toggle.active = False
     assert not view.loops.visible
+
+
+def test_futures_that_break_down_are_left_out_and_counted_in_the_words(tmp_path):
+    from test_ensembles import BLOW_UP
+
+    path = tmp_path / "blow_up.mdl"
+    path.write_text(BLOW_UP)
+    compiled = ns.compile_model(ns.load(path), native=False)
+    # dx/dt = a x^2 from x = 1 is finite over ten months only for a < 0.1
+    steep = Assumptions((("Steepness", 0.01, 0.3),), members=200, seed=3)
+    bands = scenario_bands(compiled, steep, {}, ["Size"])
+    a = steep.samples()["Steepness"].to_numpy()
+    every = ns.simulate(compiled, params={"Steepness": a}, on_nonfinite="ignore")["Size"]
+    broke = ~np.isfinite(every).all(axis=1)
+    assert 0 < bands.failed == broke.sum() < 200
+    np.testing.assert_allclose(bands.quantiles["Size"], np.quantile(every[~broke], [0.05, 0.5, 0.95], axis=0))
+    axis = time_axis("Month")
+    outlook = Outlook("Size", "size", "{:.2f}", time=6.0)
+    low, _, high = bands.at("Size", 6.0)
+    text = how_sure(bands, bands, outlook, axis, changed=False)
+    assert text.startswith(
+        f"In 9 of 10 plausible futures size by year 0.5 is between {low:.2f} and {high:.2f}"
+    )
+    assert text.endswith(f" {bands.failed} of 200 futures broke down in the model and are left out.")

@@ -268,7 +268,10 @@ class UncertaintyView:
         if self._baseline is None:
             return
         sentence = how_sure(bands, self._baseline, self.outlook, self.axis, changed=bool(self.values))
-        self.words.text = f"<b>How sure is this?</b> {html.escape(sentence)}"
+        key = "Shaded: where 9 in 10 plausible futures run; dotted: the middle one."
+        self.words.text = (
+            f"<b>How sure is this?</b> {html.escape(sentence)} <span style='{_QUIET}'>{key}</span>"
+        )
 
     def _shares_arrived(self, key: tuple, shares: LoopShares | None) -> None:
         if shares is None or not self._current(key):
@@ -287,13 +290,13 @@ def shares_table(shares: LoopShares, *, least: float = 0.05) -> str:
         if column.max() < least:
             continue
         cells = "".join(
-            f'<td style="text-align:right;background:rgba(0,114,178,{0.85 * share:.2f});'
+            f'<td style="text-align:right;padding:1px 6px;background:rgba(0,114,178,{0.85 * share:.2f});'
             f'color:{"#fff" if share > 0.5 else "#1a1a1a"}">{share:.0%}</td>'
             for share in column
         )
         name = html.escape(shares.loops[i])
         rows.append(f"<tr><th style='text-align:left;font-weight:normal'>{name}</th>{cells}</tr>")
-    head = "".join(f"<th>{html.escape(period)}</th>" for period in shares.periods)
+    head = "".join(f"<th style='padding:1px 6px'>{html.escape(period)}</th>" for period in shares.periods)
     return (
         f"<b>Which loop drives the system</b>: share of {shares.members} plausible futures in which each "
         "named loop explains the most change, year by year."
