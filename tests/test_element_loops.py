@@ -187,6 +187,7 @@ def test_the_cli_lists_element_loops(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["loops", str(path)]) == 0
     table = capsys.readouterr().out
     assert "Population[north] → leaving[north] → arriving[south] → Population[south]" in table
+    assert "  Population → births → Population: R1, R2" in table.split("by variable:")[1]
 
 
 def test_relative_scores_agree_with_simlin(tmp_path: Path) -> None:
@@ -214,3 +215,14 @@ def test_relative_scores_agree_with_simlin(tmp_path: Path) -> None:
             for i in matching
         ]
         assert any(close), theirs.variables
+
+
+def test_loops_grouped_by_variable(regions: ns.Model) -> None:
+    grouped = find_loops(regions).by_variable()
+    sizes = {chain: len(loops) for chain, loops in grouped.items()}
+    assert sizes == {
+        ("Population", "births"): 2,
+        ("Population", "deaths"): 2,
+        ("Population", "leaving"): 2,
+        ("Population", "leaving", "arriving", "Population", "leaving", "arriving"): 1,
+    }

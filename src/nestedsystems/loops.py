@@ -176,6 +176,18 @@ class LoopSet:
         """The loops the model's author named (`subset`)."""
         return self.subset(loop.id for loop in self.loops if loop.named)
 
+    def by_variable(self) -> dict[tuple[str, ...], tuple[Loop, ...]]:
+        """The loops grouped by the variables they pass through, elements set aside:
+        in a subscripted model, the growth loop of every region is one entry. Keys
+        start at the first loop's first variable; loops in their order here."""
+        groups: dict[tuple[str, ...], list[Loop]] = {}
+        keys: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for loop in self.loops:
+            chain = loop.by_variable
+            key = keys.setdefault(_rotation_key(chain), chain)
+            groups.setdefault(key, []).append(loop)
+        return {key: tuple(loops) for key, loops in groups.items()}
+
 
 def _rotation_key(sequence: tuple[str, ...]) -> tuple[str, ...]:
     return min(sequence[i:] + sequence[:i] for i in range(len(sequence)))

@@ -91,6 +91,7 @@ def _as_json(loops: Any, scores: Any, story: list[str]) -> dict[str, Any]:
                 "polarity": loop.polarity.value,
                 "named": loop.named,
                 "variables": list(loop.variables),
+                "by_variable": list(loop.by_variable),
                 "partition": loop.partition,
                 "description": loop.description,
                 **({"mean_share": round(shares[loop.id], 6)} if scores is not None else {}),
@@ -136,6 +137,7 @@ def _as_table(loops: Any, scores: Any, story: list[str], top: int = 0) -> str:
     named = sum(loop.named for loop in loops)
     if hidden:
         lines.append(f"... and {hidden} more (--top 0 lists them all)")
+    lines.extend(_by_variable(loops))
     lines.append("")
     lines.append(f"{len(loops)} loops ({named} named) in {len(loops.partitions)} cycle partitions")
     lines.extend(f"note: {note}" for note in loops.notes)
@@ -144,6 +146,17 @@ def _as_table(loops: Any, scores: Any, story: list[str], top: int = 0) -> str:
         lines.append("share: mean |relative loop score| while its partition changes")
         lines.extend(story)
     return "\n".join(lines)
+
+
+def _by_variable(loops: Any) -> list[str]:
+    """In a subscripted model, the loops by variable, each with its loops by element."""
+    if not any("[" in name for loop in loops for name in loop.variables):
+        return []
+    lines = ["", "by variable:"]
+    for chain, members in loops.by_variable().items():
+        ids = ", ".join(loop.id for loop in members)
+        lines.append(f"  {' → '.join((*chain, chain[0]))}: {ids}")
+    return lines
 
 
 def _quote(text: str) -> str:
