@@ -51,9 +51,18 @@ __all__ = ["CompiledModel", "Plan", "compile_model"]
 
 SCALAR = "scalar"
 VECTOR = "vector"
-# Ensemble members a native kernel advances side by side (see `_Source.euler_native`):
-# two already double SIR's throughput; more mostly lengthen the compile.
+# Ensemble members a native kernel advances side by side (see `_Source.euler_native`)
+# when one step is a short chain of operations: two lanes make SIR 1.5x faster, four
+# add little more and compiling grows faster than the code. A step of more than
+# SHORT_STEP equations already keeps the processor busy (services60 gains nothing)
+# and one lane spares the compile.
 LANES = 2
+SHORT_STEP = 32
+
+
+def _lanes(layout: _Layout) -> int:
+    step = sum(v.key in layout.varying for v in layout.auxiliaries) + len(layout.stocks) + len(layout.memories)
+    return LANES if step <= SHORT_STEP else 1
 
 _ARITHMETIC = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
 _COMPARISON = {Op.EQ: "==", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
@@ -371,12 +380,14 @@ class _Source:
         result.
 
         With ``members`` the run repeats for the rows of the parameter matrix ``P``
-        (``out`` then has a run axis first), `LANES` members side by side: each
-        member's step is a chain of dependent operations, and the processor works on
-        several independent chains at once. ``P`` holds a multiple of `LANES` rows.
+        (``out`` then has a run axis first), ``CompiledModel.lanes`` members side by
+        side: each member's step is a chain of dependent operations, and the
+        processor works on several independent chains at once. ``P`` holds a
+        multiple of ``lanes`` rows.
         """
         if members:
-            lanes = [_Source(self.model, self.layout, self.flavour, self.emit.tables, f"_{j}") for j in range(LANES)]
+            count = _lanes(self.layout)
+            lanes = [_Source(self.model, self.layout, self.flavour, self.emit.tables, f"_{j}") for j in range(count)]
         else:
             lanes = [self]
 
@@ -412,8 +423,8 @@ class _Source:
         totals = [f"total{source.lane}" for source in lanes]
         start = [f"{total} = 0.0" for total in totals]
         if members:
-            rows = [f"    p_{j} = P[m + {j}]" for j in range(LANES)]
-            lines = [*start, f"for m in range(0, P.shape[0], {LANES}):", *rows, *["    " + x for x in lines]]
+            rows = [f"    p_{j} = P[m + {j}]" for j in range(len(lanes))]
+            lines = [*start, f"for m in range(0, P.shape[0], {len(lanes)}):", *rows, *["    " + x for x in lines]]
             head = "def euler(P, t0, dt, n, every, out, cols):\n"
         else:
             lines = [*start, *lines]
@@ -499,6 +510,7 @@ class CompiledModel:
         self.outputs: tuple[str, ...] = tuple(v.name for v in layout.outputs)
         self.stocks: tuple[str, ...] = tuple(v.name for v in layout.stocks)
         self.dynamic_time = layout.dynamic_time
+        self.lanes = _lanes(layout)  # ensemble members a native kernel runs side by side
         # Single Euler runs use numba-compiled kernels where numba is installed, unless
         # told otherwise: compiling costs seconds, worth it for a model run many times.
         self.native = native_kernels.by_default() if native is None else native and native_kernels.available()

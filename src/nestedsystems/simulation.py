@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import noise
-from .compiler import LANES, SCALAR, VECTOR, CompiledModel, compile_model
+from .compiler import SCALAR, VECTOR, CompiledModel, compile_model
 from .errors import ParameterError, SimulationError, UnsupportedError
 from .expressions import Ref, canonical
 from .model import Kind, Model
@@ -343,9 +343,9 @@ def _euler_native(compiled, columns, plan, values, clock, n_runs):  # type: igno
         parameters = np.array(values, dtype=float)
         total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data[0], plan.written_columns)
         return data, total
-    # The kernel runs LANES members at a time: the last group is completed with
+    # The kernel runs `lanes` members at a time: the last group is completed with
     # copies of the last member, run and then dropped.
-    padded = -(-n_runs // LANES) * LANES
+    padded = -(-n_runs // compiled.lanes) * compiled.lanes
     parameters = _by_member(values, n_runs)
     if padded > n_runs:
         parameters = np.concatenate([parameters, np.repeat(parameters[-1:], padded - n_runs, axis=0)])
