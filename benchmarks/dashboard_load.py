@@ -175,7 +175,9 @@ async def board_member(
     return times
 
 
-async def load(url: str, sessions: int, moves: int, think: tuple[float, float], seed: int) -> dict[str, Any]:
+async def load(
+    url: str, server: psutil.Process, sessions: int, moves: int, think: tuple[float, float], seed: int
+) -> dict[str, Any]:
     opened = await asyncio.gather(*(open_session(url) for _ in range(sessions)))
     # One move each, untimed: the first callback of a session warms its own caches.
     for session in opened:
@@ -187,16 +189,20 @@ async def load(url: str, sessions: int, moves: int, think: tuple[float, float], 
         asyncio.ensure_future(board_member(s, moves, think, random.Random(seed + k), go))
         for k, s in enumerate(opened)
     ]
-    began, cpu_began = time.perf_counter(), time.process_time()
+    began, cpu_began, server_began = time.perf_counter(), time.process_time(), cpu_seconds(server)
+    load_before = os.getloadavg()
     go.set()
     results = await asyncio.gather(*members)
     elapsed, client_cpu = time.perf_counter() - began, time.process_time() - cpu_began
+    server_cpu = cpu_seconds(server) - server_began
     for session in opened:
         session.socket.close()
     return {
         "times": np.array([t for member in results for t in member]),
         "elapsed": elapsed,
         "client_cpu": client_cpu,
+        "server_cpu": server_cpu,
+        "load": (load_before, os.getloadavg()),
         "bytes": sum(s.received["bytes"] for s in opened) - received_before[0],
         "messages": sum(s.received["messages"] for s in opened) - received_before[1],
     }
@@ -209,20 +215,28 @@ def warm_native_cache(model: str) -> None:
     subprocess.run([sys.executable, "-c", code, model], check=True)
 
 
-def wait_until_idle(process: psutil.Process, *, below: float = 10.0, patience: float = 600.0) -> float:
-    """Seconds until the process used under ``below`` % of a core over two seconds in a row."""
+def wait_until_idle(process: psutil.Process, *, below: float = 0.1, patience: float = 600.0) -> float:
+    """Seconds until the server (all its processes) used under ``below`` of a core over
+    two seconds in a row: its compile in the background is done."""
     began = time.monotonic()
-    process.cpu_percent()
-    quiet = 0
+    quiet, used = 0, cpu_seconds(process)
     while quiet < 2 and time.monotonic() - began < patience:
         time.sleep(1.0)
-        quiet = quiet + 1 if process.cpu_percent() < below else 0
+        now = cpu_seconds(process)
+        quiet, used = (quiet + 1 if now - used < below else 0), now
     return time.monotonic() - began
 
 
 def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+    """CPU time of a server and of the processes it forked."""
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def main() -> None:
@@ -233,7 +247,8 @@ def main() -> None:
         "--think", type=float, nargs=2, default=(0.5, 2.0), metavar=("LOW", "HIGH"),
         help="seconds a person looks at the charts between two moves (uniform)",
     )
-    parser.add_argument("--pin", action="store_true", help="server on CPU 0, clients on CPU 1")
+    parser.add_argument("--processes", type=int, default=1, help="server processes (nestedsystems serve --processes)")
+    parser.add_argument("--pin", action="store_true", help="server on CPU 0, clients on CPU 1 (one server process)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--model", default=str(ROOT / "models" / "nested_systems.mdl"))
     args = parser.parse_args()
@@ -243,7 +258,9 @@ def main() -> None:
     warm_native_cache(args.model)
     with (
         tempfile.TemporaryDirectory() as folder,
-        ServerProcess(args.model, store=Path(folder) / "scenarios.sqlite") as server,
+        ServerProcess(
+            args.model, store=Path(folder) / "scenarios.sqlite", extra=["--processes", str(args.processes)]
+        ) as server,
     ):
         assert server.process is not None
         process = psutil.Process(server.process.pid)
@@ -251,17 +268,15 @@ def main() -> None:
             process.cpu_affinity([0])
             os.sched_setaffinity(0, {1})
         settled = wait_until_idle(process)
-        load_before = os.getloadavg()
-        cpu_before = cpu_seconds(process)
-        result = asyncio.run(load(server.url, args.sessions, args.moves, tuple(args.think), args.seed))
-        server_cpu = cpu_seconds(process) - cpu_before
-        load_after = os.getloadavg()
+        result = asyncio.run(load(server.url, process, args.sessions, args.moves, tuple(args.think), args.seed))
 
+    server_cpu, (load_before, load_after) = result["server_cpu"], result["load"]
     times, elapsed, moves = result["times"], result["elapsed"], len(result["times"])
     think = "as fast as answers come back" if max(args.think) == 0 else f"{args.think[0]:g}-{args.think[1]:g} s between moves"
     print(
         f"dashboard load: {args.sessions} sessions x {args.moves} slider releases, {think}, "
-        f"loopback{', pinned' if args.pin else ''} (server settled {settled:.0f} s)"
+        f"loopback, {args.processes} server process{'es' if args.processes != 1 else ''}"
+        f"{', pinned' if args.pin else ''} (server settled {settled:.0f} s)"
     )
     print(
         f"  round trip (release -> new run data received), ms: median {np.median(times):.1f}  "

@@ -189,3 +189,39 @@ def test_model_is_compiled_once_per_server(tmp_path, monkeypatch):
             for session in sessions:
                 session.close()
     assert len(calls) == 1
+
+
+def test_several_processes_need_their_own_event_loops(tmp_path):
+    from tornado.ioloop import IOLoop
+
+    with pytest.raises(ParameterError, match="several server processes"):
+        make_server(TEACUP, port=0, store=tmp_path / "s.sqlite", processes=2, io_loop=IOLoop.current())
+
+
+def test_a_server_of_two_processes_answers_and_stops_whole(tmp_path):
+    """``serve --processes 2``: two forked workers share the port, each answers a
+    session with the model's numbers, and stopping the server stops them both."""
+    import psutil
+    from bokeh.client import pull_session
+
+    from nestedsystems.dashboard.browser import ServerProcess
+
+    with ServerProcess(TEACUP, store=tmp_path / "s.sqlite", extra=["--processes", "2"]) as server:
+        assert server.process is not None
+        workers = psutil.Process(server.process.pid).children()
+        assert len(workers) == 2
+        session = pull_session(url=server.url)
+        try:
+            doc = session.document
+            source = doc.get_model_by_name("run")
+            slider = doc.get_model_by_name("lever:Room Temperature")
+            arrived = []
+            source.on_change("data", lambda attr, old, new: arrived.append(new))
+            slider.set_from_json("value", 100.0)
+            slider.set_from_json("value_throttled", 100.0)
+            session._connection._loop_until(lambda: bool(arrived))
+            assert source.data["slot 0"][-1] == pytest.approx(100 + 80 * np.exp(-3.0), rel=5e-3)
+        finally:
+            session.close()
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert alive == []

@@ -49,6 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also accept pages served from this origin (repeatable; for proxies)",
     )
     parser.add_argument("--store", metavar="PATH", help="SQLite file for saved scenarios")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes sharing the port, for many visitors at once (0: one per core)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -62,6 +69,7 @@ def handle(args: argparse.Namespace) -> int:
         address=args.address,
         allow_websocket_origin=args.allow_websocket_origin,
         store=args.store,
+        processes=args.processes,
     )
     serve_forever(server, announce=lambda url: print(f"nestedsystems: serving {url}", flush=True))
     return 0

@@ -13,6 +13,8 @@ loaded two-core machine is slow, and nothing here asserts how fast anything is.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -82,8 +84,9 @@ class ServerProcess:
         self.url = ""
 
     def __enter__(self) -> ServerProcess:
+        # A session of its own: a server of several processes is stopped as a group.
         self.process = subprocess.Popen(
-            self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -96,12 +99,19 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None:
-            self.process.terminate()
+            self._signal(signal.SIGTERM)
             try:
                 self.process.communicate(timeout=30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal(signal.SIGKILL)
                 self.process.communicate()
+
+    def _signal(self, number: int) -> None:
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, number)
+        except ProcessLookupError:
+            pass
 
 
 class DashboardPage:

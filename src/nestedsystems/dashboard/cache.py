@@ -50,6 +50,12 @@ class PreparedModel:
         model takes tens of seconds, which the first visitor should not wait for)."""
         return self._native.compiled or self.interpreted
 
+    def wait_for_native(self) -> None:
+        """Block until the background compile has finished (or failed): a server about
+        to fork must not have it running, since a thread does not survive a fork and
+        numba's locks could be held by it."""
+        self._native.wait()
+
     @property
     def key(self) -> str:
         """The name under which its scenarios are filed: the file's stem, which stays the
@@ -98,10 +104,19 @@ class _NativeWarmUp:
 
     def __init__(self, model: object) -> None:
         self.compiled: object | None = None
+        self.thread: threading.Thread | None = None
         from .. import native
 
         if native.by_default():
-            threading.Thread(target=self._compile, args=(model,), daemon=True, name="native-compile").start()
+            self.thread = threading.Thread(
+                target=self._compile, args=(model,), daemon=True, name="native-compile"
+            )
+            self.thread.start()
+
+    def wait(self) -> None:
+        """Until the compile has finished (or failed)."""
+        if self.thread is not None:
+            self.thread.join()
 
     def _compile(self, model: object) -> None:
         import nestedsystems as ns

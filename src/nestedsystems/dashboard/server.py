@@ -10,11 +10,17 @@ registered with `register_app`) to a Bokeh `~bokeh.server.server.Server` serving
   pairs; with Nagle's algorithm on, the second waits for the delayed acknowledgement
   of the first, 40 ms or more on loopback per round trip (see
   ``shared/design/performance-notes.md``).
+
+A Bokeh server runs every session's callbacks on one thread, so one process uses at
+most one core for them. ``processes=N`` forks N server processes sharing the port
+(the kernel spreads new connections among them); the model is prepared, and its
+machine code compiled, once before the fork, so every process starts with it.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -116,6 +122,7 @@ def make_server(
     store: ScenarioStore | str | Path | None = None,
     io_loop: Any = None,
     check_model: bool = True,
+    processes: int = 1,
 ) -> Any:
     """A Bokeh server for one app and one model, not yet started.
 
@@ -137,11 +144,16 @@ def make_server(
         The scenario store or its path; the user's default when ``None``.
     check_model:
         Prepare the model before serving, so a broken file fails here.
+    processes:
+        Server processes sharing the port (0: one per core). Each process runs its
+        sessions' callbacks on one core; the server forks when it is made, after
+        the model is prepared and its machine code compiled. Not with ``io_loop``.
 
     Raises
     ------
     ParameterError
-        Unknown app, or a store path that cannot be used.
+        Unknown app, a store path that cannot be used, or ``processes`` other than
+        1 with an ``io_loop``.
     ModelError, SimulationError
         The model failed to load or run (when ``check_model``).
     """
@@ -158,8 +170,19 @@ def make_server(
         # model); the others open the flagship.
         default = getattr(importlib.import_module(build.__module__), "default_model", None)
         path = Path(default()) if callable(default) else find_model()
+    if processes != 1 and io_loop is not None:
+        raise ParameterError("several server processes need their own event loops; give no io_loop")
     if check_model:
-        prepared_model(path)
+        prepared = prepared_model(path)
+        if processes != 1:
+            # A thread does not survive a fork (and could hold numba's locks in it):
+            # every process should start with the machine code, not without it.
+            prepared.wait_for_native()
+    # What is alive now (the libraries, the prepared model) lives as long as the
+    # server: kept out of the collector's full passes, which otherwise stop every
+    # session for the time it takes to walk it (half of each pause with twenty
+    # sessions open), and left unwritten in forked processes.
+    gc.freeze()
     opened, problem = open_store(store)
     if opened is None and store is not None:
         raise ParameterError(problem)
@@ -178,6 +201,7 @@ def make_server(
         port=port,
         address=address,
         allow_websocket_origin=websocket_origins(address, port, allow_websocket_origin),
+        num_procs=processes,
         **kwargs,
     )
 
