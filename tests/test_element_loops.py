@@ -226,3 +226,28 @@ def test_loops_grouped_by_variable(regions: ns.Model) -> None:
         ("Population", "leaving"): 2,
         ("Population", "leaving", "arriving", "Population", "leaving", "arriving"): 1,
     }
+
+
+def test_an_element_link_has_its_own_sign(tmp_path: Path) -> None:
+    """``gap`` reads Population[north] with a plus and Population[south] with a minus:
+    at the variable level the sign is open, element by element it is not. The gap
+    moves people out of the more crowded region, so each region's loop through it
+    balances (no elementary loop joins them: both would pass the gap)."""
+    text = """{UTF-8}
+Region: north, south ~ ~ |
+Population[Region] = INTEG(moving[Region], start[Region]) ~ people ~ |
+start[Region] = 100, 50 ~ people ~ |
+gap = Population[north] - Population[south] ~ people ~ |
+moving[north] = -gap / 10 ~~|
+moving[south] = gap / 10 ~ people/year ~ |
+"""
+    loops = find_loops(ns.load(write(tmp_path, text, "gap.mdl")))
+    graph = loops.graph
+    assert graph.edges["population[north]", "gap"]["polarity"].value == "+"
+    assert graph.edges["population[south]", "gap"]["polarity"].value == "-"
+    assert graph.edges["gap", "moving[north]"]["polarity"].value == "-"
+    assert graph.edges["gap", "moving[south]"]["polarity"].value == "+"
+    assert chains(loops) == {
+        ("Population[north]", "gap", "moving[north]"): Polarity.BALANCING,
+        ("Population[south]", "gap", "moving[south]"): Polarity.BALANCING,
+    }
