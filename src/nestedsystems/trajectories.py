@@ -43,6 +43,10 @@ class Trajectories:
         self._lags: dict[str, int] = {}
         self._changes: dict[tuple[str, int], np.ndarray] = {}
         self._steady: dict[str, bool] = {}
+        self._arrays: dict[str, tuple[tuple[str, ...], Any]] = {}
+        # an arrayed equation evaluated once serves all its elements
+        self._moved: dict[tuple[str, str], np.ndarray] = {}
+        self._wholes: dict[str, np.ndarray] = {}
 
     def function(self, node: str) -> tuple[tuple[str, ...], Any]:
         """The equation of `node` (its stock's net flow for an unnamed flow) as
@@ -58,12 +62,20 @@ class Trajectories:
         return self._functions[owner]
 
     def _element_function(self, variable: str, element: int) -> tuple[tuple[str, ...], Any]:
-        """One element of an arrayed equation as a function of its inputs' elements.
+        """One element of an arrayed equation as a function of its inputs' elements."""
+        inputs, whole = self.array_function(variable)
+        return inputs, lambda *series: whole(*series)[element]
+
+    def array_function(self, variable: str) -> tuple[tuple[str, ...], Any]:
+        """An arrayed equation as a function of its inputs' elements, giving every
+        element: shape (elements, *points).
 
         The compiled equation takes whole arrays: the inputs' element series are
         stacked into them, the (runs, times) points laid along the run axis, and
-        the element read back from the result.
+        the elements read back from the result.
         """
+        if variable in self._arrays:
+            return self._arrays[variable]
         inputs, function = self.compiled.equation_function(variable)
         elements = self.graph.graph.get("elements", {})
         groups = [tuple(elements.get(name, (name,))) for name in inputs]
@@ -71,7 +83,7 @@ class Trajectories:
         result_shape = self.compiled.shape(self.model[variable])
         dt = self.dt
 
-        def element_function(*series: Any) -> np.ndarray:
+        def whole(*series: Any) -> np.ndarray:
             size = np.broadcast_shapes(*(np.shape(s) for s in series)) if series else ()
             runs = int(np.prod(size)) if size else 1
             arrays, at = [], 0
@@ -80,9 +92,10 @@ class Trajectories:
                 at += len(group)
                 arrays.append(np.stack(block).reshape(*shape, runs) if shape else block[0])
             out = np.asarray(function(*arrays, dt=dt, _R=runs), dtype=float)
-            return np.broadcast_to(out, (*result_shape, runs)).reshape(-1, runs)[element].reshape(size)
+            return np.broadcast_to(out, (*result_shape, runs)).reshape(-1, *size)
 
-        return tuple(key for group in groups for key in group), element_function
+        self._arrays[variable] = (tuple(key for group in groups for key in group), whole)
+        return self._arrays[variable]
 
     def series(self, node: str) -> np.ndarray:
         if node in self.values:
@@ -101,10 +114,18 @@ class Trajectories:
         """What the node's equation function gives with every input at its own time
         (floating-point warnings are the caller's to silence, as for `partial_change`)."""
         if node not in self._current:
-            inputs, function = self.function(node)
-            shape = self.values[TIME].shape
-            value = function(*(self.series(name) for name in inputs))
-            self._current[node] = np.broadcast_to(np.asarray(value, dtype=float), shape)
+            owner = node.removesuffix(UNNAMED_FLOW)
+            element = self.graph.nodes[owner].get("element") if owner in self.graph else None
+            if element is None:
+                inputs, function = self.function(node)
+                value = function(*(self.series(name) for name in inputs))
+            else:
+                variable = self.graph.nodes[owner]["variable"]
+                if variable not in self._wholes:
+                    inputs, whole = self.array_function(variable)
+                    self._wholes[variable] = whole(*(self.series(name) for name in inputs))
+                value = self._wholes[variable][element]
+            self._current[node] = np.broadcast_to(np.asarray(value, dtype=float), self.values[TIME].shape)
         return self._current[node]
 
     def lag(self, node: str) -> int:
@@ -126,15 +147,27 @@ class Trajectories:
             # every other input holds still, so moving x alone moves z all the way
             return self.change(target)
         n = len(self.times)
-        arguments = []
-        for name in inputs:
-            series = self.series(name)
-            moved = series[:, 1 : n - lag] if name == source else series[:, : n - 1 - lag]
-            arguments.append(moved)
-        moved_value = np.asarray(function(*arguments), dtype=float)
+        owner = target.removesuffix(UNNAMED_FLOW)
+        element = self.graph.nodes[owner].get("element") if owner in self.graph else None
+        if element is not None:
+            variable = self.graph.nodes[owner]["variable"]
+            inputs, function = self.array_function(variable)
+            if (source, variable) not in self._moved:
+                self._moved[source, variable] = self._moved_value(inputs, function, source, lag)
+            moved_value = self._moved[source, variable][element]
+        else:
+            moved_value = self._moved_value(inputs, function, source, lag)
         before = self.current(target)[:, : n - 1 - lag]
         change = moved_value - before
         return np.concatenate([np.full((change.shape[0], lag), np.nan), change], axis=1) if lag else change
+
+    def _moved_value(self, inputs: tuple[str, ...], function: Any, source: str, lag: int) -> np.ndarray:
+        n = len(self.times)
+        arguments = []
+        for name in inputs:
+            series = self.series(name)
+            arguments.append(series[:, 1 : n - lag] if name == source else series[:, : n - 1 - lag])
+        return np.asarray(function(*arguments), dtype=float)
 
     def steady(self, node: str) -> bool:
         """Whether a node holds one value all along each run (a constant, or an
