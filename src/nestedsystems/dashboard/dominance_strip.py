@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +46,7 @@ __all__ = [
     "SCENARIO_ROW",
     "WARM",
     "DominanceStrip",
+    "EveryStepKernels",
     "ScoredRun",
     "StripBasis",
     "loop_colors",
@@ -84,12 +87,58 @@ class StripBasis:
         run (SAVEPER or TIME STEP given by an equation), and the strip runs its own.
     saved:
         The columns of the charts' run, as the baseline has them.
+    kernels:
+        Which compiled model runs the every-step run (`EveryStepKernels`).
     """
 
     loops: LoopSet
     baseline: LoopScores
     columns: tuple[str, ...] | None
     saved: tuple[str, ...]
+    kernels: EveryStepKernels
+
+
+class EveryStepKernels:
+    """The compiled model for the strip's runs: machine code once its kernel for
+    the every-step run is compiled, generated Python until then.
+
+    Machine code is compiled per set of saved columns, so the run saving every
+    variable at every step is a kernel of its own: its first compile takes about
+    a minute on a new machine (a fraction of a second from numba's disk cache
+    after). It is compiled on a daemon thread right after the server's own kernel,
+    most likely before anyone moves a lever, and no lever move ever waits for it.
+    """
+
+    def __init__(self, prepared: PreparedModel, columns: tuple[str, ...] | None, time_step: float) -> None:
+        from .. import native
+
+        self.prepared = prepared
+        self.columns = columns
+        self.time_step = time_step
+        self.ready = threading.Event()
+        if columns is not None and native.by_default():
+            threading.Thread(target=self._compile, daemon=True, name="strip-compile").start()
+
+    def compiled(self) -> Any:
+        """The compiled model to run now."""
+        return self.prepared.compiled if self.ready.is_set() else self.prepared.interpreted
+
+    def _compile(self, patience: float = 3600.0) -> None:
+        import nestedsystems as ns
+
+        # After the server's own kernel: two compiles at once would only slow both.
+        deadline = time.monotonic() + patience
+        while self.prepared.compiled is self.prepared.interpreted:
+            if time.monotonic() > deadline:
+                return  # numba never came: generated Python keeps serving
+            time.sleep(1.0)
+        try:
+            ns.simulate(
+                self.prepared.compiled, params={"saveper": self.time_step}, return_columns=self.columns
+            )
+        except Exception:  # generated Python keeps serving; nothing is lost
+            return
+        self.ready.set()
 
 
 @functools.lru_cache(maxsize=8)
@@ -113,6 +162,7 @@ def strip_basis(prepared: PreparedModel) -> StripBasis | None:
         baseline=loop_scores(prepared.interpreted, loops=loops),
         columns=columns,
         saved=tuple(prepared.baseline.names),  # type: ignore[attr-defined]
+        kernels=EveryStepKernels(prepared, columns, _control(model, {}, "time step") if steady else 0.0),
     )
 
 
@@ -412,7 +462,7 @@ class DominanceStrip:
 
     def simulate(self, params: Mapping[str, float]) -> ScoredRun:
         """The charts' run for these levers, ready to be scored without running again."""
-        return scored_run(self.prepared.compiled, self.basis, params)
+        return scored_run(self.basis.kernels.compiled(), self.basis, params)
 
     def show(self, run: Any) -> None:
         """Score the run the charts show and redraw the strip and its words."""
@@ -436,7 +486,9 @@ class DominanceStrip:
         self.narrative.text = words
 
     def _score(self, run: ScoredRun) -> LoopScores:
-        compiled = self.prepared.compiled
+        # Generated Python for the equations: scoring calls each once over the whole
+        # run, and a run of its own in machine code would be a kernel to compile.
+        compiled = self.prepared.interpreted
         if run.every_step is not None:
             return loop_scores(compiled, loops=self.basis.loops, run=run.every_step)
         return loop_scores(compiled, loops=self.basis.loops, params=run.params)
