@@ -10,11 +10,15 @@
 3. Browser round trip: ``nestedsystems serve`` on loopback, the page in Debian's
    headless Chromium; from the release (``value_throttled`` set as the slider does)
    to the new data arriving, and to the charts being redrawn (two animation frames
-   after the data: the first draws, the second starts once that one was painted).
+   after the data: the first draws, the second starts once that one was painted);
+   within that, the page's time painting the plots and laying the page out; and the
+   CPU time per move of the server and of Chromium, which a loaded machine inflates
+   far less than the wall-clock times.
 
 Prints medians and p95. Run:
 
     python benchmarks/dashboard_latency.py [--repeats 30] [--model PATH] [--no-browser]
+    python benchmarks/dashboard_latency.py --browser-only [--processes 2]
 
 Sessions run machine code once its compile in the background is done; the script
 waits for it, and ``NESTEDSYSTEMS_NATIVE=0`` measures the generated-Python kernels.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +52,7 @@ def server_side(model: str, repeats: int) -> None:
     from nestedsystems.dashboard import whatif
     from nestedsystems.dashboard.cache import prepared_model
 
+    kernels = native_ready(model)
     with tempfile.TemporaryDirectory() as folder:
         app = whatif.build_document(
             Document(), model_path=model, store=Path(folder) / "s.sqlite", arguments={}
@@ -64,7 +70,7 @@ def server_side(model: str, repeats: int) -> None:
             if k >= 3:  # the first runs warm caches
                 callback.append((middle - begin) * 1000)
                 run_only.append((end - middle) * 1000)
-    print("server side (in process, no network):")
+    print(f"server side (in process, no network, {kernels} kernels):")
     describe("slider callback (run + source.data + summary)", callback)
     describe("model run alone", run_only)
 
@@ -151,24 +157,71 @@ def strip_cost(model: str, repeats: int) -> None:
     )
 
 
-def browser(model: str, repeats: int) -> None:
+# Time spent in the page's own work during a round trip: painting the plots' canvases
+# and laying the page out again (a Div whose text changes makes BokehJS lay out the
+# whole page). Wrapped around every plot view and the root view.
+TIMING_JS = """
+const doc = Bokeh.documents[0];
+window.__spent = {paint: 0, layout: 0};
+const wrap = (view, method, key) => {
+    const original = view[method];
+    view[method] = function (...args) {
+        const begin = performance.now();
+        try { return original.apply(this, args); } finally { window.__spent[key] += performance.now() - begin; }
+    };
+};
+let plots = 0;
+for (const model of doc.all_models) {
+    const view = Bokeh.index.find_one(model);
+    if (view != null && typeof view._actual_paint === "function") { wrap(view, "_actual_paint", "paint"); plots++; }
+}
+for (const root of doc.roots()) { wrap(Bokeh.index.find_one(root), "compute_layout", "layout"); }
+return plots;
+"""
+
+
+def browser(model: str, repeats: int, processes: int) -> None:
+    import psutil
+    from dashboard_load import cpu_seconds, wait_until_idle, warm_native_cache
+
     from nestedsystems.dashboard.browser import DashboardPage, ServerProcess
 
+    warm_native_cache(model)
     with (
         tempfile.TemporaryDirectory() as folder,
-        ServerProcess(model, store=Path(folder) / "s.sqlite") as server,
+        ServerProcess(model, store=Path(folder) / "s.sqlite", extra=["--processes", str(processes)]) as server,
         DashboardPage() as page,
     ):
+        assert server.process is not None
+        serving = psutil.Process(server.process.pid)
+        chromium = psutil.Process(page.driver.service.process.pid)  # chromedriver; chromium is its child
+        wait_until_idle(serving)
         page.open(server.url)
-        data, drawn = [], []
+        plots = page.driver.execute_script(TIMING_JS)
+        data, drawn, paint, layout = [], [], [], []
         for k in range(repeats + 3):
+            if k == 3:  # the first moves warm caches
+                server_cpu, browser_cpu = cpu_seconds(serving), cpu_seconds(chromium)
+            page.driver.execute_script("window.__spent = {paint: 0, layout: 0};")
             result = page.round_trip(f"lever:{LEVER}", VALUES[k % len(VALUES)])
+            spent = page.driver.execute_script("return window.__spent;")
             if k >= 3:
                 data.append(result["data"])
                 drawn.append(result["drawn"])
-    print("browser round trip (headless chromium, loopback, TCP_NODELAY):")
+                paint.append(spent["paint"])
+                layout.append(spent["layout"])
+        server_cpu = (cpu_seconds(serving) - server_cpu) * 1000 / repeats
+        browser_cpu = (cpu_seconds(chromium) - browser_cpu) * 1000 / repeats
+    print(
+        f"browser round trip (headless chromium, loopback, TCP_NODELAY, {processes} server "
+        f"process{'es' if processes != 1 else ''}):"
+    )
     describe("release -> new data in the page", data)
     describe("release -> charts redrawn", drawn)
+    describe(f"of which painting the {plots} plots", paint)
+    describe("of which laying the page out", layout)
+    print(f"  CPU per move: server {server_cpu:.1f} ms, chromium (all its processes) {browser_cpu:.1f} ms")
+    print("  load average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
 
 
 def main() -> None:
@@ -176,11 +229,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--model", default=str(ROOT / "models" / "nested_systems.mdl"))
     parser.add_argument("--no-browser", action="store_true", help="server side only")
+    parser.add_argument("--browser-only", action="store_true", help="the browser round trip only")
+    parser.add_argument("--processes", type=int, default=1, help="server processes for the browser's server")
     args = parser.parse_args()
-    server_side(args.model, args.repeats)
-    strip_cost(args.model, args.repeats)
+    if not args.browser_only:
+        server_side(args.model, args.repeats)
+        strip_cost(args.model, args.repeats)
     if not args.no_browser:
-        browser(args.model, args.repeats)
+        browser(args.model, args.repeats, args.processes)
 
 
 if __name__ == "__main__":
