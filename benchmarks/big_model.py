@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--all-columns", action="store_true")
-    parser.add_argument("--numpy", action="store_true", help="the numpy kernels instead of the default (native)")
+    parser.add_argument(
+        "--numpy", action="store_true", help="the numpy kernels instead of the default (native)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

@@ -267,7 +267,8 @@ def test_native_runs_report_nan_as_the_interpreter_does(tmp_path: Path) -> None:
 def test_native_return_columns_write_constants_and_variables_in_the_order_asked(decay: ns.Model) -> None:
     compiled = ns.compile_model(decay, native=True)
     lifetimes = np.array([2.0, 4.0, 8.0])
-    run = ns.simulate(compiled, params={"Lifetime": lifetimes}, return_columns=["Lifetime", "Stock", "TIME STEP"])
+    columns = ["Lifetime", "Stock", "TIME STEP"]
+    run = ns.simulate(compiled, params={"Lifetime": lifetimes}, return_columns=columns)
     assert run.names == ("Lifetime", "Stock", "TIME STEP")
     assert np.array_equal(run["Lifetime"], np.repeat(lifetimes[:, None], 11, axis=1))
     assert np.all(run["TIME STEP"] == 0.25)

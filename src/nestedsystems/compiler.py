@@ -61,7 +61,8 @@ SHORT_STEP = 32
 
 
 def _lanes(layout: _Layout) -> int:
-    step = sum(v.key in layout.varying for v in layout.auxiliaries) + len(layout.stocks) + len(layout.memories)
+    varying = sum(v.key in layout.varying for v in layout.auxiliaries)
+    step = varying + len(layout.stocks) + len(layout.memories)
     return LANES if step <= SHORT_STEP else 1
 
 _ARITHMETIC = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
@@ -386,20 +387,22 @@ class _Source:
         multiple of ``lanes`` rows.
         """
         if members:
-            count = _lanes(self.layout)
-            lanes = [_Source(self.model, self.layout, self.flavour, self.emit.tables, f"_{j}") for j in range(count)]
+            tables, count = self.emit.tables, _lanes(self.layout)
+            lanes = [_Source(self.model, self.layout, self.flavour, tables, f"_{j}") for j in range(count)]
         else:
             lanes = [self]
 
         def together(part: Callable[[_Source], list[str]]) -> list[str]:
             return [line for group in zip(*map(part, lanes), strict=True) for line in group]
 
+        starting = [
+            (v, v.equation if v.initial is None else v.initial)
+            for v in self.layout.initials
+            if v.kind is not Kind.CONSTANT
+        ]
+
         def initial(source: _Source) -> list[str]:
-            return [
-                source.emit.assign(v, v.initial if v.initial is not None else v.equation)  # type: ignore[arg-type]
-                for v in self.layout.initials
-                if v.kind is not Kind.CONSTANT
-            ]
+            return [source.emit.assign(v, e) for v, e in starting]  # type: ignore[arg-type]
 
         def save(source: _Source) -> list[str]:
             out = f"out[m + {lanes.index(source)}, row, cols[{{j}}]]" if members else "out[row, cols[{j}]]"
@@ -424,7 +427,8 @@ class _Source:
         start = [f"{total} = 0.0" for total in totals]
         if members:
             rows = [f"    p_{j} = P[m + {j}]" for j in range(len(lanes))]
-            lines = [*start, f"for m in range(0, P.shape[0], {len(lanes)}):", *rows, *["    " + x for x in lines]]
+            loop = f"for m in range(0, P.shape[0], {len(lanes)}):"
+            lines = [*start, loop, *rows, *["    " + x for x in lines]]
             head = "def euler(P, t0, dt, n, every, out, cols):\n"
         else:
             lines = [*start, *lines]
