@@ -6,7 +6,8 @@
 2. The dominance strip's cost: the same slider callback in two sessions taking
    turns, one drawing the strip (loop scores of the named loops on the run the
    charts draw) and one with the strip switched off; their ratio, and the strip's
-   parts: the run at every TIME STEP against a plain run, the scoring, the redraw.
+   parts: the run at every TIME STEP against a plain run, the scoring, the redraw
+   (CPU time of the process, which the machine's other jobs barely move).
 3. Browser round trip: ``nestedsystems serve`` on loopback, the page in Debian's
    headless Chromium; from the release (``value_throttled`` set as the slider does)
    to the new data arriving, and to the charts being redrawn (two animation frames
@@ -129,21 +130,23 @@ def strip_cost(model: str, repeats: int) -> None:
                 ("two", functools.partial(two_runs, params)),
             ]
             for key, step in steps[::-1] if k % 2 else steps:  # take turns, whatever the machine does
-                begin = time.perf_counter()
+                begin = time.process_time()
                 step()
                 if k >= 3:
-                    times[key].append((time.perf_counter() - begin) * 1000)
+                    times[key].append((time.process_time() - begin) * 1000)
             run = scored_run(compiled, strip.basis, params)
-            begin = time.perf_counter()
+            begin = time.process_time()
             loop_scores(compiled, loops=strip.basis.loops, run=run.every_step)
-            middle = time.perf_counter()
+            middle = time.process_time()
             strip.show(run)
-            end = time.perf_counter()
+            end = time.process_time()
             if k >= 3:
                 times["scores"].append((middle - begin) * 1000)
                 times["show"].append((end - middle) * 1000)
     median = {key: float(np.median(values)) for key, values in times.items()}
-    print(f"dominance strip ({len(strip.basis.loops)} named loops, {kernels} kernels):")
+    # CPU time of this process: the callback computes in this thread and nothing else
+    # runs here, while wall-clock time on a shared machine mostly measures the neighbours.
+    print(f"dominance strip ({len(strip.basis.loops)} named loops, {kernels} kernels, CPU time):")
     describe("slider callback with the strip", times["with"])
     describe("slider callback without the strip", times["without"])
     describe("plain run at SAVEPER", times["run"])
