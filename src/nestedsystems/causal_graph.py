@@ -43,6 +43,7 @@ __all__ = [
     "cycles_by_length",
     "flow_terms",
     "known_value_signs",
+    "signed_sum",
     "structural_polarities",
 ]
 
@@ -63,7 +64,8 @@ def flow_terms(equation: Expr) -> list[tuple[int, Expr]]:
     return [(1, equation)]
 
 
-def _signed_sum(terms: list[tuple[int, Expr]]) -> Expr:
+def signed_sum(terms: list[tuple[int, Expr]]) -> Expr:
+    """The sum of signed terms, as `flow_terms` gives them: the inverse of that split."""
     total: Expr | None = None
     for sign, term in terms:
         if total is None:
@@ -93,7 +95,7 @@ def causal_graph(model: Model) -> nx.DiGraph:
     if any(variable.dims for variable in model.variables):
         from .element_graph import element_graph
 
-        element_graph(model, graph, flow_terms, _signed_sum, UNNAMED_FLOW)
+        element_graph(model, graph)
         return graph
     skipped = {canonical(name) for name in CONTROL_VARIABLES}
     for index, variable in enumerate(model.variables):
@@ -135,9 +137,9 @@ def causal_graph(model: Model) -> nx.DiGraph:
                 graph.add_edge(target.key, variable.key, flow=True, sign=sign)
             else:
                 unnamed.append((sign, term))
-        if unnamed and references(_signed_sum(unnamed)) - {TIME}:
+        if unnamed and references(signed_sum(unnamed)) - {TIME}:
             node = variable.key + UNNAMED_FLOW
-            expression = _signed_sum(unnamed)
+            expression = signed_sum(unnamed)
             graph.add_node(
                 node,
                 name=f"{variable.name} (flow)",

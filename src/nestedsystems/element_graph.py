@@ -102,7 +102,7 @@ def _columns(compiled: Any, variable: Variable) -> list[str]:
     return Space(compiled.model).columns(variable)
 
 
-def element_graph(model: Model, graph: nx.DiGraph, flow_terms: Any, signed_sum: Any, suffix: str) -> None:
+def element_graph(model: Model, graph: nx.DiGraph) -> None:
     """Fill `graph` with the element nodes and links of subscripted `model`.
 
     Node attributes as `causal_graph` gives them, plus ``variable`` (the variable's
@@ -110,6 +110,7 @@ def element_graph(model: Model, graph: nx.DiGraph, flow_terms: Any, signed_sum: 
     ``graph.graph["elements"]`` maps each variable's key to its nodes' keys, in
     element order.
     """
+    from .causal_graph import UNNAMED_FLOW, flow_terms, signed_sum
     from .compiler import compile_model
 
     compiled = compile_model(model, native=False)
@@ -178,7 +179,7 @@ def element_graph(model: Model, graph: nx.DiGraph, flow_terms: Any, signed_sum: 
         for j, stock in enumerate(targets):
             if not any(matrix[j].any() for source, matrix in reads.items() if source in elements):
                 continue
-            node = stock + suffix
+            node = stock + UNNAMED_FLOW
             graph.add_node(
                 node,
                 name=f"{graph.nodes[stock]['name']} (flow)",
