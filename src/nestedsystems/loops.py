@@ -7,6 +7,11 @@ lowered SMOOTH or DELAY, and a stock's unnamed flow, show as the variable they
 belong to. Loops the model's author declared are traced along their chains
 first; then every loop is enumerated, shortest first, bounded both in count and
 in length, with a note when a bound cut the enumeration short.
+
+In a subscripted model the graph's nodes are elements (`element_graph`), so a
+loop names elements (``Population[north] → births[north]``); `Loop.by_variable`
+and `LoopSet.by_variable` give the view by variable, where the growth loop of
+every region is one.
 """
 
 from __future__ import annotations
