@@ -251,3 +251,12 @@ moving[south] = gap / 10 ~ people/year ~ |
         ("Population[north]", "gap", "moving[north]"): Polarity.BALANCING,
         ("Population[south]", "gap", "moving[south]"): Polarity.BALANCING,
     }
+
+
+def test_an_ensemble_scores_each_member_as_its_own_run(regions: ns.Model) -> None:
+    loops = find_loops(regions)
+    rates = np.array([[0.04, 0.08], [0.03, 0.03]])  # birth rate by region, then member
+    ensemble = loop_scores(regions, loops=loops, params={"birth rate": rates})
+    for member in range(2):
+        alone = loop_scores(regions, loops=loops, params={"birth rate": rates[:, member]})
+        np.testing.assert_array_equal(ensemble.relative[member], alone.relative[0])
