@@ -94,7 +94,7 @@ def strip_cost(model: str, repeats: int) -> None:
     import nestedsystems as ns
     from nestedsystems.dashboard import whatif
     from nestedsystems.dashboard.cache import prepared_model
-    from nestedsystems.dashboard.dominance_strip import scored_run
+    from nestedsystems.dashboard.scored_run import scored_run
     from nestedsystems.dominance import loop_scores
     from nestedsystems.trajectories import every_step_run
 

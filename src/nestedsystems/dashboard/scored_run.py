@@ -1,0 +1,170 @@
+"""One run per lever move for the what-if charts and the loop scores beneath them.
+
+Loops That Matter needs an Euler run saved at every TIME STEP, holding every
+variable, the inner stocks of a SMOOTH or DELAY included. The charts' run is that
+run read at every SAVEPER (`scored_run`): the engine saves at SAVEPER by keeping
+every few steps of the same Euler loop, so the rows are a plain run's to the last
+bit, and a lever move simulates once for the charts and the dominance strip.
+The run keeps its every-step run until the strip has scored it, so scenarios that
+are merely compared never pay for scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..dominance import LoopScores, loop_scores
+from ..expressions import canonical
+from ..loops import LoopSet, find_loops
+from ..model import Kind
+from .cache import PreparedModel
+from .figures import IndexedRun
+
+__all__ = ["EveryStepKernels", "ScoredRun", "StripBasis", "scored_run", "strip_basis"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StripBasis:
+    """What a model's strip needs, made once per model.
+
+    Attributes
+    ----------
+    loops:
+        The loops the model's author named: the ones a board can be told about.
+    baseline:
+        Their scores over the baseline.
+    columns:
+        Every variable of the model, inner ones included, to save in the run at
+        every TIME STEP; ``None`` where the charts' run cannot be read from that
+        run (SAVEPER or TIME STEP given by an equation), and the strip runs its own.
+    saved:
+        The columns of the charts' run, as the baseline has them.
+    kernels:
+        Which compiled model runs the every-step run (`EveryStepKernels`).
+    """
+
+    loops: LoopSet
+    baseline: LoopScores
+    columns: tuple[str, ...] | None
+    saved: tuple[str, ...]
+    kernels: EveryStepKernels
+
+
+class EveryStepKernels:
+    """The compiled model for the strip's runs: machine code once its kernel for
+    the every-step run is compiled, generated Python until then.
+
+    Machine code is compiled per set of saved columns, so the run saving every
+    variable at every step is a kernel of its own: its first compile takes about
+    a minute on a new machine (a fraction of a second from numba's disk cache
+    after). It is compiled on a daemon thread right after the server's own kernel,
+    most likely before anyone moves a lever, and no lever move ever waits for it.
+    """
+
+    def __init__(self, prepared: PreparedModel, columns: tuple[str, ...] | None, time_step: float) -> None:
+        from .. import native
+
+        self.prepared = prepared
+        self.columns = columns
+        self.time_step = time_step
+        self.ready = threading.Event()
+        if columns is not None and native.by_default():
+            threading.Thread(target=self._compile, daemon=True, name="strip-compile").start()
+
+    def compiled(self) -> Any:
+        """The compiled model to run now."""
+        return self.prepared.compiled if self.ready.is_set() else self.prepared.interpreted
+
+    def _compile(self, patience: float = 3600.0) -> None:
+        import nestedsystems as ns
+
+        # After the server's own kernel: two compiles at once would only slow both.
+        deadline = time.monotonic() + patience
+        while self.prepared.compiled is self.prepared.interpreted:
+            if time.monotonic() > deadline:
+                return  # numba never came: generated Python keeps serving
+            time.sleep(1.0)
+        try:
+            ns.simulate(
+                self.prepared.compiled, params={"saveper": self.time_step}, return_columns=self.columns
+            )
+        except Exception:  # generated Python keeps serving; nothing is lost
+            return
+        self.ready.set()
+
+
+@functools.lru_cache(maxsize=8)
+def strip_basis(prepared: PreparedModel) -> StripBasis | None:
+    """The named loops of a prepared model and their baseline scores, or ``None``
+    when the model names no loops (the app then shows no strip)."""
+    model: Any = prepared.model
+    declared = len(getattr(model, "loops", ()))
+    if not declared:
+        return None
+    # Declared loops are traced before any enumeration: a bound of their number
+    # keeps them all and spares enumerating the thousands of others.
+    loops = find_loops(model, max_loops=declared).named()
+    if not len(loops):
+        return None
+    controls = [model.get(name) for name in ("time step", "saveper")]
+    steady = all(v is not None and v.kind is Kind.CONSTANT for v in controls)
+    columns = tuple(v.name for v in model.variables if v.kind is not Kind.LOOKUP) if steady else None
+    return StripBasis(
+        loops=loops,
+        baseline=loop_scores(prepared.interpreted, loops=loops),
+        columns=columns,
+        saved=tuple(prepared.baseline.names),  # type: ignore[attr-defined]
+        kernels=EveryStepKernels(prepared, columns, _control(model, {}, "time step") if steady else 0.0),
+    )
+
+
+class ScoredRun(IndexedRun):
+    """The charts' run, which keeps the run at every TIME STEP it was read from
+    (``every_step``: ``None`` when there is none, or once the strip has scored it)
+    and the levers it was made with."""
+
+    __slots__ = ("every_step", "params")
+
+    def __init__(self, run: object, every_step: object | None, params: Mapping[str, float]) -> None:
+        super().__init__(run)
+        self.every_step = every_step
+        self.params = dict(params)
+
+
+def _control(model: Any, params: Mapping[str, float], name: str) -> float:
+    for key, value in params.items():
+        if canonical(key) == name:
+            return float(value)
+    return float(model[name].equation.value)
+
+
+def scored_run(compiled: Any, basis: StripBasis, params: Mapping[str, float]) -> ScoredRun:
+    """One Euler run at every TIME STEP, read at every SAVEPER for the charts.
+
+    The engine saves a run at SAVEPER by keeping every ``round(SAVEPER / TIME
+    STEP)``-th step of the same Euler loop, so the rows kept here are the values a
+    plain run gives, to the last bit (only SAVEPER's own column is put back).
+    """
+    import nestedsystems as ns
+
+    if basis.columns is None:
+        return ScoredRun(ns.simulate(compiled, params=dict(params)), None, params)
+    model = compiled.model
+    dt = _control(model, params, "time step")
+    saveper = _control(model, params, "saveper")
+    fine = ns.simulate(
+        compiled, params={**params, "saveper": dt}, method="euler", return_columns=basis.columns
+    )
+    every = max(round(saveper / dt), 1) if saveper > 0 else 1
+    where = {name: j for j, name in enumerate(fine.names)}
+    values = fine.values[:, ::every, [where[name] for name in basis.saved]]
+    for j, name in enumerate(basis.saved):
+        if canonical(name) == "saveper":
+            values[:, :, j] = saveper
+    run = dataclasses.replace(fine, times=fine.times[::every], names=basis.saved, values=values)
+    return ScoredRun(run, fine, params)
