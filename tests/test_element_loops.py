@@ -260,3 +260,23 @@ def test_an_ensemble_scores_each_member_as_its_own_run(regions: ns.Model) -> Non
     for member in range(2):
         alone = loop_scores(regions, loops=loops, params={"birth rate": rates[:, member]})
         np.testing.assert_array_equal(ensemble.relative[member], alone.relative[0])
+
+
+def test_a_named_loop_is_named_in_every_element(tmp_path: Path) -> None:
+    """The author names loops by variables; in a subscripted model the loop repeats
+    in every element, and each instance carries the author's name and id."""
+    documented = REGIONS.replace(
+        "births[Region] = Population[Region] * birth rate[Region] ~ people/year ~ |",
+        "births[Region] = Population[Region] * birth rate[Region] ~ people/year ~ "
+        'Loop R1 "Growth": Population -> births -> Population. More people, more births. |',
+    )
+    loops = find_loops(ns.load(write(tmp_path, documented, "named.mdl")))
+    assert not loops.missing and not loops.notes
+    named = [loop for loop in loops if loop.named]
+    assert [(loop.id, loop.name, loop.variables) for loop in named] == [
+        ("R1[north]", "Growth", ("Population[north]", "births[north]")),
+        ("R1[south]", "Growth", ("Population[south]", "births[south]")),
+    ]
+    assert named[0].description == "More people, more births."
+    # the generated ids go on from the author's
+    assert {loop.id for loop in loops if not loop.named} == {"B1", "B2", "B3", "B4", "R2"}

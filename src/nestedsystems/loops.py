@@ -427,32 +427,37 @@ def _assemble(
         chosen = declared_keys.get(declared.id)
         if chosen is None or chosen in taken:
             chosen = _match(declared, candidates, taken)
-        if chosen is None:
+        if chosen is not None:
+            instances = [(chosen, declared.id)]
+        else:
+            instances = _instances(declared, candidates, taken, graph, order)
+        if not instances:
             missing.append(declared)
             notes.append(
                 f"loop {declared.id} ({declared.name}) is declared but no cycle of the model matches it"
             )
             continue
-        taken.add(chosen)
-        info = candidates[chosen]
         chain = tuple(canonical(v) for v in declared.variables)
-        sequence = info["sequence"]
-        if chain and chain[0] in sequence:
-            at = sequence.index(chain[0])
+        for k, (chosen, loop_id) in enumerate(instances):
+            taken.add(chosen)
+            info = candidates[chosen]
+            sequence = info["sequence"]
+            at = next((i for i, g in enumerate(sequence) if chain and _variable(graph, g) == chain[0]), 0)
             sequence = sequence[at:] + sequence[:at]
-        letter = re.match(r"[A-Za-z]+", declared.id)
-        if letter and letter.group().upper() in "RB" and info["polarity"].letter != letter.group().upper():
-            notes.append(
-                f"loop {declared.id} ({declared.name}) is declared {letter.group().upper()} "
-                f"but its links make it {info['polarity'].value}"
+            match = re.match(r"[A-Za-z]+", declared.id)
+            letter = match.group().upper() if match else ""
+            if k == 0 and letter in ("R", "B") and info["polarity"].letter != letter:
+                notes.append(
+                    f"loop {declared.id} ({declared.name}) is declared {letter} "
+                    f"but its links make it {info['polarity'].value}"
+                )
+            named.append(
+                _loop(model, graph, loop_id, declared.name, sequence, info, True, declared.description)
             )
-        named.append(
-            _loop(model, graph, declared.id, declared.name, sequence, info, True, declared.description)
-        )
 
     counters: dict[str, int] = {}
     for loop in named:
-        parsed = re.fullmatch(r"([A-Za-z]+)(\d+)", loop.id)
+        parsed = re.match(r"([A-Za-z]+)(\d+)(\[|$)", loop.id)
         if parsed:
             prefix = parsed.group(1).upper()
             counters[prefix] = max(counters.get(prefix, 0), int(parsed.group(2)))
@@ -511,6 +516,42 @@ def _starting_at(path: tuple[Link, ...], group: str) -> tuple[Link, ...]:
     sources = [link.source for link in path]
     start = sources.index(group) if group in sources else 0
     return path[start:] + path[:start]
+
+
+def _variable(graph: nx.DiGraph, group: str) -> str:
+    """The variable a group (a variable, or one of its elements) belongs to."""
+    return str(graph.nodes[group].get("variable", group)) if group in graph else group
+
+
+def _instances(
+    declared: NamedLoop,
+    candidates: dict[tuple[str, ...], dict[str, Any]],
+    taken: set[tuple[str, ...]],
+    graph: nx.DiGraph,
+    order: Mapping[str, tuple[int, int]],
+) -> list[tuple[tuple[str, ...], str]]:
+    """In a subscripted model, the loops an author's chain of variables names: one
+    per element where the loop repeats (ids ``R1[north]``, ``R1[south]``)."""
+    chain = tuple(canonical(v) for v in declared.variables)
+    if len(chain) > 1 and chain[0] == chain[-1]:
+        chain = chain[:-1]
+    if not chain:
+        return []
+    wanted = _rotation_key(chain)
+    found = [
+        key
+        for key, info in candidates.items()
+        if key not in taken and _rotation_key(tuple(_variable(graph, g) for g in info["sequence"])) == wanted
+    ]
+    found.sort(key=lambda key: sorted(order.get(g, (0, 0)) for g in key))
+    if len(found) < 2:
+        return [(key, declared.id) for key in found]
+    named = []
+    for key in found:
+        first = next(g for g in candidates[key]["sequence"] if _variable(graph, g) == chain[0])
+        name = str(graph.nodes[first]["name"]) if first in graph else first
+        named.append((key, declared.id + name[name.index("[") :] if "[" in name else declared.id))
+    return named
 
 
 def _match(
