@@ -89,10 +89,9 @@ class EveryStepKernels:
             if time.monotonic() > deadline:
                 return  # numba never came: generated Python keeps serving
             time.sleep(1.0)
+        native: Any = self.prepared.compiled
         try:
-            ns.simulate(
-                self.prepared.compiled, params={"saveper": self.time_step}, return_columns=self.columns
-            )
+            ns.simulate(native, params={"saveper": self.time_step}, return_columns=self.columns)
         except Exception:  # generated Python keeps serving; nothing is lost
             return
         self.ready.set()
