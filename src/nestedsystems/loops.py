@@ -27,7 +27,7 @@ import networkx as nx
 from .causal_graph import causal_graph, cycles_by_length, known_value_signs, structural_polarities
 from .errors import ModelError
 from .expressions import canonical
-from .model import Kind, Model, NamedLoop
+from .model import Model, NamedLoop
 from .polarity import LinkPolarity
 
 __all__ = ["Link", "LinkPolarity", "Loop", "LoopSet", "Polarity", "find_loops"]
