@@ -280,3 +280,24 @@ def test_a_named_loop_is_named_in_every_element(tmp_path: Path) -> None:
     assert named[0].description == "More people, more births."
     # the generated ids go on from the author's
     assert {loop.id for loop in loops if not loop.named} == {"B1", "B2", "B3", "B4", "R2"}
+
+
+def test_numeric_ranges_over_three_dimensions(test_models: Path) -> None:
+    """Level_1 over 5 x 3 x 2 elements, each with an inflow A·L (R) and an outflow
+    B·L (B): the net flow is (A - B)·L, so the reinforcing loop's share of each
+    element's change is A / (A + B) at every step, the balancing one's -B / (A + B);
+    where A = B the element holds still and no loop has a share."""
+    model = ns.load(test_models / "tests" / "subscript_numeric_range" / "test_subscript_numeric_range.mdl")
+    loops = find_loops(model)
+    assert len(loops) == 60 and len(loops.partitions) == 30
+    scores = loop_scores(model, loops=loops)
+    run = ns.simulate(model)
+    for loop in loops:
+        level = loop.variables[0]
+        cell = level[level.index("[") :]
+        a, b = run[f"Matrix_A{cell}"][0], run[f"Matrix_B{cell}"][0]
+        share = a / (a + b) if loop.polarity is Polarity.REINFORCING else -b / (a + b)
+        if a == b:  # inflow and outflow balance: the element never changes, nothing is shared
+            share = 0.0
+            assert not scores.active[0, :, loop.partition].any()
+        np.testing.assert_allclose(scores[loop.id][1:], share, rtol=1e-9, err_msg=str(loop))
