@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nestedsystems as ns
-from nestedsystems.dominance import dominant_sets, flow_link_score, link_score, loop_scores
+from nestedsystems.dominance import DominantPeriod, dominant_sets, flow_link_score, link_score, loop_scores
 from nestedsystems.errors import ParameterError
 from nestedsystems.expressions import canonical
 from nestedsystems.loops import Polarity, find_loops
@@ -204,14 +204,58 @@ def test_the_narrative_names_unnamed_loops_by_their_variables_and_smooths_flicke
     scores = loop_scores(ns.load(test_models / "samples" / "SIR" / "SIR.mdl"))
     story = describe_dominance(scores)
     assert story[0] == (
-        "Days 0–34: the loop through Infectious and Succumbing (R1, reinforcing) drives most of the change."
+        "Days 0–30: the loop through Infectious and Succumbing (R1, reinforcing) drives most of the change."
     )
+    # past the peak, susceptibles run out (B2) while the sick recover (B1): then recovery alone
+    assert story[1].startswith("Days 30–48: the B2 and B1 loops, both balancing, together drive")
     assert story[-1].startswith("Days 48–100: the loop through Infectious and Recovering (B1, balancing)")
+    assert len(story) == 3
     # shares averaged over a window as long as the run: over 100 days the balancing loops explain more
     (whole,) = describe_dominance(scores, shortest=1000.0)
     assert whole == "Days 0–100: the B1 and B2 loops, both balancing, together drive most of the change."
     with pytest.raises(ParameterError, match="partition 3 does not exist"):
         describe_dominance(scores, partition=3)
+
+
+def _period(loops, polarity, start, end, share=0.6):
+    return DominantPeriod(0, tuple(loops), polarity, start, end, share)
+
+
+def test_flickering_sets_that_keep_one_loop_are_told_as_one_stretch():
+    from nestedsystems.narrative import merge_periods
+
+    r, b = Polarity.REINFORCING, Polarity.BALANCING
+    flicker = [
+        _period(["B2"], b, 0, 9.5),
+        _period(["R3", "R7"], r, 10, 11.5),
+        _period(["R3", "R9"], r, 12, 13.5),
+        _period(["B1"], b, 14, 14.5),  # a blink of the other polarity, shorter than `shortest`
+        _period(["R3", "R7", "R9"], r, 15, 19.5),
+        _period(["R3"], r, 20, 29.5),
+        _period(["R7"], r, 30, 39.5),  # R3 has left: a new stretch, though R7 was there before
+    ]
+    told = merge_periods(flicker, shortest=2.0)
+    assert [(p.loops, p.start, p.end) for p in told] == [
+        (("B2",), 0, 9.5),
+        # R3 in every set, 19 time units; R7 and R9 in them for 7 each: not half of it
+        (("R3",), 10, 29.5),
+        (("R7",), 30, 39.5),
+    ]
+    assert told[1].polarity is r and told[1].share == pytest.approx(0.6)
+    # with a longer `shortest` the short stretches on either side fold into R3's
+    assert [(p.loops, p.start, p.end) for p in merge_periods(flicker, shortest=10.0)] == [(("R3",), 0, 39.5)]
+
+
+def test_the_drift_narrative_tells_the_slide_as_burnout_attrition(flagship):
+    from nestedsystems.narrative import narrated_periods
+
+    model, loops = flagship
+    scores = loop_scores(model, loops=loops.named())
+    slide = scores.times[_slide(model, scores)]
+    (told,) = [p for p in narrated_periods(scores) if p.start <= slide.mean() <= p.end]
+    assert told.polarity is Polarity.REINFORCING and "R3" in told.loops
+    # the stretch told covers most of the slide
+    assert np.mean((slide >= told.start) & (slide <= told.end)) > 0.8
 
 
 def test_a_model_at_rest_has_nothing_to_tell(test_models):
@@ -406,3 +450,26 @@ def test_loops_that_compete_rank_before_a_loop_alone_in_its_partition():
         *sorted(["R1", "B1"], key=shares.get, reverse=True),
         "B2",
     ]
+
+
+def test_the_loops_command_tells_the_flagship_in_the_specifications_loops(capsys):
+    """`nestedsystems loops models/nested_systems.mdl --dominance`: the author's loops
+    compared among themselves, and the drift's slide told as burnout-attrition."""
+    import re
+
+    from nestedsystems.cli import main
+
+    specified = {f"R{i}" for i in range(1, 13)} | {f"B{i}" for i in range(1, 6)}
+    drift = ["--scenario", str(SCENARIOS / "drift.toml")]
+    assert main(["loops", str(FLAGSHIP), "--dominance", *drift]) == 0
+    out = capsys.readouterr().out
+    story = [line for line in out.splitlines() if line.startswith("Months ")]
+    told = {loop for line in story for loop in re.findall(r"\b([RB]\d+)\b", line)}
+    assert story and told <= specified and "R3" in told
+    slide = [line for line in story if "Burnout-attrition (R3)" in line or "(R3, reinforcing)" in line]
+    assert slide and "17 loops (17 named)" in out and "among the named loops" in out
+
+    assert main(["loops", str(FLAGSHIP), "--dominance", "--all-loops", "--top", "3"]) == 0
+    assert "2000 loops (17 named)" in capsys.readouterr().out
+    assert main(["loops", str(FLAGSHIP), "--dominance", "--all-loops", "--named"]) == 2
+    assert "contradict" in capsys.readouterr().err

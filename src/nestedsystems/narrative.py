@@ -13,39 +13,107 @@ flicker of dominance at a turning point does not become a sentence of its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from .dominance import DominantPeriod, LoopScores, dominant_sets, periods_of
 from .errors import ParameterError
-from .loops import Loop
+from .loops import Loop, Polarity
 
 __all__ = ["describe_dominance", "describe_periods", "merge_periods", "narrated_periods"]
 
 
 def merge_periods(periods: list[DominantPeriod], shortest: float) -> list[DominantPeriod]:
-    """Fold periods shorter than `shortest` into the one before (or after, for the first)."""
-    kept: list[DominantPeriod] = []
-    for period in periods:
-        if kept and (period.end - period.start < shortest or period.loops == kept[-1].loops):
-            previous = kept[-1]
-            kept[-1] = DominantPeriod(
-                previous.partition,
-                previous.loops,
-                previous.polarity,
-                previous.start,
-                period.end,
-                previous.share,
-            )
+    """Stretches of time a reader can follow, out of step-by-step dominant sets.
+
+    Among many loops the dominant set changes membership at nearly every step
+    while one loop stays in it throughout (R3 with R7 now, R3 with R9 next).
+    Consecutive periods of one polarity with a loop in every one of them are one
+    stretch; its loops are those in the dominant set at least half of the
+    stretch. Stretches shorter than `shortest` are then folded into a neighbour:
+    the one that shares such a loop, else the longer one.
+    """
+    stretches: list[_Stretch] = []
+    for i, period in enumerate(periods):
+        following = periods[i + 1].start if i + 1 < len(periods) else None
+        stretch = _Stretch.of(period, following)
+        if stretches and stretches[-1].joins(stretch):
+            stretches[-1] = stretches[-1].absorb(stretch)
         else:
-            kept.append(period)
-    if len(kept) > 1 and kept[0].end - kept[0].start < shortest:
-        first, second = kept[0], kept[1]
-        kept[:2] = [
-            DominantPeriod(
-                second.partition, second.loops, second.polarity, first.start, second.end, second.share
-            )
-        ]
-    return kept
+            stretches.append(stretch)
+    while len(stretches) > 1:
+        short = [i for i, s in enumerate(stretches) if s.end - s.start < shortest]
+        if not short:
+            break
+        i = min(short, key=lambda k: stretches[k].end - stretches[k].start)
+        neighbours = [k for k in (i - 1, i + 1) if 0 <= k < len(stretches)]
+        k = max(neighbours, key=lambda k: (stretches[k].joins(stretches[i]), stretches[k].end - stretches[k].start))
+        low, high = min(i, k), max(i, k)
+        stretches[low : high + 1] = [stretches[k].absorb(stretches[i])]
+        # the stretches on either side of a folded one may now be one
+        for j in (low - 1, low):
+            if 0 <= j < len(stretches) - 1 and stretches[j].joins(stretches[j + 1]):
+                stretches[j : j + 2] = [stretches[j].absorb(stretches[j + 1])]
+    return [stretch.period() for stretch in stretches]
+
+
+@dataclass(frozen=True)
+class _Stretch:
+    """Consecutive dominant periods told as one: how long each loop was in the
+    dominant set, over how much of the stretch its polarity led."""
+
+    partition: int
+    polarity: Polarity
+    start: float
+    end: float
+    backbone: frozenset[str]  # the loops in every one of its dominant sets
+    presence: dict[str, float]  # loop id -> time spent in the dominant set
+    led: float  # time over which its sets dominated (not folded-in time)
+    share: float  # time-weighted share of those sets (divide by `led`)
+
+    @classmethod
+    def of(cls, period: DominantPeriod, following: float | None) -> _Stretch:
+        # a period covers its steps up to the next period's start; the last one its own span
+        span = (following - period.start) if following is not None else (period.end - period.start)
+        span = max(span, 1e-12)
+        return cls(
+            period.partition,
+            period.polarity,
+            period.start,
+            period.end,
+            frozenset(period.loops),
+            dict.fromkeys(period.loops, span),
+            span,
+            period.share * span,
+        )
+
+    def joins(self, other: _Stretch) -> bool:
+        return self.polarity is other.polarity and bool(self.backbone & other.backbone)
+
+    def absorb(self, other: _Stretch) -> _Stretch:
+        """This stretch widened over `other`, whose loops count if it `joins`."""
+        start, end = min(self.start, other.start), max(self.end, other.end)
+        if not self.joins(other):
+            return replace(self, start=start, end=end)
+        presence = dict(self.presence)
+        for loop, time in other.presence.items():
+            presence[loop] = presence.get(loop, 0.0) + time
+        return replace(
+            self,
+            start=start,
+            end=end,
+            backbone=self.backbone & other.backbone,
+            presence=presence,
+            led=self.led + other.led,
+            share=self.share + other.share,
+        )
+
+    def period(self) -> DominantPeriod:
+        core = sorted(loop for loop, time in self.presence.items() if time >= 0.5 * self.led)
+        return DominantPeriod(
+            self.partition, tuple(core), self.polarity, self.start, self.end, self.share / self.led
+        )
 
 
 def _plural(units: str) -> str:
@@ -63,7 +131,8 @@ def _clause(text: str) -> str:
     """A description as the second half of a sentence: its first letter lowered
     unless it starts an acronym or a name written in capitals."""
     text = text.strip()
-    if len(text) > 1 and text[0].isupper() and text[1].islower():
+    first = text.split(" ", 1)[0]
+    if first == "A" or (len(first) > 1 and first[0].isupper() and first[1].islower()):
         text = text[0].lower() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
 

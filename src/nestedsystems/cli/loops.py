@@ -13,13 +13,15 @@ Find the feedback loops of MODEL: their ids (the author's R1, B2... where the mo
 names them), polarity and variables. With --dominance the model is simulated (Euler
 at TIME STEP) and each loop's share of the change is computed by the Loops That
 Matter method, with the periods in which one set of loops dominates and a
-plain-language account of them. In a big model thousands of loops share the
-change and short balancing loops lead; --named compares the author's loops among
-themselves, which is usually the story a reader wants.
+plain-language account of them. When the model names its loops (as the flagship
+does, R1 ... B5), --dominance compares the author's loops among themselves: in a
+big model thousands of loops share the change and short balancing loops lead,
+which is rarely the story a reader wants; --all-loops scores every loop found.
 
 examples:
   nestedsystems loops models/nested_systems.mdl
-  nestedsystems loops models/nested_systems.mdl --scenario models/scenarios/drift.toml --dominance --named
+  nestedsystems loops models/nested_systems.mdl --scenario models/scenarios/drift.toml --dominance
+  nestedsystems loops models/nested_systems.mdl --dominance --all-loops
   nestedsystems loops sir.mdl --format dot > sir.dot
   nestedsystems loops sir.mdl --dominance --format json
 """
@@ -38,7 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--named",
         action="store_true",
-        help="only the loops the model's author named: their shares compare them among themselves",
+        help="only the loops the model's author named (the default with --dominance when there are any)",
+    )
+    parser.add_argument(
+        "--all-loops",
+        action="store_true",
+        help="with --dominance, score every loop found, named or not",
     )
     parser.add_argument(
         "--top", type=int, default=40, metavar="N", help="rows of the table (default 40; 0 for all)"
@@ -59,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     from .. import load
     from ..dominance import loop_scores
+    from ..errors import ParameterError
     from ..loops import find_loops
     from ..narrative import describe_dominance
 
@@ -68,8 +76,11 @@ def handle(args: argparse.Namespace) -> int:
 
         model = apply_scenario(model, load_scenario(args.scenario))
     loops = find_loops(model, max_loops=args.max_loops, max_length=args.max_length)
-    if args.named:
-        loops = loops.named()
+    if args.named and args.all_loops:
+        raise ParameterError("--named and --all-loops contradict each other: choose one")
+    named = loops.named()
+    if args.named or (args.dominance and not args.all_loops and len(named)):
+        loops = named
     scores = loop_scores(model, loops=loops) if args.dominance else None
     story = describe_dominance(scores) if scores is not None else []
     if args.format == "json":
@@ -143,7 +154,8 @@ def _as_table(loops: Any, scores: Any, story: list[str], top: int = 0) -> str:
     lines.extend(f"note: {note}" for note in loops.notes)
     if scores is not None:
         lines.append("")
-        lines.append("share: mean |relative loop score| while its partition changes")
+        among = " among the named loops (--all-loops: every loop)" if named == len(loops) else ""
+        lines.append(f"share: mean |relative loop score|{among} while its partition changes")
         lines.extend(story)
     return "\n".join(lines)
 
