@@ -23,8 +23,8 @@ def main() -> None:
     adopt = replace(
         crisis,
         name="Adopt Sanctuary in year 1, protect funding",
-        settings=crisis.settings
-        + (
+        settings=(
+            *crisis.settings,
             ("Sanctuary adoption", 1),
             ("Sanctuary start month", 12),
             ("Reserve policy", 6),

@@ -22,7 +22,12 @@ SCENARIOS = ROOT / "models" / "scenarios"
 FIGURES = {
     "rm0_equilibrium": ["baseline"],
     "rm1_drift_and_tipping": ["baseline", "drift"],
-    "rm2_worse_before_better": ["crisis_year", "sanctuary_adoption", "abandonment_month18", "adoption_while_overloaded"],
+    "rm2_worse_before_better": [
+        "crisis_year",
+        "sanctuary_adoption",
+        "abandonment_month18",
+        "adoption_while_overloaded",
+    ],
     "rm3_funding_cut": ["baseline", "funding_cut_20", "funding_cut_20_with_reserves"],
     "rm4_restraint_ban": ["baseline", "restraint_ban_without_capability", "restraint_ban_with_capability"],
     "rm5_synergy": ["crisis_year", "combined_levers"],
@@ -37,7 +42,9 @@ def main(argv: list[str]) -> None:
     model = ns.load(ROOT / "models" / "nested_systems.mdl")
     driver = _webdriver()
     for name, scenarios in FIGURES.items():
-        runs = {s: ns.simulate(model, scenario=SCENARIOS / f"{s}.toml", return_columns=OUTPUTS) for s in scenarios}
+        runs = {
+            s: ns.simulate(model, scenario=SCENARIOS / f"{s}.toml", return_columns=OUTPUTS) for s in scenarios
+        }
         panels = []
         for output in OUTPUTS:
             fig = figure(title=output, width=380, height=300, x_axis_label="month")

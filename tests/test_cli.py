@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TEST_MODELS
-from vensim_output import read_vensim_output
 
+from conftest import TEST_MODELS
 from nestedsystems.cli import COMMANDS, build_parser, main
+from vensim_output import read_vensim_output
 
 TEACUP = TEST_MODELS / "samples" / "teacup" / "teacup.mdl"
 

@@ -19,7 +19,6 @@ if not (shutil.which("chromium") and shutil.which("chromedriver")):
     )
 
 from nestedsystems.dashboard.browser import DashboardPage, ServerProcess  # noqa: E402
-
 from test_explorer_arrays import MODEL, euler  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

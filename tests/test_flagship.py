@@ -41,7 +41,9 @@ def run_with(name: str, *settings, interventions=()) -> pd.DataFrame:
     from dataclasses import replace
 
     scenario = replace(
-        base, settings=base.settings + tuple(settings), interventions=base.interventions + tuple(interventions)
+        base,
+        settings=base.settings + tuple(settings),
+        interventions=base.interventions + tuple(interventions),
     )
     return ns.simulate(model(), scenario=scenario).to_pandas()
 
@@ -102,12 +104,19 @@ def test_names_others_depend_on_exist_with_ranges():
 
 def test_every_variable_has_units_and_documentation_and_a_sector_view():
     for variable in model().variables:
-        if variable.origin is not None or variable.name.upper() in {"INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER"}:
+        if variable.origin is not None or variable.name.upper() in {
+            "INITIAL TIME",
+            "FINAL TIME",
+            "TIME STEP",
+            "SAVEPER",
+        }:
             continue
         assert variable.units, variable.name
         assert variable.documentation, variable.name
         if variable.kind is not ns.Kind.LOOKUP:
-            assert variable.group in {"Clients", "Staff", "Organization", "Funding and environment"}, variable.name
+            assert variable.group in {"Clients", "Staff", "Organization", "Funding and environment"}, (
+                variable.name
+            )
     m = model()
     assert m["Staffing ratio"].group == "Staff"
     assert m["Contract length"].group == "Funding and environment"
@@ -160,9 +169,10 @@ def test_rm1_drift_declines_slowly_then_slides_into_a_trauma_organized_state():
     assert frame["Annual staff turnover"].loc[36] < 16
     assert frame["Staff strain"].loc[36] < 0.4
     # then an accelerating slide: the fourth year changes less than the sixth
-    assert frame["Staff strain"].loc[48] - frame["Staff strain"].loc[36] < frame["Staff strain"].loc[72] - frame[
-        "Staff strain"
-    ].loc[60]
+    assert (
+        frame["Staff strain"].loc[48] - frame["Staff strain"].loc[36]
+        < frame["Staff strain"].loc[72] - frame["Staff strain"].loc[60]
+    )
     end = frame.iloc[-1]
     assert 35 <= end["Annual staff turnover"] <= 50
     assert 3 <= end["Restraints per 1000 client days"] / base["Restraints per 1000 client days"] <= 5
@@ -196,7 +206,10 @@ def test_rm2_sanctuary_is_worse_before_better():
     # then better: by month 48-60
     assert adopt["Incidents"].loc[36] < never["Incidents"].loc[36]
     turnover_cut = 1 - adopt["Annual staff turnover"].loc[60] / never["Annual staff turnover"].loc[60]
-    restraint_cut = 1 - adopt["Restraints per 1000 client days"].loc[60] / never["Restraints per 1000 client days"].loc[60]
+    restraint_cut = (
+        1
+        - adopt["Restraints per 1000 client days"].loc[60] / never["Restraints per 1000 client days"].loc[60]
+    )
     assert 1 / 3 <= turnover_cut <= 2 / 3
     assert 0.5 <= restraint_cut <= 0.9
     assert adopt["Organizational climate"].loc[60] > 0.6
@@ -214,12 +227,19 @@ def test_rm2_abandoning_at_month_18_ends_worse_than_never_starting():
 def test_rm2_adoption_while_overloaded_stalls_unless_staffing_is_added():
     stalled = scenario_run("adoption_while_overloaded")
     staffed = run_with(
-        "adoption_while_overloaded", interventions=(Intervention("Staffing ratio", InterventionKind.STEP, 12, 0.4),)
+        "adoption_while_overloaded",
+        interventions=(Intervention("Staffing ratio", InterventionKind.STEP, 12, 0.4),),
     )
     # the overloaded floor cancels training: the practice crawls for years
-    assert stalled["Trauma informed implementation"].loc[36] < 0.75 * staffed["Trauma informed implementation"].loc[36]
+    assert (
+        stalled["Trauma informed implementation"].loc[36]
+        < 0.75 * staffed["Trauma informed implementation"].loc[36]
+    )
     assert stalled["Annual staff turnover"].loc[48] > 1.5 * staffed["Annual staff turnover"].loc[48]
-    assert stalled["Restraints per 1000 client days"].loc[48] > 1.5 * staffed["Restraints per 1000 client days"].loc[48]
+    assert (
+        stalled["Restraints per 1000 client days"].loc[48]
+        > 1.5 * staffed["Restraints per 1000 client days"].loc[48]
+    )
     assert staffed["Trauma informed implementation"].loc[60] > 0.7
     assert staffed["Annual staff turnover"].loc[60] < 18
 
@@ -237,7 +257,11 @@ def test_rm3_funding_cut_cascades():
     assert cut["Annual staff turnover"].loc[36] > base["Annual staff turnover"].loc[36]
     assert cut["Annual staff turnover"].loc[48] > 1.3 * cut["Annual staff turnover"].loc[24]
     savings = (base["Staff costs"] - cut["Staff costs"]).loc[25:48].sum()
-    extra = (cut["Overtime costs"] + cut["Turnover costs"] - base["Overtime costs"] - base["Turnover costs"]).loc[25:48].sum()
+    extra = (
+        (cut["Overtime costs"] + cut["Turnover costs"] - base["Overtime costs"] - base["Turnover costs"])
+        .loc[25:48]
+        .sum()
+    )
     assert extra > 0.5 * savings > 0
     assert cut["Annual staff turnover"].iloc[-1] > 35
 
@@ -280,9 +304,15 @@ def test_rm5_combined_levers_beat_the_sum_of_single_levers():
     base = scenario_run("crisis_year")
     singles = [
         run_with("crisis_year", ("Sanctuary adoption", 1), ("Sanctuary start month", 36)),
-        run_with("crisis_year", interventions=(Intervention("Supervision hours", InterventionKind.STEP, 36, 1),)),
-        run_with("crisis_year", interventions=(Intervention("Staffing ratio", InterventionKind.STEP, 36, 0.2),)),
-        run_with("crisis_year", interventions=(Intervention("Inflation indexing", InterventionKind.STEP, 36, 1),)),
+        run_with(
+            "crisis_year", interventions=(Intervention("Supervision hours", InterventionKind.STEP, 36, 1),)
+        ),
+        run_with(
+            "crisis_year", interventions=(Intervention("Staffing ratio", InterventionKind.STEP, 36, 0.2),)
+        ),
+        run_with(
+            "crisis_year", interventions=(Intervention("Inflation indexing", InterventionKind.STEP, 36, 1),)
+        ),
     ]
     combined = scenario_run("combined_levers")
 
@@ -305,7 +335,12 @@ def test_extreme_conditions():
     # no staff at all: workload sits at its cap and nobody restrains anyone
     no_staff = ns.simulate(
         compiled(),
-        params={"Reference staffing ratio": 0, "Staffing ratio": 0.6, "Licensed minimum ratio": 0, "Hiring freeze": 1},
+        params={
+            "Reference staffing ratio": 0,
+            "Staffing ratio": 0.6,
+            "Licensed minimum ratio": 0,
+            "Hiring freeze": 1,
+        },
     ).to_pandas()
     assert no_staff["Total staff"].max() == 0
     assert no_staff["Workload"].min() == pytest.approx(3.0)
@@ -315,7 +350,13 @@ def test_extreme_conditions():
 def test_co_flows_never_go_negative():
     for name in ("drift", "funding_cut_20", "restraint_ban_without_capability", "sanctuary_adoption"):
         frame = scenario_run(name)
-        for column in ("Total client distress", "Total staff skill", "New staff", "Experienced staff", "Clients in care"):
+        for column in (
+            "Total client distress",
+            "Total staff skill",
+            "New staff",
+            "Experienced staff",
+            "Clients in care",
+        ):
             assert frame[column].min() >= 0, (name, column)
         assert frame["Average client distress"].max() <= 1
         assert frame["Average staff skill"].max() <= 1
@@ -326,7 +367,9 @@ def test_halving_the_time_step_and_rk45_agree():
     columns = ["Staff strain", "Organizational climate", "Annual staff turnover"]
     coarse = ns.simulate(compiled(), params=params, return_columns=columns)
     fine = ns.simulate(compiled(), params={**params, "TIME STEP": 0.0625}, return_columns=columns)
-    accurate = ns.simulate(compiled(), params=params, method="RK45", rtol=1e-8, atol=1e-10, return_columns=columns)
+    accurate = ns.simulate(
+        compiled(), params=params, method="RK45", rtol=1e-8, atol=1e-10, return_columns=columns
+    )
     for column in columns:
         assert np.allclose(coarse[column], fine[column], atol=0.02 * np.abs(coarse[column]).max())
         assert np.allclose(fine[column], accurate[column], atol=0.02 * np.abs(coarse[column]).max())

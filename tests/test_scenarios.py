@@ -105,7 +105,9 @@ def test_a_ramp_may_give_its_slope_instead_of_its_height(tmp_path):
 
 def test_simulate_accepts_a_scenario_file_and_it_changes_the_run(model):
     base = ns.simulate(model, return_columns=["Staff strain"])["Staff strain"]
-    cut = ns.simulate(model, scenario=ROOT / "models/scenarios/funding_cut_20.toml", return_columns=["Staff strain"])
+    cut = ns.simulate(
+        model, scenario=ROOT / "models/scenarios/funding_cut_20.toml", return_columns=["Staff strain"]
+    )
     assert cut["Staff strain"][-1] > base[-1] + 0.2
 
 
@@ -119,8 +121,15 @@ def test_simulate_accepts_a_scenario_file_and_it_changes_the_run(model):
         ('[set]\n"Staffing ratio" = true\n', "must be a finite number"),
         ('[[intervention]]\nvariable = "Staffing ratio"\nkind = "jump"\nstart = 1\nheight = 1\n', "kind"),
         ('[[intervention]]\nvariable = "Staffing ratio"\nkind = "step"\nstart = 1\n', "height"),
-        ('[[intervention]]\nvariable = "Staffing ratio"\nkind = "pulse"\nstart = 1\nheight = 0.1\n', "duration"),
-        ('[[intervention]]\nvariable = "Staffing ratio"\nkind = "step"\nstart = 1\nheight = 0.1\nwhen = 2\n', "when"),
+        (
+            '[[intervention]]\nvariable = "Staffing ratio"\nkind = "pulse"\nstart = 1\nheight = 0.1\n',
+            "duration",
+        ),
+        (
+            '[[intervention]]\nvariable = "Staffing ratio"\nkind = "step"\n'
+            "start = 1\nheight = 0.1\nwhen = 2\n",
+            "when",
+        ),
         ('[[intervention]]\nvariable = "Staffing ratio"\nkind = "step"\nstart = 1\nheight = 0.6\n', "within"),
         ("name = \n", "TOML"),
     ],

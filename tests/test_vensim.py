@@ -357,10 +357,10 @@ def _vensim_columns(model_file: Path, output: str = "output.*") -> tuple[object,
     """Our run and the reference output, at the times (nearest, as the output rounds
     them) and columns both have."""
     import numpy as np
-    from vensim_output import read_vensim_output
 
     from nestedsystems import simulate
     from nestedsystems.expressions import canonical
+    from vensim_output import read_vensim_output
 
     run = simulate(load(model_file)).to_pandas()
     (found,) = [p for p in model_file.parent.glob(output) if p.suffix in (".tab", ".csv")]

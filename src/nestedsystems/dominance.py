@@ -34,6 +34,7 @@ loops (`LoopSet.named`, `LoopSet.subset`).
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -364,7 +365,7 @@ class _Plan:
                 cuts = [k for k, link in enumerate(path) if graph.nodes[link.source]["state"]] or [0]
                 rows = rows[cuts[0] :] + rows[: cuts[0]]
                 bounds = [c - cuts[0] for c in cuts] + [len(rows)]
-                parts = [tuple(rows[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+                parts = [tuple(rows[a:b]) for a, b in itertools.pairwise(bounds)]
                 self.path_segments.append([segments.setdefault(part, len(segments)) for part in parts])
                 owner.append(i)
         self.flow_signs = np.array(

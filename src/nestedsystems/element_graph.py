@@ -125,10 +125,8 @@ def element_graph(model: Model, graph: nx.DiGraph) -> None:
         keys = []
         for j, column in enumerate(_columns(compiled, variable)):
             key = canonical(column)
-            if owner:
-                group = canonical(owner[j])  # the element of the variable the modeler wrote
-            else:
-                group = canonical(variable.origin) if variable.origin else key
+            # the element of the variable the modeler wrote
+            group = canonical(owner[j] if owner else variable.origin or column)
             graph.add_node(
                 key,
                 name=column,

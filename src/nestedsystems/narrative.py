@@ -48,7 +48,10 @@ def merge_periods(periods: list[DominantPeriod], shortest: float) -> list[Domina
             break
         i = min(short, key=lambda k: stretches[k].end - stretches[k].start)
         neighbours = [k for k in (i - 1, i + 1) if 0 <= k < len(stretches)]
-        k = max(neighbours, key=lambda k: (stretches[k].joins(stretches[i]), stretches[k].end - stretches[k].start))
+        k = max(
+            neighbours,
+            key=lambda k: (stretches[k].joins(stretches[i]), stretches[k].end - stretches[k].start),
+        )
         low, high = min(i, k), max(i, k)
         stretches[low : high + 1] = [stretches[k].absorb(stretches[i])]
         # the stretches on either side of a folded one may now be one

@@ -62,7 +62,8 @@ def _sorted(model: Model, graph: dict[str, list[str]], what: str) -> list[str]:
         cycle = [model[name].name for name in error.args[1]][:-1]
         first = model[error.args[1][0]]
         raise AlgebraicLoopError(
-            f"algebraic loop {what}: " + " -> ".join([*cycle, cycle[0]])
+            f"algebraic loop {what}: "
+            + " -> ".join([*cycle, cycle[0]])
             + "; put a stock (INTEG, SMOOTH, DELAY) somewhere on this cycle",
             file=model.source,
             line=first.line,

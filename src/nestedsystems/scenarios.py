@@ -141,7 +141,9 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ParameterError(f"{path}: expected a TOML scenario file, found a syntax error ({error})") from None
+        raise ParameterError(
+            f"{path}: expected a TOML scenario file, found a syntax error ({error})"
+        ) from None
     return scenario_from_mapping(data, source=str(path), default_name=path.stem)
 
 
@@ -153,17 +155,18 @@ def scenario_from_mapping(
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise ParameterError(
-            f"{where}: unknown key {unknown[0]!r}; expected only name, description, [set] and [[intervention]]"
+            f"{where}: unknown key {unknown[0]!r}; "
+            "expected only name, description, [set] and [[intervention]]"
         )
     name = _text(data, "name", where, default_name)
     description = _text(data, "description", where, "")
 
     settings_table = data.get("set", {})
     if not isinstance(settings_table, Mapping):
-        raise ParameterError(f"{where}: key 'set' must be a table of constant = number, found {settings_table!r}")
-    settings = tuple(
-        (str(key), _number(value, where, f"set.{key}")) for key, value in settings_table.items()
-    )
+        raise ParameterError(
+            f"{where}: key 'set' must be a table of constant = number, found {settings_table!r}"
+        )
+    settings = tuple((str(key), _number(value, where, f"set.{key}")) for key, value in settings_table.items())
 
     entries = data.get("intervention", [])
     if not isinstance(entries, list):
@@ -310,11 +313,9 @@ def _check_range(variable: Variable, low: float, high: float, where: str, key: s
     minimum, maximum = variable.range.minimum, variable.range.maximum
     if minimum is not None and low < minimum - 1e-12:
         raise ParameterError(
-            f"{where}: key {key!r}: {variable.name!r} must stay within [{minimum}, {maximum}], "
-            f"found {low:g}"
+            f"{where}: key {key!r}: {variable.name!r} must stay within [{minimum}, {maximum}], found {low:g}"
         )
     if maximum is not None and high > maximum + 1e-12:
         raise ParameterError(
-            f"{where}: key {key!r}: {variable.name!r} must stay within [{minimum}, {maximum}], "
-            f"found {high:g}"
+            f"{where}: key {key!r}: {variable.name!r} must stay within [{minimum}, {maximum}], found {high:g}"
         )

@@ -63,7 +63,9 @@ def parse_settings(settings: list[str]) -> dict[str, float]:
         try:
             value = float(text)
         except ValueError:
-            raise ParameterError(f"--set {item!r}: expected a number after '=', found {text.strip()!r}") from None
+            raise ParameterError(
+                f"--set {item!r}: expected a number after '=', found {text.strip()!r}"
+            ) from None
         if not math.isfinite(value):
             raise ParameterError(f"--set {item!r}: expected a finite number, found {text.strip()!r}")
         params[name.strip()] = value
