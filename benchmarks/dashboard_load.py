@@ -178,7 +178,9 @@ async def board_member(
 async def load(
     url: str, server: psutil.Process, sessions: int, moves: int, think: tuple[float, float], seed: int
 ) -> dict[str, Any]:
-    opened = await asyncio.gather(*(open_session(url) for _ in range(sessions)))
+    # One after another, as people open a page: at the same instant, one of several
+    # server processes would take most connections in one accept loop.
+    opened = [await open_session(url) for _ in range(sessions)]
     # One move each, untimed: the first callback of a session warms its own caches.
     for session in opened:
         lever = LEVERS[0]
