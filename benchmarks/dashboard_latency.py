@@ -171,13 +171,20 @@ const wrap = (view, method, key) => {
     const original = view[method];
     view[method] = function (...args) {
         const begin = performance.now();
-        try { return original.apply(this, args); } finally { window.__spent[key] += performance.now() - begin; }
+        try {
+            return original.apply(this, args);
+        } finally {
+            window.__spent[key] += performance.now() - begin;
+        }
     };
 };
 let plots = 0;
 for (const model of doc.all_models) {
     const view = Bokeh.index.find_one(model);
-    if (view != null && typeof view._actual_paint === "function") { wrap(view, "_actual_paint", "paint"); plots++; }
+    if (view != null && typeof view._actual_paint === "function") {
+        wrap(view, "_actual_paint", "paint");
+        plots++;
+    }
 }
 for (const root of doc.roots()) { wrap(Bokeh.index.find_one(root), "compute_layout", "layout"); }
 return plots;
@@ -193,7 +200,9 @@ def browser(model: str, repeats: int, processes: int) -> None:
     warm_native_cache(model)
     with (
         tempfile.TemporaryDirectory() as folder,
-        ServerProcess(model, store=Path(folder) / "s.sqlite", extra=["--processes", str(processes)]) as server,
+        ServerProcess(
+            model, store=Path(folder) / "s.sqlite", extra=["--processes", str(processes)]
+        ) as server,
         DashboardPage() as page,
     ):
         assert server.process is not None

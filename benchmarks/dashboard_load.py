@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import subprocess
@@ -154,7 +153,10 @@ async def open_session(url: str) -> Session:
             session.run_id = model["id"]
         elif name.startswith("lever:"):
             session.sliders[name[len("lever:") :]] = Slider(
-                model["id"], attributes["start"], attributes["end"], attributes.get("step", 1.0),
+                model["id"],
+                attributes["start"],
+                attributes["end"],
+                attributes.get("step", 1.0),
                 attributes["value"],
             )
     missing = [lever for lever in LEVERS if lever not in session.sliders]
@@ -246,11 +248,19 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--moves", type=int, default=20, help="slider releases per session")
     parser.add_argument(
-        "--think", type=float, nargs=2, default=(0.5, 2.0), metavar=("LOW", "HIGH"),
+        "--think",
+        type=float,
+        nargs=2,
+        default=(0.5, 2.0),
+        metavar=("LOW", "HIGH"),
         help="seconds a person looks at the charts between two moves (uniform)",
     )
-    parser.add_argument("--processes", type=int, default=1, help="server processes (nestedsystems serve --processes)")
-    parser.add_argument("--pin", action="store_true", help="server on CPU 0, clients on CPU 1 (one server process)")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="server processes (nestedsystems serve --processes)"
+    )
+    parser.add_argument(
+        "--pin", action="store_true", help="server on CPU 0, clients on CPU 1 (one server process)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--model", default=str(ROOT / "models" / "nested_systems.mdl"))
     args = parser.parse_args()
@@ -270,11 +280,17 @@ def main() -> None:
             process.cpu_affinity([0])
             os.sched_setaffinity(0, {1})
         settled = wait_until_idle(process)
-        result = asyncio.run(load(server.url, process, args.sessions, args.moves, tuple(args.think), args.seed))
+        result = asyncio.run(
+            load(server.url, process, args.sessions, args.moves, tuple(args.think), args.seed)
+        )
 
     server_cpu, (load_before, load_after) = result["server_cpu"], result["load"]
     times, elapsed, moves = result["times"], result["elapsed"], len(result["times"])
-    think = "as fast as answers come back" if max(args.think) == 0 else f"{args.think[0]:g}-{args.think[1]:g} s between moves"
+    think = (
+        "as fast as answers come back"
+        if max(args.think) == 0
+        else f"{args.think[0]:g}-{args.think[1]:g} s between moves"
+    )
     print(
         f"dashboard load: {args.sessions} sessions x {args.moves} slider releases, {think}, "
         f"loopback, {args.processes} server process{'es' if args.processes != 1 else ''}"
@@ -286,16 +302,20 @@ def main() -> None:
     )
     print(f"  throughput: {moves / elapsed:.1f} moves/s over {elapsed:.1f} s")
     print(
-        f"  server CPU: {server_cpu * 1000 / moves:.1f} ms per move, {100 * server_cpu / elapsed:.0f}% of one core; "
+        f"  server CPU: {server_cpu * 1000 / moves:.1f} ms per move, "
+        f"{100 * server_cpu / elapsed:.0f}% of one core; "
         f"clients' CPU: {result['client_cpu'] * 1000 / moves:.1f} ms per move, "
         f"{100 * result['client_cpu'] / elapsed:.0f}% of one core"
     )
     print(
-        f"  received per move: {result['messages'] / moves:.1f} messages, {result['bytes'] / moves / 1024:.1f} KiB"
+        f"  received per move: {result['messages'] / moves:.1f} messages, "
+        f"{result['bytes'] / moves / 1024:.1f} KiB"
     )
     print(
-        "  load average (1, 5, 15 min): before " + ", ".join(f"{x:.1f}" for x in load_before)
-        + "; after " + ", ".join(f"{x:.1f}" for x in load_after)
+        "  load average (1, 5, 15 min): before "
+        + ", ".join(f"{x:.1f}" for x in load_before)
+        + "; after "
+        + ", ".join(f"{x:.1f}" for x in load_after)
     )
 
 

@@ -392,3 +392,23 @@ def test_whatif_on_a_missing_model_shows_the_error(tmp_path, store):
     doc = Document()
     assert whatif.build_document(doc, model_path=tmp_path / "nope.mdl", store=store) is None
     assert "cannot read the model file" in doc.roots[0].text
+
+
+def test_a_slider_release_sends_the_runs_columns_not_the_baselines(board):
+    """The baseline never changes: a move patches the run's columns only, with the
+    model's values, and the page keeps the baseline it has."""
+    from bokeh.document.events import ColumnDataChangedEvent
+
+    doc = board.source.document
+    patched = []
+    doc.on_change(lambda event: patched.append(event) if isinstance(event, ColumnDataChangedEvent) else None)
+    baseline = np.array(board.source.data[BASELINE_PREFIX + "Staff strain"])
+    release(board.sliders["Supervision hours"], 4.0)
+    [event] = [e for e in patched if e.model is board.source]
+    run_columns = {column for column in board.source.data if not column.startswith(BASELINE_PREFIX)}
+    assert set(event.cols) == run_columns
+    run = ns.simulate(prepared_model(FLAGSHIP).compiled, params={"Supervision hours": 4.0})
+    expected = run["Staff strain"]
+    np.testing.assert_allclose(board.source.data["Staff strain"], expected, rtol=1e-12)
+    np.testing.assert_array_equal(board.source.data[BASELINE_PREFIX + "Staff strain"], baseline)
+    assert not np.allclose(expected, baseline)

@@ -13,6 +13,7 @@ loaded two-core machine is slow, and nothing here asserts how fast anything is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -108,10 +109,8 @@ class ServerProcess:
 
     def _signal(self, number: int) -> None:
         assert self.process is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):  # already gone
             os.killpg(self.process.pid, number)
-        except ProcessLookupError:
-            pass
 
 
 class DashboardPage:
