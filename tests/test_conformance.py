@@ -19,16 +19,10 @@ import nestedsystems as ns
 
 RTOL, ATOL = 1e-3, 1e-5
 
-_EXTERNAL = "external data (GET XLS/DIRECT ...) is not supported yet"
-EXPECTED_FAILURES: dict[str, str] = {
-    "allocate_available": "ALLOCATE AVAILABLE's normal profile: Vensim's numbers differ by ~1% from the curve "
-    "PySD documents and runs, which we match (tests/test_subscripts.py)",
-}
+EXPECTED_FAILURES: dict[str, str] = {}
 
 # Expected failures that load but then fail to run, and the error they raise.
-RAISES: dict[str, type[Exception]] = {
-    "allocate_available": AssertionError,
-}
+RAISES: dict[str, type[Exception]] = {}
 
 # Chaotic models: Euler round-off differences between Vensim (single precision output,
 # its own operation order) and us grow exponentially, so only the early horizon is a
