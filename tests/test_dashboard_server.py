@@ -225,3 +225,29 @@ def test_a_server_of_two_processes_answers_and_stops_whole(tmp_path):
             session.close()
     _, alive = psutil.wait_procs(workers, timeout=30)
     assert alive == []
+
+
+def test_bokeh_serve_hooks_prepare_the_model_and_freeze_what_lives_as_long(tmp_path, monkeypatch):
+    """``bokeh serve dashboards/whatif`` prepares its model before any visitor and keeps
+    the long-lived heap out of the collector's full passes, as ``nestedsystems serve``."""
+    import gc
+    import importlib.util
+
+    from nestedsystems.dashboard.cache import prepared_model
+
+    model = tmp_path / "teacup.mdl"
+    model.write_text(TEACUP.read_text())  # a new file: nothing prepared it before
+    path = ROOT / "dashboards" / "whatif" / "app_hooks.py"
+    spec = importlib.util.spec_from_file_location("whatif_hooks", path)
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    monkeypatch.setattr("sys.argv", ["main.py", str(model)])
+    gc.unfreeze()
+    hooks.on_server_loaded(None)
+    prepared = prepared_model(model)
+    assert prepared.baseline["Teacup Temperature"][0] == 180
+    # The collector walks what get_objects() lists; the frozen heap is not in it.
+    assert gc.is_tracked(prepared)
+    assert all(obj is not prepared for obj in gc.get_objects())
+    gc.unfreeze()
+    assert any(obj is prepared for obj in gc.get_objects())

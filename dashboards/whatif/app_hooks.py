@@ -1,12 +1,13 @@
 """Server hooks of ``bokeh serve dashboards/whatif``: TCP_NODELAY on the websockets,
-and the model prepared once before the first visitor (a broken model still gets a
-page that says why)."""
+the model prepared once before the first visitor (a broken model still gets a
+page that says why), and what lives as long as the server kept out of the garbage
+collector's full passes."""
 
 import contextlib
 import sys
 
 from nestedsystems.dashboard.cache import find_model, prepared_model
-from nestedsystems.dashboard.server import enable_nodelay, parse_app_arguments
+from nestedsystems.dashboard.server import enable_nodelay, freeze_long_lived, parse_app_arguments
 from nestedsystems.errors import NestedSystemsError
 
 
@@ -16,3 +17,4 @@ def on_server_loaded(server_context):
     # A broken model is reported in each session's page, not here.
     with contextlib.suppress(NestedSystemsError):
         prepared_model(model_path or find_model())
+    freeze_long_lived()
