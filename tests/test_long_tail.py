@@ -363,8 +363,6 @@ UNSUPPORTED = {
     "DEPRECIATE STRAIGHTLINE(1, 2.5, 1, 0)": "DEPRECIATE STRAIGHTLINE over 2.5 time steps",
     "DELAY CONVEYOR(1, 2, 0.1, first, 0, 2)": "DELAY CONVEYOR with leakage, an initial profile",
     "DELAY CONVEYOR(1, 2, 0, first, 0, 3)": "DELAY CONVEYOR with leakage, an initial profile",
-    "FIND MARKET PRICE(1, 2, 3, 4)": "FIND MARKET PRICE",
-    "DEMAND AT PRICE(1, 2, 3)": "DEMAND AT PRICE",
     "RANDOM TRIANGULAR(0, 1, 0.2, 0.5, 0.8, 0)": "RANDOM TRIANGULAR",
     "RANDOM BETA(0, 1, 2, 3, 0, 1, 0)": "RANDOM BETA",
     "RANDOM WEIBULL(0, 10, 1, 1, 1, 0, 0)": "RANDOM WEIBULL",

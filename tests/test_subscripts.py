@@ -12,6 +12,7 @@ import pytest
 import nestedsystems as ns
 from nestedsystems.cli import main
 from nestedsystems.compiler import VECTOR, _Source
+from nestedsystems.errors import ModelSyntaxError
 
 CONTROL = """\
 INITIAL TIME = 0
@@ -499,6 +500,94 @@ def test_allocate_available_matches_pysds_runtime(tmp_path: Path) -> None:
     assert len(columns) > 40
     for column in columns:
         np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-6, atol=1e-5, err_msg=column)
+
+
+MARKET = """
+buyer: b1, b2
+
+seller: s1, s2
+
+pprofile: ptype, ppriority, pwidth, pextra
+
+wanted[buyer] = 10, 20
+
+capacity[seller] = 15, 15
+
+demand curve[buyer, pprofile] = 1, 6, 4, 0; 1, 5, 4, 0;
+
+supply curve[seller, pprofile] = 1, 4, 4, 0; 1, 5, 4, 0;
+
+price = FIND MARKET PRICE(wanted[b1], demand curve[b1, ptype], capacity[s1], supply curve[s1, ptype])
+
+bought[buyer] = DEMAND AT PRICE(wanted[buyer], demand curve[buyer, ptype], price)
+
+sold[seller] = SUPPLY AT PRICE(capacity[seller], supply curve[seller, ptype], price)
+"""
+
+
+def test_find_market_price_clears_rectangular_profiles_at_the_analytic_price(tmp_path: Path) -> None:
+    """Rectangular profiles are straight lines over priority +- width/2: a buyer
+    wants (priority + 2 - price) / 4 of its quantity, a seller offers (price -
+    priority + 2) / 4 of its capacity. Demand 10 (8 - p)/4 + 20 (7 - p)/4 meets supply
+    15 (p - 2)/4 + 15 (p - 3)/4 at p = 295/60."""
+    result = run(tmp_path, MARKET)
+    price = 295 / 60
+    assert final(result, "price") == pytest.approx(price, rel=1e-12)
+    assert final(result, "bought[b1]") == pytest.approx(10 * (8 - price) / 4, rel=1e-12)
+    assert final(result, "bought[b2]") == pytest.approx(20 * (7 - price) / 4, rel=1e-12)
+    assert final(result, "sold[s1]") == pytest.approx(15 * (price - 2) / 4, rel=1e-12)
+    assert final(result, "sold[s2]") == pytest.approx(15 * (price - 3) / 4, rel=1e-12)
+
+
+def test_market_prices_clear_every_region_and_fall_as_capacity_grows(tmp_path: Path) -> None:
+    """Normal and exponential profiles, one market per region (the supply curves
+    shared): at each price the quantities bought add up to those sold, and a
+    region whose capacity grows sees its price fall."""
+    result = run(
+        tmp_path,
+        """
+region: north, south
+
+buyer: b1, b2, b3
+
+seller: s1, s2
+
+pprofile: ptype, ppriority, pwidth, pextra
+
+wanted[region, buyer] = 500, 300, 750; 200, 400, 100;
+
+growth[region, seller] = 20, 0; 0, 10;
+
+capacity[region, seller] = 100 + growth[region, seller] * Time
+
+demand curve[region, buyer, pprofile] = 3, 5, 2, 0; 3, 7, 4, 0; 3, 6, 1, 0; 4, 5, 2, 0; 4, 7, 4, 0; 4, 6, 1, 0;
+
+supply curve[seller, pprofile] = 3, 1, 2, 0; 3, 3, 4, 0;
+
+price[region] = FIND MARKET PRICE(wanted[region, b1], demand curve[region, b1, ptype], capacity[region, s1], \
+supply curve[s1, ptype])
+
+bought[region, buyer] = DEMAND AT PRICE(wanted[region, buyer], demand curve[region, buyer, ptype], price[region])
+
+sold[region, seller] = SUPPLY AT PRICE(capacity[region, seller], supply curve[seller, ptype], price[region])
+""",
+        params={"FINAL TIME": 20},
+    ).to_pandas()
+    for region in ("north", "south"):
+        bought = sum(result[f"bought[{region},{b}]"] for b in ("b1", "b2", "b3"))
+        sold = sum(result[f"sold[{region},{s}]"] for s in ("s1", "s2"))
+        np.testing.assert_allclose(bought, sold, rtol=1e-9)
+        assert (bought > 0).all()
+        assert (np.diff(result[f"price[{region}]"]) < 0).all()
+    # Each region's market is its own: the same buyers facing other capacities clear elsewhere.
+    assert (result["price[north]"] != result["price[south]"]).all()
+
+
+def test_market_functions_take_subscripted_quantities_and_profiles(tmp_path: Path) -> None:
+    text = MARKET.replace("capacity[s1], supply curve", "15, supply curve")
+    with pytest.raises(ModelSyntaxError, match="FIND MARKET PRICE takes subscripted quantities") as caught:
+        ns.load(write(tmp_path, text))
+    assert caught.value.variable == "price"
 
 
 def test_a_lookup_defined_for_some_elements_read_at_one(tmp_path: Path) -> None:

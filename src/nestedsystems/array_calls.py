@@ -3,8 +3,9 @@
 
 VECTOR SELECT and the vector functions reduce the dimensions marked ``!``; VECTOR
 SORT ORDER, RANK and REORDER work along the argument's last subscript; ALLOCATE BY
-PRIORITY and ALLOCATE AVAILABLE along the last subscript of the equation they
-define; INVERT MATRIX over the last two. The numbers are computed at run time by
+PRIORITY, ALLOCATE AVAILABLE, DEMAND AT PRICE and SUPPLY AT PRICE along the last
+subscript of the equation they define; FIND MARKET PRICE along the last subscript
+of its quantities, which its result does not have; INVERT MATRIX over the last two. The numbers are computed at run time by
 `array_functions`.
 """
 
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .expressions import Call, Number, Ref
+from .expressions import Call, Expr, Number, Ref
 
 if TYPE_CHECKING:
     from .arrays import ArrayEmitter
@@ -88,23 +89,66 @@ def _allocate_by_priority(emit: ArrayEmitter, node: Call) -> Typed:
     return f"_allocate_by_priority({', '.join(texts)})", target
 
 
-def _allocate_available(emit: ArrayEmitter, node: Call) -> Typed:
-    """ALLOCATE AVAILABLE(request, pp[..., ptype], avail): the priority profiles'
-    last subscript names the profile's first field; the profile is all four."""
-    target = tuple(d for d in emit.context if d is not None)
-    request, profile, available = node.args
-    if not target or not isinstance(profile, Ref) or not profile.subscripts:
-        raise emit.fail("ALLOCATE AVAILABLE takes subscripted requests and priority profiles")
-    variable = emit.model[profile.name]
-    whole = (*profile.subscripts[:-1], variable.dims[-1])
-    text, dims = emit.index(emit.local[profile.name], variable.dims, whole, variable.name)
+def _whole(emit: ArrayEmitter, node: Expr, depth: int, what: str) -> Typed:
+    """An agents' argument read whole along its last ``depth`` subscripts, whatever
+    element it names there: a priority profile is passed as ``pp[..., ptype]`` and
+    stands for all four fields; FIND MARKET PRICE's arguments name their agents'
+    first element, as its result has no agents' subscript."""
+    if not isinstance(node, Ref) or len(node.subscripts) < depth:
+        raise emit.fail(f"{what} is a subscripted variable, passed as x[..., first element]")
+    variable = emit.model[node.name]
+    whole = (*node.subscripts[:-depth], *variable.dims[-depth:])
+    text, dims = emit.index(emit.local[node.name], variable.dims, whole, variable.name)
+    return text, (emit.mapped(dims) if emit.variable and emit.variable.dims else dims)
+
+
+def _profile(emit: ArrayEmitter, node: Expr, want: tuple[str, ...], depth: int = 1) -> list[str]:
+    """ptype, ppriority and pwidth of a priority profile, each laid over ``want``."""
+    text, dims = _whole(emit, node, depth, "a priority profile")
     if emit.space.size(dims[-1]) != 4:
         raise emit.fail("a priority profile has four fields: ptype, ppriority, pwidth, pextra")
-    own = emit.mapped(dims[:-1])
-    fields = [emit.align(f"{text}[..., {k}, :]", own, target, assign=True) for k in range(3)]
+    return [emit.align(f"{text}[..., {k}, :]", dims[:-1], want, assign=True) for k in range(3)]
+
+
+def _allocate_available(emit: ArrayEmitter, node: Call) -> Typed:
+    """ALLOCATE AVAILABLE(request, pp[..., ptype], avail) along the last subscript of
+    the equation it defines."""
+    target = tuple(d for d in emit.context if d is not None)
+    request, profile, available = node.args
+    if not target:
+        raise emit.fail("ALLOCATE AVAILABLE defines a subscripted variable")
+    fields = _profile(emit, profile, target)
     (r, r_dims), (a, a_dims) = emit.typed(request), emit.typed(available)
     r, a = emit.align(r, r_dims, target, assign=True), emit.align(a, a_dims, target, assign=True)
     return f"_allocate_available({r}, {', '.join(fields)}, {a})", target
+
+
+def _at_price(emit: ArrayEmitter, node: Call) -> Typed:
+    """DEMAND AT PRICE and SUPPLY AT PRICE(q, pp[..., ptype], price) along the last
+    subscript of the equation they define."""
+    target = tuple(d for d in emit.context if d is not None)
+    quantity, profile, price = node.args
+    if not target:
+        raise emit.fail(f"{node.function.upper()} defines a subscripted variable")
+    fields = _profile(emit, profile, target)
+    (q, q_dims), (p, p_dims) = emit.typed(quantity), emit.typed(price)
+    q, p = emit.align(q, q_dims, target, assign=True), emit.align(p, p_dims, target, assign=True)
+    supply = node.function == "supply at price"
+    return f"_at_price({q}, {', '.join(fields)}, {p}, {supply})", target
+
+
+def _market_price(emit: ArrayEmitter, node: Call) -> Typed:
+    """FIND MARKET PRICE(dq[..., d1], dp[..., d1, ptype], sq[..., s1], sp[..., s1, ptype]):
+    one price per market, over the equation's subscripts (none of the agents')."""
+    result = tuple(d for d in emit.context if d is not None) if emit.variable and emit.variable.dims else ()
+    sides = []
+    for quantity, profile in (node.args[:2], node.args[2:]):
+        text, dims = _whole(emit, quantity, 1, "a market's quantity")
+        if dims[-1] in result:
+            raise emit.fail(f"FIND MARKET PRICE's result has no subscript of its agents, found {dims[-1]!r}")
+        want = (*result, dims[-1])
+        sides += [emit.align(text, dims, want, assign=True), *_profile(emit, profile, want, depth=2)]
+    return f"_market_price({', '.join(sides)})", result
 
 
 def _invert_matrix(emit: ArrayEmitter, node: Call) -> Typed:
@@ -122,5 +166,8 @@ ARRAY_CALLS: dict[str, Callable[[ArrayEmitter, Call], Typed]] = {
     "vector reorder": _along_last,
     "allocate by priority": _allocate_by_priority,
     "allocate available": _allocate_available,
+    "demand at price": _at_price,
+    "supply at price": _at_price,
+    "find market price": _market_price,
     "invert matrix": _invert_matrix,
 }

@@ -166,6 +166,46 @@ def _allocate_available(request: Any, kind: Any, priority: Any, width: Any, avai
     return np.where(enough, request, allocation)
 
 
+def _at_price(quantity: Any, kind: Any, priority: Any, width: Any, price: Any, supply: bool) -> Any:
+    """DEMAND AT PRICE and SUPPLY AT PRICE: each agent's quantity times its profile's
+    share at ``price``. Demand takes the curve ALLOCATE AVAILABLE gives requesters
+    (falling as the price rises), supply its complement (rising with the price)."""
+    demanded = _demand(np.asarray(kind), np.asarray(quantity), np.asarray(priority), np.asarray(width), price)
+    return quantity - demanded if supply else demanded
+
+
+def _market_price(*sides: Any) -> np.ndarray:
+    """FIND MARKET PRICE: the price at which the demanders' quantities at that price add
+    up to the suppliers', along the axis before the run axis of each side (quantity,
+    ptype, ppriority, pwidth for demand, then the same for supply). The excess of
+    demand only falls as the price rises, so the price is found by bisection, for
+    every market and run at once."""
+    demand, supply = sides[:4], sides[4:]
+
+    def spread(side: tuple) -> tuple[np.ndarray, ...]:
+        shape = np.broadcast_shapes(*(np.shape(v) for v in side))
+        return tuple(np.broadcast_to(v, shape) for v in side)
+
+    demand, supply = spread(demand), spread(supply)
+    lows, highs = [], []
+    for _, _, priority, width in (demand, supply):
+        reach = 40.0 * np.abs(width)  # past this every curve is flat to round-off
+        lows.append(np.min(priority - reach, axis=-2, keepdims=True))
+        highs.append(np.max(priority + reach, axis=-2, keepdims=True))
+    low, high = np.minimum(*lows), np.maximum(*highs)
+
+    def excess(price: np.ndarray) -> np.ndarray:
+        wanted = np.sum(_at_price(*demand, price, supply=False), axis=-2, keepdims=True)
+        offered = np.sum(_at_price(*supply, price, supply=True), axis=-2, keepdims=True)
+        return wanted - offered
+
+    for _ in range(100):
+        middle = 0.5 * (low + high)
+        short = excess(middle) > 0  # demand exceeds supply: the price must rise
+        low, high = np.where(short, middle, low), np.where(short, high, middle)
+    return 0.5 * (low + high)[..., 0, :]
+
+
 _SELECT_REDUCTIONS: dict[int, Any] = {
     0: np.nansum,
     6: np.nansum,
@@ -217,6 +257,8 @@ ARRAY_NAMESPACE = {
     "_element_map": _element_map,
     "_vector_select": _vector_select,
     "_allocate_available": _allocate_available,
+    "_at_price": _at_price,
+    "_market_price": _market_price,
     "_sort_order": _sort_order,
     "_rank": _rank,
     "_reorder": _reorder,

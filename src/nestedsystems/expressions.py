@@ -153,6 +153,10 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
     "vector reorder": (2, 2),
     "allocate by priority": (5, 5),
     "allocate available": (3, 3),
+    "demand at price": (3, 3),
+    "supply at price": (3, 3),
+    # along the last subscript of the quantities, which the result does not have
+    "find market price": (4, 4),
     # stateful: lowered to stocks and memories before compiling
     "initial": (1, 1),
     "active initial": (2, 2),

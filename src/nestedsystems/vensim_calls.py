@@ -29,18 +29,14 @@ _SPELLED = {
     "vmax_xmile": "MAX over an array",
     "vmin_xmile": "MIN over an array",
 }
-_MARKET = (
-    ": the market-clearing search over Vensim's allocation profiles (DSS and Professional) "
-    "is not written yet; ALLOCATE AVAILABLE covers a market where only one side varies"
-)
 # Vensim functions refused on purpose, and why: what a modeler can do instead.
 _REFUSED = {
     "shift if true": ": it overwrites the stock it is given, which no equation may do here; "
     "write the aging chain with flows (DELAY FIXED or an outflow per cohort)",
-    "find market price": _MARKET,
-    "demand at price": _MARKET,
-    "supply at price": _MARKET,
 }
+# The market's allocation functions, and which of their arguments are the agents'
+# quantities and priority profiles: subscripted variables, read whole at run time.
+_AGENT_ARGUMENTS = {"find market price": (0, 1, 2, 3), "demand at price": (0, 1), "supply at price": (0, 1)}
 
 
 def call(node: Any, where: Any, walk: Any) -> Expr:
@@ -84,6 +80,11 @@ def call(node: Any, where: Any, walk: Any) -> Expr:
         # PySD reorders Vensim's (start, width, interval, end) to (start, interval, width, end).
         start, interval, width, end = args
         args = (start, width, interval, end)
+    agents = _AGENT_ARGUMENTS.get(key, ()) if key not in where.lookups else ()
+    if any(not (isinstance(args[i], Ref) and args[i].subscripts) for i in agents if i < len(args)):
+        raise where.syntax(
+            f"{key.upper()} takes subscripted quantities and priority profiles, as q[agent] and pp[agent, ptype]"
+        )
     function = _RENAMED.get(name, key)
     if function not in FUNCTIONS:
         spelled = _SPELLED.get(name, name.upper().replace("_", " "))
