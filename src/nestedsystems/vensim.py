@@ -700,7 +700,7 @@ def load(path: str | Path, *, data: Any = None) -> Model:
         The text holds something a careless parser would execute.
     UnsupportedError
         Constructs not simulated, named with their variable and line (SHIFT IF
-        TRUE, DELAY CONVEYOR, FIND MARKET PRICE, XMILE macros, ...).
+        TRUE, DELAY CONVEYOR with leakage, XMILE macros, ...).
     UndefinedVariableError, AlgebraicLoopError
         From `ordering`: a name nobody defines, a cycle without a stock.
     """
