@@ -89,13 +89,13 @@ def _allocate_by_priority(emit: ArrayEmitter, node: Call) -> Typed:
     return f"_allocate_by_priority({', '.join(texts)})", target
 
 
-def _whole(emit: ArrayEmitter, node: Expr, depth: int, what: str) -> Typed:
+def _whole(emit: ArrayEmitter, node: Expr, depth: int, expected: str) -> Typed:
     """An agents' argument read whole along its last ``depth`` subscripts, whatever
     element it names there: a priority profile is passed as ``pp[..., ptype]`` and
     stands for all four fields; FIND MARKET PRICE's arguments name their agents'
     first element, as its result has no agents' subscript."""
     if not isinstance(node, Ref) or len(node.subscripts) < depth:
-        raise emit.fail(f"{what} is a subscripted variable, passed as x[..., first element]")
+        raise emit.fail(f"expected {expected}, a subscripted variable")
     variable = emit.model[node.name]
     whole = (*node.subscripts[:-depth], *variable.dims[-depth:])
     text, dims = emit.index(emit.local[node.name], variable.dims, whole, variable.name)
@@ -104,7 +104,7 @@ def _whole(emit: ArrayEmitter, node: Expr, depth: int, what: str) -> Typed:
 
 def _profile(emit: ArrayEmitter, node: Expr, want: tuple[str, ...], depth: int = 1) -> list[str]:
     """ptype, ppriority and pwidth of a priority profile, each laid over ``want``."""
-    text, dims = _whole(emit, node, depth, "a priority profile")
+    text, dims = _whole(emit, node, depth, "a priority profile, as pp[..., ptype]")
     if emit.space.size(dims[-1]) != 4:
         raise emit.fail("a priority profile has four fields: ptype, ppriority, pwidth, pextra")
     return [emit.align(f"{text}[..., {k}, :]", dims[:-1], want, assign=True) for k in range(3)]
@@ -143,7 +143,7 @@ def _market_price(emit: ArrayEmitter, node: Call) -> Typed:
     result = tuple(d for d in emit.context if d is not None) if emit.variable and emit.variable.dims else ()
     sides = []
     for quantity, profile in (node.args[:2], node.args[2:]):
-        text, dims = _whole(emit, quantity, 1, "a market's quantity")
+        text, dims = _whole(emit, quantity, 1, "the agents' quantities, as q[..., first agent]")
         if dims[-1] in result:
             raise emit.fail(f"FIND MARKET PRICE's result has no subscript of its agents, found {dims[-1]!r}")
         want = (*result, dims[-1])
