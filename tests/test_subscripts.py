@@ -560,14 +560,16 @@ growth[region, seller] = 20, 0; 0, 10;
 
 capacity[region, seller] = 100 + growth[region, seller] * Time
 
-demand curve[region, buyer, pprofile] = 3, 5, 2, 0; 3, 7, 4, 0; 3, 6, 1, 0; 4, 5, 2, 0; 4, 7, 4, 0; 4, 6, 1, 0;
+demand curve[region, buyer, pprofile] = 3, 5, 2, 0; 3, 7, 4, 0; 3, 6, 1, 0; \
+4, 5, 2, 0; 4, 7, 4, 0; 4, 6, 1, 0;
 
 supply curve[seller, pprofile] = 3, 1, 2, 0; 3, 3, 4, 0;
 
 price[region] = FIND MARKET PRICE(wanted[region, b1], demand curve[region, b1, ptype], capacity[region, s1], \
 supply curve[s1, ptype])
 
-bought[region, buyer] = DEMAND AT PRICE(wanted[region, buyer], demand curve[region, buyer, ptype], price[region])
+bought[region, buyer] = DEMAND AT PRICE(wanted[region, buyer], demand curve[region, buyer, ptype], \
+price[region])
 
 sold[region, seller] = SUPPLY AT PRICE(capacity[region, seller], supply curve[seller, ptype], price[region])
 """,

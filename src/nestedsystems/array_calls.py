@@ -5,8 +5,8 @@ VECTOR SELECT and the vector functions reduce the dimensions marked ``!``; VECTO
 SORT ORDER, RANK and REORDER work along the argument's last subscript; ALLOCATE BY
 PRIORITY, ALLOCATE AVAILABLE, DEMAND AT PRICE and SUPPLY AT PRICE along the last
 subscript of the equation they define; FIND MARKET PRICE along the last subscript
-of its quantities, which its result does not have; INVERT MATRIX over the last two. The numbers are computed at run time by
-`array_functions`.
+of its quantities, which its result does not have; INVERT MATRIX over the last two.
+The numbers are computed at run time by `array_functions`.
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def call(node: Any, where: Any, walk: Any) -> Expr:
     agents = _AGENT_ARGUMENTS.get(key, ()) if key not in where.lookups else ()
     if any(not (isinstance(args[i], Ref) and args[i].subscripts) for i in agents if i < len(args)):
         raise where.syntax(
-            f"{key.upper()} takes subscripted quantities and priority profiles, as q[agent] and pp[agent, ptype]"
+            f"{key.upper()} takes subscripted quantities and priority profiles, "
+            "as q[agent] and pp[agent, ptype]"
         )
     function = _RENAMED.get(name, key)
     if function not in FUNCTIONS:
