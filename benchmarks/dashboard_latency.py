@@ -166,7 +166,7 @@ def strip_cost(model: str, repeats: int) -> None:
 # whole page). Wrapped around every plot view and the root view.
 TIMING_JS = """
 const doc = Bokeh.documents[0];
-window.__spent = {paint: 0, layout: 0};
+window.__spent = {paint: 0, layout: 0, paints: 0, layouts: 0};
 const wrap = (view, method, key) => {
     const original = view[method];
     view[method] = function (...args) {
@@ -175,6 +175,7 @@ const wrap = (view, method, key) => {
             return original.apply(this, args);
         } finally {
             window.__spent[key] += performance.now() - begin;
+            window.__spent[key + "s"] += 1;
         }
     };
 };
@@ -211,11 +212,11 @@ def browser(model: str, repeats: int, processes: int) -> None:
         wait_until_idle(serving)
         page.open(server.url)
         plots = page.driver.execute_script(TIMING_JS)
-        data, drawn, paint, layout = [], [], [], []
+        data, drawn, paint, layout, counts = [], [], [], [], []
         for k in range(repeats + 3):
             if k == 3:  # the first moves warm caches
                 server_cpu, browser_cpu = cpu_seconds(serving), cpu_seconds(chromium)
-            page.driver.execute_script("window.__spent = {paint: 0, layout: 0};")
+            page.driver.execute_script("window.__spent = {paint: 0, layout: 0, paints: 0, layouts: 0};")
             result = page.round_trip(f"lever:{LEVER}", VALUES[k % len(VALUES)])
             spent = page.driver.execute_script("return window.__spent;")
             if k >= 3:
@@ -223,6 +224,7 @@ def browser(model: str, repeats: int, processes: int) -> None:
                 drawn.append(result["drawn"])
                 paint.append(spent["paint"])
                 layout.append(spent["layout"])
+                counts.append((spent["paints"], spent["layouts"]))
         server_cpu = (cpu_seconds(serving) - server_cpu) * 1000 / repeats
         browser_cpu = (cpu_seconds(chromium) - browser_cpu) * 1000 / repeats
     print(
@@ -233,6 +235,8 @@ def browser(model: str, repeats: int, processes: int) -> None:
     describe("release -> charts redrawn", drawn)
     describe(f"of which painting the {plots} plots", paint)
     describe("of which laying the page out", layout)
+    paints, layouts = np.median(np.array(counts), axis=0)
+    print(f"  per move: {paints:.0f} plot paints, {layouts:.0f} whole-page layouts (medians)")
     print(f"  CPU per move: server {server_cpu:.1f} ms, chromium (all its processes) {browser_cpu:.1f} ms")
     print("  load average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
 
