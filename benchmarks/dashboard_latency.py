@@ -211,6 +211,7 @@ def browser(model: str, repeats: int, processes: int) -> None:
         chromium = psutil.Process(page.driver.service.process.pid)  # chromedriver; chromium is its child
         wait_until_idle(serving)
         page.open(server.url)
+        wait_until_idle(serving)  # the first session may start the strip's compile
         plots = page.driver.execute_script(TIMING_JS)
         data, drawn, paint, layout, counts = [], [], [], [], []
         for k in range(repeats + 3):

@@ -182,11 +182,18 @@ async def load(
 ) -> dict[str, Any]:
     # One after another, as people open a page: at the same instant, one of several
     # server processes would take most connections in one accept loop.
-    opened = [await open_session(url) for _ in range(sessions)]
+    opened, opening = [], []
+    for _ in range(sessions):
+        begin, server_began = time.perf_counter(), cpu_seconds(server)
+        opened.append(await open_session(url))
+        opening.append(((time.perf_counter() - begin) * 1000, (cpu_seconds(server) - server_began) * 1000))
     # One move each, untimed: the first callback of a session warms its own caches.
     for session in opened:
         lever = LEVERS[0]
         await session.release(lever, session.sliders[lever].new_value(random.Random(seed)))
+    # A first session may start more compiles in the background (the dominance
+    # strip's kernel): a server that has run a while has them done.
+    await asyncio.to_thread(wait_until_idle, server)
     received_before = sum(s.received["bytes"] for s in opened), sum(s.received["messages"] for s in opened)
     go = asyncio.Event()
     members = [
@@ -203,6 +210,7 @@ async def load(
         session.socket.close()
     return {
         "times": np.array([t for member in results for t in member]),
+        "opening": np.array(opening),
         "elapsed": elapsed,
         "client_cpu": client_cpu,
         "server_cpu": server_cpu,
@@ -301,6 +309,12 @@ def main() -> None:
         f"p95 {np.percentile(times, 95):.1f}  max {times.max():.1f}  ({moves} moves)"
     )
     print(f"  throughput: {moves / elapsed:.1f} moves/s over {elapsed:.1f} s")
+    opening = result["opening"]
+    print(
+        f"  opening a session (the page's document built and sent, one after another), ms: "
+        f"median {np.median(opening[:, 0]):.0f}  max {opening[:, 0].max():.0f}; "
+        f"server CPU median {np.median(opening[:, 1]):.0f}"
+    )
     print(
         f"  server CPU: {server_cpu * 1000 / moves:.1f} ms per move, "
         f"{100 * server_cpu / elapsed:.0f}% of one core; "
