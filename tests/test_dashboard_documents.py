@@ -412,3 +412,15 @@ def test_a_slider_release_sends_the_runs_columns_not_the_baselines(board):
     np.testing.assert_allclose(board.source.data["Staff strain"], expected, rtol=1e-12)
     np.testing.assert_array_equal(board.source.data[BASELINE_PREFIX + "Staff strain"], baseline)
     assert not np.allclose(expected, baseline)
+
+
+def test_a_lever_move_builds_no_new_model(board):
+    """A release re-runs the model and reassigns data and words; the figures, renderers
+    and widgets the browser holds stay the same objects."""
+    doc = board.source.document
+    before = {model.id for model in doc.models}
+    runs = board.runs_made
+    for value in (1.5, 3.0, 4.0):
+        release(board.sliders["Supervision hours"], value)
+    assert board.runs_made == runs + 3
+    assert {model.id for model in doc.models} == before
