@@ -183,7 +183,7 @@ class _Emitter:
         return self.expression(expr)
 
     def save_lines(self, saved: tuple[Variable, ...]) -> list[str]:
-        return [f"out[row, {j}] = {self.local[v.key]}" for j, v in enumerate(saved)] + ["row += 1"]
+        return [f"out[row, cols[{j}]] = {self.local[v.key]}" for j, v in enumerate(saved)] + ["row += 1"]
 
     def saved_values(self, saved: tuple[Variable, ...]) -> str:
         return "".join(self.local[v.key] + ", " for v in saved)
@@ -367,7 +367,8 @@ class _Source:
         last = ["k = n", "t = t0 + n * dt", *varying, "if n % every == 0:", *["    " + line for line in save]]
         lines = [*self.bind_constants(), *self.bind_state("state"), "t = t0", *self.auxiliaries("static")]
         lines += ["row = 0", "for k in range(n):", *["    " + line for line in body], *last, "return out"]
-        return "def euler(p, state, t0, dt, n, every, out):\n" + _indent(lines, 1) + "\n"
+        # ``cols``: where each saved value goes among the run's columns (numpy flavour)
+        return "def euler(p, state, t0, dt, n, every, out, cols=()):\n" + _indent(lines, 1) + "\n"
 
     def euler_native(self, written: tuple[Variable, ...], members: bool = False) -> str:
         """The whole run in the subset of Python that numba compiles: the initial

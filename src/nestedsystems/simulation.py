@@ -118,6 +118,7 @@ def simulate(
                     file=compiled.model.source,
                 )
             times, rows = _euler_dynamic(compiled, values, saved, t0, dt)
+            data = _assemble(plan, values, times, rows)
         elif method in FIXED_STEP_METHODS or method in _SOLVE_IVP_METHODS:
             if compiled.dynamic_time:
                 raise UnsupportedError(
@@ -128,17 +129,19 @@ def simulate(
             # A subscripted single run is a numpy run with a run axis of length 1.
             runs = n_runs if n_runs is not None or flavour == SCALAR else 1
             if method == "euler":
-                rows = _euler(compiled, values, saved, flavour, t0, dt, n, every, runs)
+                data = _euler(compiled, plan, values, flavour, t0, dt, n, every, times, runs)
             elif method == "rk4":
                 rows = _rk4(compiled, values, saved, flavour, t0, dt, n, every, runs)
+                data = _assemble(plan, values, times, rows)
             else:
                 rows = _solve_ivp(compiled, values, saved, t0, dt, times, method, rtol, atol, n_runs)
+                data = _assemble(plan, values, times, rows)
         else:
             raise ParameterError(
                 f"unknown method {method!r}; expected one of "
                 + ", ".join(FIXED_STEP_METHODS + _SOLVE_IVP_METHODS)
             )
-    run = _run(compiled, plan, times, _assemble(plan, values, times, rows), n_runs, method)
+    run = _run(compiled, plan, times, data, n_runs, method)
     if on_nonfinite == "raise":
         run.check_finite()
     return run
@@ -355,21 +358,30 @@ def _euler_native(compiled, columns, plan, values, clock, n_runs):  # type: igno
     return data[:n_runs], total
 
 
-def _euler(compiled, values, saved, flavour, t0, dt, n, every, n_runs):  # type: ignore[no-untyped-def]
+def _euler(compiled, plan, values, flavour, t0, dt, n, every, times, n_runs):  # type: ignore[no-untyped-def]
+    """The interpreted Euler run as the run's (runs, times, variables) array."""
+    saved = plan.saved
     if flavour == SCALAR:
         try:
             state = compiled.kernel(SCALAR, "initial")(t0, dt, values)
             kind = "euler_every_step" if every == 1 else "euler"
             out = compiled.kernel(SCALAR, kind, saved)(values, state, t0, dt, n, every, array("d"))
-            return np.frombuffer(out, dtype=float).reshape(-1, len(saved), 1)
+            return _assemble(plan, values, times, np.frombuffer(out, dtype=float).reshape(-1, len(saved), 1))
         except (ArithmeticError, ValueError):
             # Plain floats raise where numpy returns inf or NaN (1/0, exp(1000), ln(-1)):
             # rerun in numpy so the run can report which variable failed, and when.
             flavour, n_runs = VECTOR, 1
     state = compiled.kernel(VECTOR, "initial")(t0, dt, values)
-    out = np.empty((n // every + 1, compiled.width(saved), n_runs))
-    compiled.kernel(VECTOR, "euler", saved)(values, state, t0, dt, n, every, out)
-    return out
+    if compiled.arrayed:  # whole arrays are saved into consecutive columns, then placed
+        out = np.empty((len(times), compiled.width(saved), n_runs))
+        compiled.kernel(VECTOR, "euler", saved)(values, state, t0, dt, n, every, out)
+        return _assemble(plan, values, times, out)
+    # Each saved value goes straight to its column, in the kernel's (times, variables,
+    # runs) layout, and the run gets a transposed view: no copy afterwards.
+    filled = np.empty((len(times), len(plan.names), n_runs))
+    compiled.kernel(VECTOR, "euler", saved)(values, state, t0, dt, n, every, filled, plan.saved_columns)
+    _fill_constants(filled, plan, values)
+    return filled.transpose(2, 0, 1)
 
 
 def _by_member(values: Any, n_runs: int) -> np.ndarray:
@@ -490,9 +502,14 @@ def _assemble(plan, values, times, rows):  # type: ignore[no-untyped-def]
     # transposed view: copying into (runs, times, variables) cost more than the run.
     filled = np.empty((len(times), len(plan.names), width))
     filled[:, plan.saved_columns, :] = block[: len(times)]
+    _fill_constants(filled, plan, values)
+    return filled.transpose(2, 0, 1)
+
+
+def _fill_constants(filled, plan, values) -> None:  # type: ignore[no-untyped-def]
+    """Write the constants' columns of a (times, variables, runs) array."""
     for column, j in zip(plan.constant_columns, plan.constant_parameters, strict=True):
         filled[:, column, :] = np.asarray(values[j], float).reshape(1, -1)
-    return filled.transpose(2, 0, 1)
 
 
 def _run(compiled, plan, times, data, n_runs, method) -> Run:  # type: ignore[no-untyped-def]
