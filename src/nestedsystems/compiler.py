@@ -12,8 +12,10 @@ ensembles. Kernels:
 - ``initial(t, dt, p)`` -> the state (stocks, then memories) at the initial time;
 - ``evaluate(t, dt, state, p)`` -> (stock derivatives, next memories, saved values):
   the right-hand side used by RK4, scipy's solvers and loop analysis;
-- ``euler(p, state, t0, dt, n, every, out)``: the whole Euler loop inlined, the
-  fast path for Vensim-exact runs.
+- ``euler(p, state, t0, dt, n, every, out, cols)``: the whole Euler loop inlined,
+  for Vensim-exact runs;
+- the native kernels (`native`): initial values and Euler loop in one function that
+  numba compiles, for one run or for every member of an ensemble.
 """
 
 from __future__ import annotations

@@ -6,9 +6,12 @@ compared with Vensim's to round-off. Any method of `scipy.integrate.solve_ivp`
 (``RK45``, ``LSODA``, ``BDF``, ``Radau``...) is there for accuracy checks and stiff
 models.
 
-A single run uses the scalar kernels (plain floats: a numpy operation costs more
-than the arithmetic it does on one number); parameters given as arrays of length N
-run N members at once with the numpy kernels.
+Euler runs of a model compiled natively (the default where numba is installed) are
+one machine-code call each: a single run, or all N members when parameters are
+arrays of length N, written straight into the run's (runs, times, variables) array.
+Otherwise a single run uses the scalar kernels (plain floats: a numpy operation
+costs more than the arithmetic it does on one number) and N members run at once in
+the numpy kernels, over a run axis.
 """
 
 from __future__ import annotations
