@@ -1,7 +1,7 @@
 """Native runs: the scalar Euler kernel compiled to machine code by numba.
 
 A single run in generated Python pays the interpreter on every operation of every
-step; compiled, the same loop runs 10-100x faster, which is what keeps a dashboard's
+step; compiled, the same loop runs 10-70x faster, which is what keeps a dashboard's
 slider instant on a large model. An ensemble is the same loop over its members
 inside one compiled call, faster than numpy over a run axis (whose every operation
 allocates an array). Compiling costs seconds, so the generated module
