@@ -424,3 +424,27 @@ def test_a_lever_move_builds_no_new_model(board):
         release(board.sliders["Supervision hours"], value)
     assert board.runs_made == runs + 3
     assert {model.id for model in doc.models} == before
+
+
+def test_compared_scenarios_get_their_lines_when_first_shown(board, store):
+    """A compare slot's lines are built the first time it shows a scenario, under the
+    current run's line, and read that scenario's run."""
+    store.save("more supervision", {"Supervision hours": 4.0}, model="nested_systems")
+    board.panel.refresh()
+    chart = board.indicator_figures[0]
+    slot = board.compare_sources[0]
+
+    def lines(source):
+        return [r for r in chart.renderers if getattr(r, "data_source", None) is source]
+
+    assert lines(slot) == []
+    board.panel.show_compared(["more supervision"])
+    [line] = lines(slot)
+    [current] = [r for r in lines(board.source) if r.glyph.y == chart.title.text.split(" (")[0]]
+    assert chart.renderers.index(line) < chart.renderers.index(current)
+    assert len(lines(board.compare_sources[1])) == 0
+    expected = ns.simulate(prepared_model(FLAGSHIP).compiled, params={"Supervision hours": 4.0})
+    np.testing.assert_allclose(slot.data[line.glyph.y], expected[line.glyph.y])
+    board.panel.show_compared([])
+    board.panel.show_compared(["more supervision"])
+    assert len(lines(slot)) == 1

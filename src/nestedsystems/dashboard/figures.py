@@ -16,11 +16,11 @@ Colours are Okabe and Ito's, which stay distinct for colour-blind readers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Legend, LegendItem, Range1d
+from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Legend, LegendItem, Range1d, Renderer
 from bokeh.plotting import figure
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "run_columns",
     "time_axis",
     "trajectories_figure",
+    "when_filled",
 ]
 
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -180,9 +181,16 @@ def trajectories_figure(
         plot.line("time", BASELINE_PREFIX + item.column, source=source, color=color, line_width=2, alpha=0.3)
         current = plot.line("time", item.column, source=source, color=color, line_width=3)
         hover_renderers.append(current)
-        for dash, compare in zip(COMPARE_DASHES, compare_sources, strict=False):
-            plot.line("time", item.column, source=compare, color=color, line_width=1.6, line_dash=dash)
         items.append(LegendItem(label=item.column, renderers=[current]))
+
+    for dash, compare in zip(COMPARE_DASHES, compare_sources, strict=False):
+
+        def draw(compare: ColumnDataSource = compare, dash: str = dash) -> None:
+            for k, item in enumerate(series):
+                color = PALETTE[k % len(PALETTE)]
+                plot.line("time", item.column, source=compare, color=color, line_width=1.6, line_dash=dash)
+
+        when_filled(plot, compare, draw)
     tooltips = [(axis.label, "@time{0.0}")] + [
         (item.column, f"@{{{item.column}}}{{0.00}} (baseline @{{{BASELINE_PREFIX + item.column}}}{{0.00}})")
         for item in series
@@ -218,9 +226,13 @@ def indicator_figure(
     # without one, and the page exports the charts itself.
     plot = _base_figure(item.title, axis, height=height, width=width, toolbar_location=None, **kwargs)
     plot.line("time", BASELINE_PREFIX + item.column, source=source, color=BASELINE_COLOR, line_width=2)
-    for color, compare in zip(compare_colors, compare_sources, strict=False):
-        plot.line("time", item.column, source=compare, color=color, line_width=1.6, line_dash="dashed")
     current = plot.line("time", item.column, source=source, color=CURRENT_COLOR, line_width=2.5)
+    for color, compare in zip(compare_colors, compare_sources, strict=False):
+
+        def draw(compare: ColumnDataSource = compare, color: str = color) -> None:
+            plot.line("time", item.column, source=compare, color=color, line_width=1.6, line_dash="dashed")
+
+        when_filled(plot, compare, draw, below=current)
     units = f" {item.units}" if item.units else ""
     plot.add_tools(
         HoverTool(
@@ -234,6 +246,39 @@ def indicator_figure(
         )
     )
     return plot
+
+
+def when_filled(
+    plot: figure, compare: ColumnDataSource, draw: Callable[[], None], *, below: Renderer | None = None
+) -> None:
+    """Draw a compare slot's lines (``draw()``) once the slot has rows, and not before.
+
+    Every chart has four compare slots, filled only when someone compares saved
+    scenarios; built up front, their lines were about 240 of the 860 models each
+    session built, sent to its page and kept for the garbage collector to walk.
+    ``below``: a renderer the new lines go under (the current run stays on top).
+    """
+    built = False
+
+    def build() -> None:
+        nonlocal built
+        built = True
+        before = list(plot.renderers)
+        draw()
+        if below is not None:
+            added = plot.renderers[len(before) :]
+            at = before.index(below)
+            plot.renderers = [*before[:at], *added, *before[at:]]
+
+    if len(compare.data.get("time", ())):
+        build()
+        return
+
+    def first_rows(attr: str, old: object, new: Mapping[str, Sequence[float]]) -> None:
+        if not built and len(new.get("time", ())):
+            build()
+
+    compare.on_change("data", first_rows)
 
 
 def min_span_of(values: Sequence[float] | np.ndarray) -> float:
