@@ -254,7 +254,7 @@ def when_filled(
     """Draw a compare slot's lines (``draw()``) once the slot has rows, and not before.
 
     Every chart has four compare slots, filled only when someone compares saved
-    scenarios; built up front, their lines were about 240 of the 860 models each
+    scenarios; built up front, their lines were 252 of the 860 models each
     session built, sent to its page and kept for the garbage collector to walk.
     ``below``: a renderer the new lines go under (the current run stays on top).
     """
