@@ -13,7 +13,7 @@ messages for bad values, the scenario panel and the CSV download.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bokeh.models import Div
@@ -97,6 +97,20 @@ class LeverSession:
     def show_compared(self, runs: Mapping[str, Any]) -> None:
         """Show saved scenarios' runs beside the current one (name → run)."""
         raise NotImplementedError
+
+    def after_charts(self, work: Callable[[], None]) -> None:
+        """Do ``work`` once this move's chart data is on its way to the browser.
+
+        Bokeh sends what a callback changed only when the callback returns, so a slow
+        part of a redraw (scoring the loops, say) would hold the charts back with it.
+        In a server session it runs on the next tick, as a callback of its own; in a
+        document without a server (tests, exports), at once.
+        """
+        document = self.message.document
+        if document is None or document.session_context is None:
+            work()
+        else:
+            document.add_next_tick_callback(work)
 
     def simulate_options(self) -> dict[str, Any]:
         """Extra keywords for `nestedsystems.simulate` (method, time step)."""

@@ -355,7 +355,8 @@ class WhatIf(LeverSession):
         # ``data`` would send them all again.
         self.source.data.update(run_columns(run, self.shown, self.axis))
         if self.dominance is not None:
-            self.dominance.show(run)
+            strip = self.dominance
+            self.after_charts(lambda: strip.show(run))
         if self.uncertainty is not None:
             self.uncertainty.follow(self.changed_values())
         self._update_words()
