@@ -75,6 +75,32 @@ class Session:
     run_id: str
     sliders: dict[str, Slider]
     received: dict[str, int] = field(default_factory=lambda: {"messages": 0, "bytes": 0})
+    # Messages as they arrive, read by a task of their own, so that what comes after
+    # the charts' data (the strip, the words) is timed when it arrives.
+    inbox: asyncio.Queue[tuple[float, Any]] = field(default_factory=asyncio.Queue)
+    reader: asyncio.Future[None] | None = None
+    released: float = 0.0
+    last: float = 0.0
+
+    def listen(self) -> None:
+        self.reader = asyncio.ensure_future(self._read_forever())
+
+    async def _read_forever(self) -> None:
+        while True:
+            message = await self.next_message()
+            await self.inbox.put((time.perf_counter(), message))
+
+    def settled(self) -> float:
+        """Milliseconds from the last release to the last message received since: the
+        charts' data, then the strip and the sentences that follow it."""
+        while not self.inbox.empty():
+            self.last = max(self.last, self.inbox.get_nowait()[0])
+        return (self.last - self.released) * 1000
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+        self.socket.close()
 
     async def next_message(self) -> Any:
         """The next whole message from the server (header, metadata, content, buffers)."""
@@ -102,17 +128,19 @@ class Session:
             {"kind": "ModelChanged", "model": {"id": slider.id}, "attr": attr, "new": value}
             for attr in ("value", "value_throttled")
         ]
-        begin = time.perf_counter()
+        self.settled()  # what is left of the previous move
+        self.released = time.perf_counter()
         await self.send("PATCH-DOC", {"events": events})
         while True:
-            message = await self.next_message()
+            arrived, message = await self.inbox.get()
             if message.msgtype == "ERROR":
                 raise RuntimeError(f"the server refused the move: {message.content}")
             if message.msgtype == "PATCH-DOC" and any(
                 event.get("model", {}).get("id") == self.run_id for event in message.content["events"]
             ):
                 slider.value = value
-                return (time.perf_counter() - begin) * 1000
+                self.last = arrived
+                return (arrived - self.released) * 1000
 
 
 def _models(node: Any) -> Any:
@@ -162,18 +190,29 @@ async def open_session(url: str) -> Session:
     missing = [lever for lever in LEVERS if lever not in session.sliders]
     if not session.run_id or missing:
         raise RuntimeError(f"the page lacks the run source or the sliders {missing}")
+    session.listen()
     return session
 
 
 async def board_member(
-    session: Session, moves: int, think: tuple[float, float], rng: random.Random, go: asyncio.Event
+    session: Session,
+    moves: int,
+    think: tuple[float, float],
+    rng: random.Random,
+    go: asyncio.Event,
+    settled: list[float],
 ) -> list[float]:
     await go.wait()
     times = []
     for k in range(moves):
-        await asyncio.sleep(rng.uniform(*think))
+        if k:
+            await asyncio.sleep(rng.uniform(*think))
+            settled.append(session.settled())
         lever = LEVERS[(rng.randrange(len(LEVERS)) + k) % len(LEVERS)]
         times.append(await session.release(lever, session.sliders[lever].new_value(rng)))
+    if think[1] > 0:  # as fast as answers come back, a move's last messages overlap the next
+        await asyncio.sleep(max(think[0], 0.5))
+        settled.append(session.settled())
     return times
 
 
@@ -196,8 +235,9 @@ async def load(
     await asyncio.to_thread(wait_until_idle, server)
     received_before = sum(s.received["bytes"] for s in opened), sum(s.received["messages"] for s in opened)
     go = asyncio.Event()
+    settled: list[float] = []
     members = [
-        asyncio.ensure_future(board_member(s, moves, think, random.Random(seed + k), go))
+        asyncio.ensure_future(board_member(s, moves, think, random.Random(seed + k), go, settled))
         for k, s in enumerate(opened)
     ]
     began, cpu_began, server_began = time.perf_counter(), time.process_time(), cpu_seconds(server)
@@ -207,9 +247,10 @@ async def load(
     elapsed, client_cpu = time.perf_counter() - began, time.process_time() - cpu_began
     server_cpu = cpu_seconds(server) - server_began
     for session in opened:
-        session.socket.close()
+        session.close()
     return {
         "times": np.array([t for member in results for t in member]),
+        "settled": np.array(settled if think[1] > 0 else []),
         "opening": np.array(opening),
         "elapsed": elapsed,
         "client_cpu": client_cpu,
@@ -308,6 +349,12 @@ def main() -> None:
         f"  round trip (release -> new run data received), ms: median {np.median(times):.1f}  "
         f"p95 {np.percentile(times, 95):.1f}  max {times.max():.1f}  ({moves} moves)"
     )
+    settled = result["settled"]
+    if len(settled):
+        print(
+            f"  release -> the move's last message (the strip and the sentences after the charts), ms: "
+            f"median {np.median(settled):.1f}  p95 {np.percentile(settled, 95):.1f}  max {settled.max():.1f}"
+        )
     print(f"  throughput: {moves / elapsed:.1f} moves/s over {elapsed:.1f} s")
     opening = result["opening"]
     print(
