@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TEST_MODELS
-from vensim_output import read_vensim_output
 
 import nestedsystems as ns
+from conftest import TEST_MODELS
+from vensim_output import read_vensim_output
 
 RTOL, ATOL = 1e-3, 1e-5
 

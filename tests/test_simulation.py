@@ -160,7 +160,7 @@ def test_nan_stops_the_run_naming_the_variable_and_time(tmp_path: Path) -> None:
 
 def test_nan_in_an_ensemble_is_reported_too(tmp_path: Path) -> None:
     model = ns.load(write(tmp_path, GOAL))
-    with pytest.raises(SimulationError, match="'Divergent' became infinite at t=0.5"):
+    with pytest.raises(SimulationError, match=r"'Divergent' became infinite at t=0\.5"):
         ns.simulate(model, params={"Adjustment time": np.array([2.0, 1.0])})
 
 
@@ -200,12 +200,20 @@ def test_run_writes_csv_and_parquet(decay: ns.Model, tmp_path: Path) -> None:
         frame = pd.read_csv(path) if name.endswith("csv") else pd.read_parquet(path)
         assert list(frame.columns[:2]) == ["time", "Stock"]
         assert np.allclose(frame["Stock"], run["Stock"])
-    with pytest.raises(ParameterError, match="expected a .csv"):
+    with pytest.raises(ParameterError, match=r"expected a \.csv"):
         run.write(tmp_path / "out.xlsx")
 
 
-@pytest.mark.parametrize("case", ["samples/SIR/SIR.mdl", "tests/lookups/test_lookups.mdl", "tests/smooth/test_smooth.mdl",
-                                  "tests/delay_fixed/test_delay_fixed.mdl", "tests/xidz_zidz/xidz_zidz.mdl"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "samples/SIR/SIR.mdl",
+        "tests/lookups/test_lookups.mdl",
+        "tests/smooth/test_smooth.mdl",
+        "tests/delay_fixed/test_delay_fixed.mdl",
+        "tests/xidz_zidz/xidz_zidz.mdl",
+    ],
+)
 def test_native_kernels_agree_with_the_interpreter(case: str) -> None:
     from conftest import TEST_MODELS
 
@@ -258,7 +266,7 @@ def test_native_runs_report_nan_as_the_interpreter_does(tmp_path: Path) -> None:
     with pytest.raises(SimulationError) as caught:
         ns.simulate(compiled, params={"Adjustment time": 1.0})
     assert caught.value.variable == "Divergent" and caught.value.time == 0.5
-    with pytest.raises(SimulationError, match="'Divergent' became infinite at t=0.5"):
+    with pytest.raises(SimulationError, match=r"'Divergent' became infinite at t=0\.5"):
         ns.simulate(compiled, params={"Adjustment time": np.array([2.0, 3.0, 1.0])})
     run = ns.simulate(compiled, params={"Adjustment time": 1.0}, on_nonfinite="ignore")
     assert np.isinf(run["Divergent"][1])
@@ -289,13 +297,17 @@ def test_generated_kernels_do_not_depend_on_string_hashing() -> None:
     script = (
         "import hashlib, nestedsystems as ns\n"
         "from nestedsystems.compiler import _Source, SCALAR\n"
-        f"c = ns.compile_model(ns.load({str(ROOT / 'models' / 'benchmark' / 'services60.mdl')!r}), native=False)\n"
+        f"path = {str(ROOT / 'models' / 'benchmark' / 'services60.mdl')!r}\n"
+        "c = ns.compile_model(ns.load(path), native=False)\n"
         "text = _Source(c.model, c._layout, SCALAR, {}).euler_native(c.plan().saved)\n"
         "print(hashlib.sha256(text.encode()).hexdigest())\n"
     )
     digests = {
         subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
         ).stdout
         for seed in ("1", "2", "3")

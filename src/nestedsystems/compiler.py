@@ -67,6 +67,7 @@ def _lanes(layout: _Layout) -> int:
     step = varying + len(layout.stocks) + len(layout.memories)
     return LANES if step <= SHORT_STEP else 1
 
+
 _ARITHMETIC = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
 _COMPARISON = {Op.EQ: "==", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
 _LOOKUP_FUNCTIONS = {
@@ -542,7 +543,9 @@ class CompiledModel:
         return CompiledModel, (self.model, self.native)
 
     def __repr__(self) -> str:
-        return f"<CompiledModel {self.model.name!r}: {len(self.outputs)} variables, {len(self.stocks)} stocks>"
+        return (
+            f"<CompiledModel {self.model.name!r}: {len(self.outputs)} variables, {len(self.stocks)} stocks>"
+        )
 
     def parameter_index(self, key: str) -> int | None:
         return self._parameter_index.get(key)
@@ -723,7 +726,9 @@ class CompiledModel:
         if variable.kind is Kind.LOOKUP:
             raise ValueError(f"{variable.name!r} is a lookup, not an equation")
         expr = variable.equation if expression is None else expression
-        read = {n for n in references(expr) if self.model.get(n) is None or self.model[n].kind is not Kind.LOOKUP}
+        read = {
+            n for n in references(expr) if self.model.get(n) is None or self.model[n].kind is not Kind.LOOKUP
+        }
         if _reads_clock(expr):  # type: ignore[arg-type]
             read.add("time")  # STEP, RAMP and PULSE read the clock without naming TIME
         inputs = tuple(sorted(read))

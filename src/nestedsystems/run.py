@@ -107,7 +107,9 @@ class Run:
     def to_pandas(self) -> pd.DataFrame:
         """Index ``time`` (or (``run``, ``time``) for an ensemble); one column per variable."""
         if not self.ensemble:
-            frame = pd.DataFrame(self.values[0], index=pd.Index(self.times, name="time"), columns=list(self.names))
+            frame = pd.DataFrame(
+                self.values[0], index=pd.Index(self.times, name="time"), columns=list(self.names)
+            )
             return frame
         index = pd.MultiIndex.from_product([range(self.n_runs), self.times], names=["run", "time"])
         flat = self.values.reshape(self.n_runs * len(self.times), len(self.names))
@@ -144,7 +146,9 @@ class Run:
         elif path.suffix.lower() in (".csv", ".tab", ".tsv", ".txt"):
             frame.to_csv(path, index=False, sep="\t" if path.suffix.lower() in (".tab", ".tsv") else ",")
         else:
-            raise ParameterError(f"output {path}: expected a .csv, .tab or .parquet file, found {path.suffix!r}")
+            raise ParameterError(
+                f"output {path}: expected a .csv, .tab or .parquet file, found {path.suffix!r}"
+            )
         return path
 
     def check_finite(self) -> None:

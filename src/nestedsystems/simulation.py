@@ -26,7 +26,7 @@ import numpy as np
 
 from . import noise
 from .compiler import SCALAR, VECTOR, CompiledModel, compile_model
-from .errors import ParameterError, SimulationError, UnsupportedError
+from .errors import ParameterError, UnsupportedError
 from .expressions import Ref, canonical
 from .model import Kind, Model
 from .run import Run
@@ -106,7 +106,7 @@ def simulate(
         if on_nonfinite == "raise" and not math.isfinite(total):
             run.check_finite()
         return run
-    t0, dt, final, saveper = clock.t0, clock.dt, clock.final, clock.saveper
+    t0, dt = clock.t0, clock.dt
     if compiled.arrayed:
         # numpy scalars, so that 1/0 in a scalar equation gives inf as it does in arrays
         values = [np.float64(v) if np.ndim(v) == 0 else v for v in values]
@@ -196,7 +196,8 @@ def _array_parameter(
             )
         return array, array.shape[-1]
     raise ParameterError(
-        f"parameter {name!r}: expected a number, shape {shape} or {shape} plus a run axis, found {array.shape}"
+        f"parameter {name!r}: expected a number, shape {shape} or {shape} plus a run axis, "
+        f"found {array.shape}"
     )
 
 
@@ -325,7 +326,9 @@ def _evaluate_control(compiled: CompiledModel, values: list[Any], name: str) -> 
     arguments = []
     for key in inputs:
         if key == "time":
-            arguments.append(0.0 if name == "initial time" else _evaluate_control(compiled, values, "initial time"))
+            arguments.append(
+                0.0 if name == "initial time" else _evaluate_control(compiled, values, "initial time")
+            )
         elif key in known:
             arguments.append(known[key])
         elif model[key].kind is Kind.AUXILIARY:
@@ -481,7 +484,9 @@ def _solve_ivp(compiled, values, saved, t0, dt, times, method, rtol, atol, n_run
         return pack(derivatives) if stocks else y
 
     if stocks:
-        solution = solve_ivp(rhs, (times[0], times[-1]), y0, method=method, t_eval=times, rtol=rtol, atol=atol)
+        solution = solve_ivp(
+            rhs, (times[0], times[-1]), y0, method=method, t_eval=times, rtol=rtol, atol=atol
+        )
         if not solution.success:
             from .errors import SimulationError
 
