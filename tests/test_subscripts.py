@@ -592,6 +592,15 @@ def test_market_functions_take_subscripted_quantities_and_profiles(tmp_path: Pat
     assert caught.value.variable == "price"
 
 
+@pytest.mark.parametrize("ptype", [0, 5])
+def test_profile_types_not_written_yet_stop_the_run_with_the_reason(tmp_path: Path, ptype: int) -> None:
+    text = MARKET.replace(
+        "demand curve[buyer, pprofile] = 1, 6", f"demand curve[buyer, pprofile] = {ptype}, 6"
+    )
+    with pytest.raises(ns.ParameterError, match=f"ptype must be 1 .* found {ptype} "):
+        run(tmp_path, text)
+
+
 def test_a_lookup_defined_for_some_elements_read_at_one(tmp_path: Path) -> None:
     result = run(
         tmp_path,

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ParameterError
+
 __all__ = ["ARRAY_NAMESPACE"]
 
 
@@ -127,9 +129,21 @@ def _normal_tail(u: np.ndarray) -> np.ndarray:
     return np.where(u >= 0, tail, 1.0 - tail)
 
 
+_PROFILE_KINDS = np.array([1.0, 2.0, 3.0, 4.0])
+
+
 def _demand(kind: np.ndarray, request: np.ndarray, priority: np.ndarray, width: np.ndarray, x: Any) -> Any:
     """What each requester takes at the cut-off level ``x``, by its profile's kind:
-    1 rectangular, 2 triangular, 3 normal, 4 exponential (0 and 5 are not defined: NaN)."""
+    1 rectangular, 2 triangular, 3 normal, 4 exponential."""
+    unknown = np.setdiff1d(np.unique(kind), _PROFILE_KINDS)
+    if unknown.size:
+        # Vensim's 0 (fixed quantity) and 5 (constant elasticity) are not written yet:
+        # stop with the reason rather than let NaN run on
+        raise ParameterError(
+            f"a priority profile's ptype must be 1 (rectangular), 2 (triangular), 3 (normal) "
+            f"or 4 (exponential); found {unknown[0]:g} (0, fixed quantity, and 5, constant "
+            "elasticity, are not supported yet)"
+        )
     with np.errstate(all="ignore"):
         u = (x - priority) / width  # from the midpoint, in widths
         rectangular = np.clip(0.5 - u, 0.0, 1.0)
