@@ -601,6 +601,14 @@ def test_profile_types_not_written_yet_stop_the_run_with_the_reason(tmp_path: Pa
         run(tmp_path, text)
 
 
+def test_an_array_function_given_numbers_says_so(tmp_path: Path) -> None:
+    from nestedsystems.errors import UnsupportedError
+
+    with pytest.raises(UnsupportedError, match="ALLOCATE AVAILABLE works on subscripted variables") as caught:
+        run(tmp_path, "x = ALLOCATE AVAILABLE(1, 2, 3)")
+    assert caught.value.variable == "x" and caught.value.line == 2  # under {UTF-8}
+
+
 def test_a_lookup_defined_for_some_elements_read_at_one(tmp_path: Path) -> None:
     result = run(
         tmp_path,

@@ -160,8 +160,15 @@ class _Emitter:
         template = self.calls.get(node.function)
         if template is None:
             variable = self.variable
+            from .array_calls import ARRAY_CALLS  # (the array functions' own table)
+
+            reason = (
+                "works on subscripted variables (arrays of agents and their profiles); found numbers"
+                if node.function in ARRAY_CALLS
+                else "reached the compiler unlowered"
+            )
             raise UnsupportedError(
-                f"{node.function.upper()} reached the compiler unlowered",
+                f"{node.function.upper()} {reason}",
                 file=self.model.source,
                 line=variable.line if variable else None,
                 variable=variable.name if variable else None,
