@@ -205,8 +205,9 @@ async def board_member(
     await go.wait()
     times = []
     for k in range(moves):
+        # A pause before the first move too: twenty people do not let go at one instant.
+        await asyncio.sleep(rng.uniform(*think))
         if k:
-            await asyncio.sleep(rng.uniform(*think))
             settled.append(session.settled())
         lever = LEVERS[(rng.randrange(len(LEVERS)) + k) % len(LEVERS)]
         times.append(await session.release(lever, session.sliders[lever].new_value(rng)))
