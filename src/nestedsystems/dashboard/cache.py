@@ -94,7 +94,11 @@ def _prepare(path: str, mtime_ns: int, size: int) -> PreparedModel:
     interpreted = ns.compile_model(model, native=False)
     baseline = ns.simulate(interpreted)
     return PreparedModel(
-        path=Path(path), model=model, interpreted=interpreted, baseline=baseline, _native=_NativeWarmUp(model)
+        path=Path(path),
+        model=model,
+        interpreted=interpreted,
+        baseline=baseline,
+        _native=_NativeWarmUp(model, path),
     )
 
 
@@ -102,14 +106,14 @@ class _NativeWarmUp:
     """Compiles a model's native kernels on a daemon thread; ``compiled`` is None until
     they ran once (or forever, where numba is missing or the compile failed)."""
 
-    def __init__(self, model: object) -> None:
+    def __init__(self, model: object, path: str | Path) -> None:
         self.compiled: object | None = None
         self.thread: threading.Thread | None = None
         from .. import native
 
         if native.by_default():
             self.thread = threading.Thread(
-                target=self._compile, args=(model,), daemon=True, name="native-compile"
+                target=self._compile, args=(model, path), daemon=True, name="native-compile"
             )
             self.thread.start()
 
@@ -118,9 +122,14 @@ class _NativeWarmUp:
         if self.thread is not None:
             self.thread.join()
 
-    def _compile(self, model: object) -> None:
+    def _compile(self, model: object, path: str | Path) -> None:
         import nestedsystems as ns
 
+        from .warm import compile_elsewhere
+
+        # numba holds the GIL while it compiles: done in a child process, the kernels
+        # land in the disk cache and the compile below only loads them (see warm.py)
+        compile_elsewhere(path)
         try:
             compiled = ns.compile_model(model, native=True)
             ns.simulate(compiled)  # the first run compiles (or loads from the disk cache)

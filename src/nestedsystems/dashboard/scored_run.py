@@ -21,9 +21,9 @@ from typing import Any
 from ..dominance import LoopScores, loop_scores
 from ..expressions import canonical
 from ..loops import LoopSet, find_loops
-from ..model import Kind
 from .cache import PreparedModel
 from .figures import IndexedRun
+from .warm import every_step_columns
 
 __all__ = ["EveryStepKernels", "ScoredRun", "StripBasis", "scored_run", "strip_basis"]
 
@@ -110,9 +110,8 @@ def strip_basis(prepared: PreparedModel) -> StripBasis | None:
     loops = find_loops(model, max_loops=declared).named()
     if not len(loops):
         return None
-    controls = [model.get(name) for name in ("time step", "saveper")]
-    steady = all(v is not None and v.kind is Kind.CONSTANT for v in controls)
-    columns = tuple(v.name for v in model.variables if v.kind is not Kind.LOOKUP) if steady else None
+    columns = every_step_columns(model)
+    steady = columns is not None
     return StripBasis(
         loops=loops,
         baseline=loop_scores(prepared.interpreted, loops=loops),
