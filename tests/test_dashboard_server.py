@@ -34,7 +34,9 @@ if not TEACUP.exists():
 def test_apps_resolve_by_name():
     assert resolve_app("whatif") is whatif.build_document
     assert resolve_app("explorer") is explorer.build_document
-    with pytest.raises(ParameterError, match="unknown app 'nope'; expected one of classroom, explorer, whatif"):
+    with pytest.raises(
+        ParameterError, match="unknown app 'nope'; expected one of classroom, explorer, whatif"
+    ):
         resolve_app("nope")
 
 
