@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "Unary",
     "UnaryOp",
     "canonical",
+    "rebuild",
     "references",
     "rename",
     "walk",
@@ -322,12 +323,15 @@ class Defined:
 Expr = Number | Numbers | Ref | Unary | Binary | If | Call | LookupCall | Defined | Position
 
 
-def rename(expr: Expr, names: Mapping[str, str]) -> Expr:
-    """`expr` with each reference to a key of `names` made to its value instead."""
+def rebuild(expr: Expr, visit: Callable[[Expr], Expr | None]) -> Expr:
+    """`expr` with `visit(node)` standing in for each node it answers (not None);
+    the others keep their shape, their children rebuilt. Literal tables are data and
+    are not visited (a lookup read through a name is: its `Ref`)."""
 
     def walk(e: Expr) -> Expr:
-        if isinstance(e, Ref):
-            return Ref(names.get(e.name, e.name), e.subscripts)
+        instead = visit(e)
+        if instead is not None:
+            return instead
         if isinstance(e, Unary):
             return Unary(e.op, walk(e.operand))
         if isinstance(e, Binary):
@@ -344,6 +348,15 @@ def rename(expr: Expr, names: Mapping[str, str]) -> Expr:
         return e
 
     return walk(expr)
+
+
+def rename(expr: Expr, names: Mapping[str, str]) -> Expr:
+    """`expr` with each reference to a key of `names` made to its value instead."""
+
+    def visit(e: Expr) -> Expr | None:
+        return Ref(names.get(e.name, e.name), e.subscripts) if isinstance(e, Ref) else None
+
+    return rebuild(expr, visit)
 
 
 def walk(expr: Expr) -> Iterator[Expr]:

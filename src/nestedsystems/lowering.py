@@ -71,6 +71,7 @@ from .expressions import (
     Unary,
     UnaryOp,
     canonical,
+    rebuild,
 )
 from .model import Kind, Model, Variable
 
@@ -398,22 +399,12 @@ class _Lowerer:
 def _subscripted(expr: Expr, keys: frozenset[str], subscripts: tuple[str, ...]) -> Expr:
     """``expr`` with plain references to ``keys`` read at ``subscripts``."""
 
-    def walk(e: Expr) -> Expr:
+    def visit(e: Expr) -> Expr | None:
         if isinstance(e, Ref):
             return Ref(e.name, subscripts) if e.name in keys and not e.subscripts else e
-        if isinstance(e, Unary):
-            return Unary(e.op, walk(e.operand))
-        if isinstance(e, Binary):
-            return Binary(e.op, walk(e.left), walk(e.right))
-        if isinstance(e, If):
-            return If(walk(e.condition), walk(e.then), walk(e.otherwise))
-        if isinstance(e, Call):
-            return Call(e.function, tuple(walk(a) for a in e.args))
-        if isinstance(e, LookupCall):
-            return LookupCall(e.table, walk(e.argument), e.mode)
-        return e
+        return e if isinstance(e, Defined) else None  # (a partial definition is whole already)
 
-    return walk(expr)
+    return rebuild(expr, visit)
 
 
 def _area_to(table: Table, x: Expr) -> Expr:
