@@ -23,20 +23,7 @@ TIME STEP = 0.25 ~ year ~ |
 # Two regions, each with births (R), deaths (B) and people leaving (B); who leaves
 # one region arrives in the other, which closes a reinforcing migration loop
 # through both populations.
-REGIONS = """{UTF-8}
-Region: north, south ~ ~ |
-Population[Region] = INTEG(births[Region] - deaths[Region] - leaving[Region] + arriving[Region],
-    initial population[Region]) ~ people ~ |
-initial population[Region] = 100, 50 ~ people ~ |
-births[Region] = Population[Region] * birth rate[Region] ~ people/year ~ |
-birth rate[Region] = 0.04, 0.03 ~ 1/year ~ |
-deaths[Region] = Population[Region] / lifetime ~ people/year ~ |
-lifetime = 50 ~ year ~ |
-leaving[Region] = Population[Region] * migration fraction ~ people/year ~ |
-migration fraction = 0.05 ~ 1/year ~ |
-arriving[north] = leaving[south] ~~|
-arriving[south] = leaving[north] ~ people/year ~ |
-"""
+REGIONS = Path(__file__).parent / "models" / "two_regions.mdl"  # with its control variables
 
 # Crowding read through a SUM over both regions, and births through a SMOOTH.
 CROWDED = """{UTF-8}
@@ -59,7 +46,7 @@ def write(tmp_path: Path, text: str, name: str) -> Path:
 
 @pytest.fixture
 def regions(tmp_path: Path) -> ns.Model:
-    return ns.load(write(tmp_path, REGIONS, "regions.mdl"))
+    return ns.load(REGIONS)
 
 
 def chains(loops) -> dict[tuple[str, ...], Polarity]:
@@ -178,7 +165,7 @@ def test_mapped_subscripts_link_element_to_element(test_models: Path) -> None:
 
 
 def test_the_cli_lists_element_loops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, REGIONS, "regions.mdl")
+    path = REGIONS
     assert main(["loops", str(path), "--dominance", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     listed = {tuple(loop["variables"]) for loop in report["loops"]}
@@ -196,7 +183,7 @@ def test_relative_scores_agree_with_simlin(tmp_path: Path) -> None:
     the scores of one of the elements; a loop that crosses elements (migration) it
     lists by element. Every loop it lists must be one of ours, within 1e-6."""
     simlin = pytest.importorskip("simlin")
-    path = write(tmp_path, REGIONS, "regions.mdl")
+    path = REGIONS
     ours = loop_scores(ns.load(path))
     run = simlin.load(str(path)).run()
     assert run.loops
@@ -265,12 +252,14 @@ def test_an_ensemble_scores_each_member_as_its_own_run(regions: ns.Model) -> Non
 def test_a_named_loop_is_named_in_every_element(tmp_path: Path) -> None:
     """The author names loops by variables; in a subscripted model the loop repeats
     in every element, and each instance carries the author's name and id."""
-    documented = REGIONS.replace(
+    documented = REGIONS.read_text(encoding="utf-8").replace(
         "births[Region] = Population[Region] * birth rate[Region] ~ people/year ~ |",
         "births[Region] = Population[Region] * birth rate[Region] ~ people/year ~ "
         'Loop R1 "Growth": Population -> births -> Population. More people, more births. |',
     )
-    loops = find_loops(ns.load(write(tmp_path, documented, "named.mdl")))
+    named_file = tmp_path / "named.mdl"
+    named_file.write_text(documented, encoding="utf-8")
+    loops = find_loops(ns.load(named_file))
     assert not loops.missing and not loops.notes
     named = [loop for loop in loops if loop.named]
     assert [(loop.id, loop.name, loop.variables) for loop in named] == [

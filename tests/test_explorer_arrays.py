@@ -13,24 +13,9 @@ from nestedsystems.dashboard import explorer
 from nestedsystems.dashboard.levers import array_params, element_levers, levers_of
 from nestedsystems.dashboard.store import ScenarioStore
 
-MODEL = """{UTF-8}
-Region: north, south ~ ~ |
-Population[Region] = INTEG(births[Region] - deaths[Region] - leaving[Region] + arriving[Region],
-    initial population[Region]) ~ people ~ |
-initial population[Region] = 100, 50 ~ people ~ |
-births[Region] = Population[Region] * birth rate[Region] ~ people/year ~ |
-birth rate[Region] = 0.04, 0.03 ~ 1/year [0, 0.2] ~ Births per person per year. |
-deaths[Region] = Population[Region] / lifetime ~ people/year ~ |
-lifetime = 50 ~ year ~ |
-leaving[Region] = Population[Region] * migration fraction ~ people/year ~ |
-migration fraction = 0.05 ~ 1/year ~ |
-arriving[north] = leaving[south] ~~|
-arriving[south] = leaving[north] ~ people/year ~ |
-FINAL TIME = 20 ~ year ~ |
-INITIAL TIME = 0 ~ year ~ |
-SAVEPER = TIME STEP ~ year ~ |
-TIME STEP = 0.25 ~ year ~ |
-"""
+# Two regions, each with births, deaths and people leaving for the other region.
+TWO_REGIONS = Path(__file__).parent / "models" / "two_regions.mdl"
+MODEL = TWO_REGIONS.read_text(encoding="utf-8")
 
 
 @pytest.fixture
