@@ -205,6 +205,13 @@ class GatedEngine(UncertaintyEngine):
         self.gates = {self.key(values): threading.Event() for values in gated}
         self.entered = {key: threading.Event() for key in self.gates}
 
+    @classmethod
+    def instead_of(cls, engine, prepared, executor, gated):
+        """A gated engine for what `engine` computes, on `executor`."""
+        return cls(
+            prepared, engine.assumptions, engine.save, keep=engine.keep, executor=executor, gated=gated
+        )
+
     def _bands(self, values):
         key = self.key(values)
         if key in self.gates:
@@ -219,15 +226,9 @@ class GatedEngine(UncertaintyEngine):
 def test_a_lever_moved_during_an_ensemble_redraws_at_once_and_hides_the_old_bands(board, prepared):
     view = board.uncertainty
     with ThreadPoolExecutor(max_workers=1) as executor:
-        engine = GatedEngine(
-            prepared,
-            view.engine.assumptions,
-            view.engine.save,
-            keep=view.engine.keep,
-            executor=executor,
-            gated=(SANCTUARY, BETTER_PAY),
+        engine = view.engine = GatedEngine.instead_of(
+            view.engine, prepared, executor, gated=(SANCTUARY, BETTER_PAY)
         )
-        view.engine = engine
         first, second = engine.key(SANCTUARY), engine.key(BETTER_PAY)
         release(board.sliders["Sanctuary adoption"], 1.0)
         view.toggle.active = True
@@ -264,15 +265,7 @@ def test_a_lever_moved_during_an_ensemble_redraws_at_once_and_hides_the_old_band
 def test_queued_ensembles_for_levers_left_behind_are_cancelled(board, prepared):
     view = board.uncertainty
     with ThreadPoolExecutor(max_workers=1) as executor:
-        engine = GatedEngine(
-            prepared,
-            view.engine.assumptions,
-            view.engine.save,
-            keep=view.engine.keep,
-            executor=executor,
-            gated=[{}],
-        )
-        view.engine = engine
+        engine = view.engine = GatedEngine.instead_of(view.engine, prepared, executor, gated=[{}])
         view.toggle.active = True  # the baseline's ensemble starts and waits at its gate
         assert engine.entered[engine.key({})].wait(SETTLE)
         release(board.sliders["Sanctuary adoption"], 1.0)
