@@ -226,9 +226,10 @@ def time_bands(path: Path, repeats: int) -> dict:
     import threading
 
     import nestedsystems as ns
+    from nestedsystems.dashboard.assumptions import assumptions_for
     from nestedsystems.dashboard.figures import time_axis
     from nestedsystems.dashboard.levers import levers_of
-    from nestedsystems.dashboard.uncertainty import assumptions_for, loop_shares, scenario_bands
+    from nestedsystems.dashboard.uncertainty import loop_shares, scenario_bands
     from nestedsystems.dashboard.whatif import FLAGSHIP as SPEC
     from nestedsystems.loops import find_loops
 

@@ -257,8 +257,9 @@ def test_switching_uncertainty_on_draws_bands_around_the_run(server, page):
 
     # A lever moved with the bands on: the run redraws, and the bands that follow are
     # the ensemble of the new settings (the same 300 futures, run here).
+    from nestedsystems.dashboard.assumptions import assumptions_for
     from nestedsystems.dashboard.levers import levers_of
-    from nestedsystems.dashboard.uncertainty import assumptions_for, scenario_bands
+    from nestedsystems.dashboard.uncertainty import scenario_bands
 
     before = list(high)
     page.drag_slider(f"lever:{RESTRAINT_POLICY}", 120)

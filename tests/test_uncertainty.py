@@ -17,20 +17,12 @@ from bokeh.document import Document
 
 import nestedsystems as ns
 from nestedsystems.dashboard import whatif
+from nestedsystems.dashboard.assumptions import Assumptions, Outlook, documented_assumptions, load_assumptions
 from nestedsystems.dashboard.cache import prepared_model
 from nestedsystems.dashboard.figures import time_axis
 from nestedsystems.dashboard.levers import levers_of
 from nestedsystems.dashboard.store import ScenarioStore
-from nestedsystems.dashboard.uncertainty import (
-    Assumptions,
-    Outlook,
-    UncertaintyEngine,
-    documented_assumptions,
-    how_sure,
-    load_assumptions,
-    loop_shares,
-    scenario_bands,
-)
+from nestedsystems.dashboard.uncertainty import UncertaintyEngine, how_sure, loop_shares, scenario_bands
 from nestedsystems.dashboard.uncertainty_view import HIGH, LOW, MIDDLE, band_columns
 from nestedsystems.errors import ModelFileError
 

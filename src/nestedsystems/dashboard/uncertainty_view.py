@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 from bokeh.models import ColumnDataSource, Div, Toggle
 
+from .assumptions import Assumptions, Outlook
 from .figures import CURRENT_COLOR, PALETTE, Series, TimeAxis
-from .uncertainty import Assumptions, Bands, LoopShares, Outlook, UncertaintyEngine, engine_for, how_sure
+from .uncertainty import Bands, LoopShares, UncertaintyEngine, engine_for, how_sure
 
 __all__ = ["HIGH", "LOW", "MIDDLE", "UncertaintyView", "band_columns", "shares_table", "view_for_app"]
 
@@ -318,7 +319,7 @@ def view_for_app(
 
     Raises `ModelFileError` for a broken uncertainty file (the app shows it).
     """
-    from .uncertainty import assumptions_for
+    from .assumptions import assumptions_for
 
     assumptions = assumptions_for(prepared.path, prepared.model, levers=levers)
     if assumptions is None or not (trajectories or indicators):
