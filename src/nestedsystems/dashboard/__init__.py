@@ -13,8 +13,8 @@ data → figures → widgets → callbacks, and callbacks only call the library 
 - `export`: CSV, PNG and a standalone HTML report;
 - `scenario_panel`: the save / load / compare / delete widgets;
 - `assumptions`: which assumptions are uncertain and by how much; `uncertainty`: their
-  ensembles in the background,
-  cached per scenario, and "how sure is this?" in words; `uncertainty_view`: the
+  ensembles in the background, cached per scenario, and "how sure is this?" in words;
+  `uncertainty_view`: the
   toggle, the bands on the charts and the loop-share table;
 - `lesson`: a model's loops, scores and narrative for the classroom, computed once;
 - `loop_diagram`: a causal loop diagram laid out for a screen;
