@@ -14,8 +14,7 @@ data → figures → widgets → callbacks, and callbacks only call the library 
 - `scenario_panel`: the save / load / compare / delete widgets;
 - `assumptions`: which assumptions are uncertain and by how much; `uncertainty`: their
   ensembles in the background, cached per scenario, and "how sure is this?" in words;
-  `uncertainty_view`: the
-  toggle, the bands on the charts and the loop-share table;
+  `uncertainty_view`: the toggle, the bands on the charts and the loop-share table;
 - `lesson`: a model's loops, scores and narrative for the classroom, computed once;
 - `loop_diagram`: a causal loop diagram laid out for a screen;
 - `whatif`, `explorer`, `classroom`: the apps;
