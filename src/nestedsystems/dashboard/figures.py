@@ -18,9 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import numpy as np
-from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Legend, LegendItem, Range1d, Renderer
+from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Range, Range1d
+
+# From their subpackages: mypy cannot follow the starred ``__all__`` through which
+# ``bokeh.models`` re-exports them.
+from bokeh.models.annotations import Legend, LegendItem, Title
+from bokeh.models.renderers import DataRenderer, Renderer
 from bokeh.plotting import figure
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "MAX_COMPARED",
     "PALETTE",
     "IndexedRun",
+    "Readable",
     "Series",
     "TimeAxis",
     "empty_columns",
@@ -48,6 +55,16 @@ COMPARE_DASHES = ("dashed", "dotted", "dotdash", "dashdot")
 MAX_COMPARED = len(COMPARE_DASHES)
 BASELINE_PREFIX = "baseline: "
 _TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+
+
+class Readable(Protocol):
+    """What a chart reads of a run: its saved times and a column by name (a `Run`,
+    an `IndexedRun`)."""
+
+    @property
+    def times(self) -> np.ndarray: ...
+
+    def __getitem__(self, name: str, /) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +97,9 @@ class Series:
     def title(self) -> str:
         return f"{self.column} ({self.units})" if self.units else self.column
 
-    def values(self, run: object) -> np.ndarray:
+    def values(self, run: Readable) -> np.ndarray:
         """The series' values over the run's times."""
-        values = np.asarray(run[self.variable], dtype=float)  # type: ignore[index]
+        values = np.asarray(run[self.variable], dtype=float)
         return 1.0 - values if self.invert else values
 
 
@@ -108,14 +125,14 @@ def time_axis(time_units: str) -> TimeAxis:
 
 
 def run_columns(
-    run: object,
+    run: Readable,
     series: Sequence[Series],
     axis: TimeAxis,
     *,
-    baseline: object | None = None,
+    baseline: Readable | None = None,
 ) -> dict[str, np.ndarray]:
     """The columns of a run source (or, without ``baseline``, of a compare source)."""
-    columns: dict[str, np.ndarray] = {"time": axis.of(run.times)}  # type: ignore[attr-defined]
+    columns: dict[str, np.ndarray] = {"time": axis.of(run.times)}
     for item in series:
         columns[item.column] = item.values(run)
         if baseline is not None:
@@ -139,9 +156,10 @@ def _base_figure(
     *,
     height: int,
     width: int | None,
-    toolbar_location: str | None = "right",
-    **kwargs: object,
-):  # type: ignore[no-untyped-def]
+    y_range: Range,
+    x_range: Range | None = None,
+    toolbar_location: Literal["right"] | None = "right",
+) -> figure:
     plot = figure(
         title=title,
         height=height,
@@ -150,9 +168,11 @@ def _base_figure(
         tools=_TOOLS,
         x_axis_label=axis.label,
         toolbar_location=toolbar_location,
-        **kwargs,
+        x_range=x_range or DataRange1d(),
+        y_range=y_range,
     )
     plot.toolbar.logo = None
+    assert isinstance(plot.title, Title)  # figure() makes its title text a Title
     plot.title.text_font_size = "11pt"
     plot.xgrid.grid_line_alpha = 0.4
     plot.ygrid.grid_line_alpha = 0.4
@@ -169,19 +189,21 @@ def trajectories_figure(
     y_label: str = "0 = well, 1 = in crisis",
     height: int = 340,
     width: int | None = None,
-):  # type: ignore[no-untyped-def]
+) -> figure:
     """Several 0-1 indices on one chart: current run solid, baseline faint, compared
     scenarios dashed, one colour per index."""
-    plot = _base_figure(title, axis, height=height, width=width, y_range=Range1d(0, 1))
+    plot = _base_figure(title, axis, height=height, width=width, y_range=Range1d(start=0, end=1))
     plot.yaxis.axis_label = y_label
-    items = []
-    hover_renderers = []
+    items: list[LegendItem] = []
+    hover_renderers: list[DataRenderer] = []
     for k, item in enumerate(series):
         color = PALETTE[k % len(PALETTE)]
         plot.line("time", BASELINE_PREFIX + item.column, source=source, color=color, line_width=2, alpha=0.3)
         current = plot.line("time", item.column, source=source, color=color, line_width=3)
         hover_renderers.append(current)
-        items.append(LegendItem(label=item.column, renderers=[current]))
+        # Bokeh's stubs make GlyphRenderer invariant in its glyph, so a line's renderer
+        # is not the GlyphRenderer[Glyph] they ask for; any glyph renderer goes in a legend.
+        items.append(LegendItem(label=item.column, renderers=[current]))  # type: ignore[list-item]
 
     for dash, compare in zip(COMPARE_DASHES, compare_sources, strict=False):
 
@@ -212,19 +234,24 @@ def indicator_figure(
     height: int = 220,
     width: int | None = None,
     min_span: float | None = None,
-):  # type: ignore[no-untyped-def]
+) -> figure:
     """One headline indicator: current run dark, baseline grey ghost, each compared
     scenario in its own colour; the hover reads value and baseline with units.
 
     ``min_span`` is the least height of the vertical axis (see `min_span_of`): without
     it a flat line fills the chart with the noise in its sixth decimal.
     """
-    kwargs: dict[str, object] = {"y_range": DataRange1d(min_interval=min_span)}
-    if x_range is not None:
-        kwargs["x_range"] = x_range
     # Small multiples carry no toolbar: six toolbars crowd the page, hovering works
     # without one, and the page exports the charts itself.
-    plot = _base_figure(item.title, axis, height=height, width=width, toolbar_location=None, **kwargs)
+    plot = _base_figure(
+        item.title,
+        axis,
+        height=height,
+        width=width,
+        y_range=DataRange1d(min_interval=min_span),
+        x_range=x_range,
+        toolbar_location=None,
+    )
     plot.line("time", BASELINE_PREFIX + item.column, source=source, color=BASELINE_COLOR, line_width=2)
     current = plot.line("time", item.column, source=source, color=CURRENT_COLOR, line_width=2.5)
     for color, compare in zip(compare_colors, compare_sources, strict=False):
@@ -321,20 +348,20 @@ class IndexedRun:
 
     __slots__ = ("_index", "run")
 
-    def __init__(self, run: object) -> None:
+    def __init__(self, run: Any) -> None:
         self.run = run
-        self._index = {name: j for j, name in enumerate(run.names)}  # type: ignore[attr-defined]
+        self._index = {name: j for j, name in enumerate(run.names)}
 
     def __getitem__(self, name: str) -> np.ndarray:
         j = self._index.get(name)
         if j is None or getattr(self.run, "ensemble", False):
-            return self.run[name]  # type: ignore[index,no-any-return]
-        return self.run.values[0, :, j]  # type: ignore[attr-defined,no-any-return]
+            return self.run[name]
+        return self.run.values[0, :, j]
 
     def __contains__(self, name: str) -> bool:
-        return name in self._index or name in self.run  # type: ignore[operator]
+        return name in self._index or name in self.run
 
-    def __getattr__(self, attribute: str) -> object:
+    def __getattr__(self, attribute: str) -> Any:
         return getattr(self.run, attribute)
 
 
