@@ -65,3 +65,53 @@ def test_the_strips_run_saves_every_variable_unless_saveper_is_an_equation(tmp_p
     model = ns.load(_logistic(tmp_path, "1"))
     assert every_step_columns(model) == tuple(v.name for v in model.variables)  # it has no lookups
     assert every_step_columns(ns.load(_logistic(tmp_path, "TIME STEP * 2"))) is None
+
+
+def _with_uncertainty(tmp_path: Path) -> Path:
+    """The smoothed goal model with an uncertainty file beside it."""
+    path = _smoothed_goal_with_a_named_loop(tmp_path)
+    path.with_name("goal.uncertainty.toml").write_text(
+        'members = 20\nseed = 1\n[outlook]\nvariable = "Inventory"\nphrase = "inventory"\n'
+        '[spans]\n"adjustment time" = [2, 6]\n"production delay" = [2, 4]\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _server_side(path: Path, spec: object) -> object:
+    """What a server does after the child: its own compile, its runs, the strip's run
+    at every TIME STEP and the uncertainty toggle's bands, as the app asks for them."""
+    from types import SimpleNamespace
+
+    import nestedsystems as ns
+    from nestedsystems.compiler import CompiledModel
+    from nestedsystems.dashboard.figures import time_axis
+    from nestedsystems.dashboard.uncertainty_view import view_for_app
+
+    model = ns.load(path)
+    compiled = CompiledModel(model, native=True)  # not compile_model's in-memory cache
+    ns.simulate(compiled)
+    ns.simulate(compiled, params={"saveper": 0.25}, return_columns=every_step_columns(model))
+    prepared = SimpleNamespace(path=path, model=model, compiled=compiled, interpreted=compiled)
+    view = view_for_app(prepared, (), spec.trajectories, spec.indicators, time_axis("Week"))  # type: ignore[attr-defined]
+    assert view is not None
+    bands = view.engine.bands({}).result(timeout=600)
+    assert bands.size == 20 and not bands.failed
+    return compiled
+
+
+def test_every_kernel_the_server_asks_for_is_loaded_from_the_disk_cache(tmp_path, monkeypatch):
+    from nestedsystems.dashboard.figures import Series
+    from nestedsystems.dashboard.whatif import WhatIfSpec
+
+    monkeypatch.setenv("NESTEDSYSTEMS_CACHE_DIR", str(tmp_path / "kernels"))
+    path = _with_uncertainty(tmp_path)
+    spec = WhatIfSpec("", "", trajectories=(Series("Inventory"),), indicators=(Series("production"),))
+    compile_here(path, spec)  # as the child process does
+    compiled = _server_side(path, spec)
+    kernels = compiled._native_kernels  # type: ignore[attr-defined]
+    # the run, the strip's run at every TIME STEP and the bands' ensemble (members side by side)
+    assert sorted(members for _, members in kernels) == [False, False, True]
+    for kernel in kernels.values():
+        assert sum(kernel.stats.cache_hits.values()) == 1, kernel.stats
+        assert not kernel.stats.cache_misses, kernel.stats
