@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import nestedsystems as ns
@@ -153,3 +154,28 @@ def test_scenarios_are_frozen_values():
         scenario.name = "t"  # type: ignore[misc]
     assert hash(scenario) == hash(Scenario("s", settings=(("Staffing ratio", 1.2),)))
     assert np.isfinite(hash(Intervention("x", InterventionKind.STEP, 1, 2)))
+
+
+# -- the command line: `nestedsystems run MODEL --scenario FILE`
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_the_cli_runs_every_shipped_scenario(path, tmp_path, model):
+    from nestedsystems.cli import main
+
+    out = tmp_path / "run.csv"
+    assert main(["run", str(FLAGSHIP), "--scenario", str(path), "--output", str(out)]) == 0
+    written = pd.read_csv(out, index_col=0)
+    expected = ns.simulate(model, scenario=path).to_pandas()
+    assert list(written.index) == pytest.approx(list(expected.index))
+    for column in ("Annual staff turnover", "Organizational climate", "Staff strain"):
+        np.testing.assert_allclose(written[column], expected[column], rtol=1e-9)
+
+
+def test_the_cli_names_the_scenario_file_and_key_in_one_line(tmp_path, capsys):
+    from nestedsystems.cli import main
+
+    path = write(tmp_path, '[set]\n"Staffing ratio" = 3\n')
+    assert main(["run", str(FLAGSHIP), "--scenario", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and "Staffing ratio" in err and "[0.6, 1.5]" in err
