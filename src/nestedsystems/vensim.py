@@ -593,6 +593,8 @@ def _section_variables(
 
 def _reality_checks(section: Any, entries: dict, path: Path) -> tuple[RealityCheck, ...]:
     """Reality Check statements; PySD keeps their text, which is parsed here."""
+    from .reality_checks import RC_FUNCTIONS
+
     lookups = _lookup_names(section)
     checks = []
     for statement, test_input in [(c, False) for c in section.constraints] + [
@@ -601,7 +603,9 @@ def _reality_checks(section: Any, entries: dict, path: Path) -> tuple[RealityChe
         text = " ".join(str(statement.expression).split())
         condition, _, consequence = text.partition(":IMPLIES:") if not test_input else (text, "", "")
         entry = entries.get(canonical(statement.name))
-        where = _Where(path, entry.line if entry else None, statement.name, lookups)
+        # The RC functions read as calls of a macro the file does not define: kept as
+        # such (`MacroCall`) for `reality_checks`, which alone knows what they do.
+        where = _Where(path, entry.line if entry else None, statement.name, lookups, macros=RC_FUNCTIONS)
         checks.append(
             RealityCheck(
                 name=statement.name,
@@ -618,8 +622,8 @@ def _reality_checks(section: Any, entries: dict, path: Path) -> tuple[RealityChe
 
 def _check_expression(text: str, where: _Where) -> Expr | None:
     """A Reality Check's text as an equation, parsed by PySD's grammar under the
-    guard; None when it does not parse (RC functions, for instance): the check is
-    then kept as text only, since nothing runs it yet."""
+    guard; None when it does not parse: the check is then kept as text only, and
+    `reality_checks` says why it cannot run it."""
     from pysd.translators.vensim import vensim_utils
     from pysd.translators.vensim.vensim_element import EquationVisitor
     from pysd.translators.vensim.vensim_structures import parsing_ops
