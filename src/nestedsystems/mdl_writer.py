@@ -105,14 +105,15 @@ class NotWritableError(ModelError):
 
 
 def save(model: Model, path: str | Path) -> Path:
-    """Write `model` as a Vensim .mdl file.
+    """Write `model` in the format the suffix of `path` names: Vensim (``.mdl``) or
+    XMILE (``.xmile``, ``.stmx``, ``.xml``; see `xmile_writer`).
 
     Parameters
     ----------
     model:
         A model, as `load` returns it or built by hand.
     path:
-        Where to write; the suffix should be ``.mdl``.
+        Where to write.
 
     Returns
     -------
@@ -122,11 +123,23 @@ def save(model: Model, path: str | Path) -> Path:
     Raises
     ------
     NotWritableError
-        A construct the writer cannot express (an infinite number, a non-negative
-        stock, ...), named with its variable.
+        A construct the format cannot express (an infinite number, a non-negative
+        stock in a .mdl, ...), named with its variable; or a suffix of no format.
     """
     path = Path(path)
-    path.write_text(to_mdl(model), encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix in (".xmile", ".stmx", ".xml"):
+        from .xmile_writer import to_xmile  # it builds on this module
+
+        text = to_xmile(model)
+    elif suffix == ".mdl":
+        text = to_mdl(model)
+    else:
+        raise NotWritableError(
+            f"expected a file name ending in .mdl, .xmile, .stmx or .xml, found {suffix or 'no suffix'!r}",
+            file=path,
+        )
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -439,7 +452,10 @@ class _Writer:
             if initial is None:
                 raise self.error("a stock without an initial value")
             if variable.non_negative:
-                raise self.error("a non-negative stock (XMILE), which a .mdl cannot say")
+                # MAX-guarded outflows would differ: they cut the flow, not the stock.
+                raise self.error(
+                    "a non-negative stock (XMILE), which a .mdl cannot say; save it as .xmile instead"
+                )
             body = f"{left}= INTEG (\n\t{self.expr(equation)},\n\t\t{self.expr(initial)})"
         elif variable.kind is Kind.MEMORY:
             raise self.error("a memory that no stateful function of the file accounts for")

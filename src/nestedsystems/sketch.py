@@ -20,7 +20,7 @@ from .expressions import Binary, Expr, Op, Ref, Table, Unary, UnaryOp, reference
 from .model import CONTROL_VARIABLES, Kind, Model, Variable
 from .vensim_text import PLOTS_MARK, SKETCH_MARK
 
-__all__ = ["sketch"]
+__all__ = ["places", "sketch"]
 
 _HEADER = (
     f"{SKETCH_MARK} Sketch information - do not modify anything except names\n"
@@ -41,17 +41,34 @@ _PER_LAYER_ROW = 8
 
 def sketch(model: Model, spell: Callable[[str], str]) -> str:
     """The sketch section for `model`, ``spell`` quoting names as the equations do."""
-    drawn = [v for v in model.variables if v.origin is None and v.key not in CONTROL_VARIABLES]
-    groups: dict[str, list[Variable]] = {}
-    for variable in drawn:
-        groups.setdefault(variable.group, []).append(variable)
     lines = [_HEADER]
-    for n, (group, variables) in enumerate(groups.items(), 1):
+    for n, (group, variables) in enumerate(_groups(model).items(), 1):
         lines.append(f"*{_view_name(group, n)}\n")
         lines.append(_VIEW_STYLE)
         lines.extend(_View(variables, spell).lines())
     lines.append(_SETTINGS)
     return "".join(lines)
+
+
+def places(model: Model) -> dict[str, tuple[str, int, int]]:
+    """Where the sketch puts each variable it draws: key -> (view, x, y), a flow at
+    its valve's label; for diagrams in other formats (XMILE's views)."""
+    found: dict[str, tuple[str, int, int]] = {}
+    for n, (group, variables) in enumerate(_groups(model).items(), 1):
+        view = _View(variables, str)
+        view.lines()
+        for key, number in view.ids.items():
+            found[key] = (_view_name(group, n), *view.places[number])
+    return found
+
+
+def _groups(model: Model) -> dict[str, list[Variable]]:
+    """The variables drawn, one list per view."""
+    groups: dict[str, list[Variable]] = {}
+    for variable in model.variables:
+        if variable.origin is None and variable.key not in CONTROL_VARIABLES:
+            groups.setdefault(variable.group, []).append(variable)
+    return groups
 
 
 def _view_name(group: str, n: int) -> str:
