@@ -15,8 +15,14 @@ import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ModelFileError
+
+if TYPE_CHECKING:  # the engine is imported when a model is asked for, not before
+    from ..compiler import CompiledModel
+    from ..model import Model
+    from ..run import Run
 
 __all__ = ["FLAGSHIP_MODEL", "PreparedModel", "clear_cache", "find_model", "prepared_model"]
 
@@ -38,13 +44,13 @@ class PreparedModel:
     """
 
     path: Path
-    model: object
-    interpreted: object
-    baseline: object
+    model: Model
+    interpreted: CompiledModel
+    baseline: Run
     _native: _NativeWarmUp
 
     @property
-    def compiled(self) -> object:
+    def compiled(self) -> CompiledModel:
         """The compiled model sessions run: machine code once its compile in the
         background is done, generated Python until then (a first compile of a large
         model takes tens of seconds, which the first visitor should not wait for)."""
@@ -106,8 +112,8 @@ class _NativeWarmUp:
     """Compiles a model's native kernels on a daemon thread; ``compiled`` is None until
     they ran once (or forever, where numba is missing or the compile failed)."""
 
-    def __init__(self, model: object, path: str | Path) -> None:
-        self.compiled: object | None = None
+    def __init__(self, model: Model, path: str | Path) -> None:
+        self.compiled: CompiledModel | None = None
         self.thread: threading.Thread | None = None
         from .. import native
 
@@ -122,7 +128,7 @@ class _NativeWarmUp:
         if self.thread is not None:
             self.thread.join()
 
-    def _compile(self, model: object, path: str | Path) -> None:
+    def _compile(self, model: Model, path: str | Path) -> None:
         import nestedsystems as ns
 
         from .warm import compile_elsewhere

@@ -25,19 +25,12 @@ from typing import Any
 import numpy as np
 from bokeh.core.properties import value
 from bokeh.layouts import column, row
-from bokeh.models import (
-    Button,
-    ColumnDataSource,
-    Div,
-    InlineStyleSheet,
-    Legend,
-    LegendItem,
-    Range1d,
-    Select,
-    Slider,
-    Span,
-    Toggle,
-)
+from bokeh.models import ColumnDataSource, InlineStyleSheet, Range1d
+
+# From their subpackages: mypy cannot follow the starred ``__all__`` through which
+# ``bokeh.models`` re-exports them.
+from bokeh.models.annotations import Legend, LegendItem, Span, Title
+from bokeh.models.widgets import Button, Div, Select, Slider, Toggle
 from bokeh.plotting import figure
 
 from ..errors import NestedSystemsError
@@ -172,8 +165,8 @@ class Classroom:
         plot = figure(
             width=DIAGRAM_WIDTH,
             height=DIAGRAM_HEIGHT,
-            x_range=Range1d(0, DIAGRAM_WIDTH),
-            y_range=Range1d(0, DIAGRAM_HEIGHT),
+            x_range=Range1d(start=0, end=DIAGRAM_WIDTH),
+            y_range=Range1d(start=0, end=DIAGRAM_HEIGHT),
             toolbar_location=None,
             min_border=0,
             outline_line_color=None,
@@ -218,7 +211,10 @@ class Classroom:
             line_alpha="box",
             source=self.variables,
         )
-        plot.text(
+        # Bokeh's stubs leave the Text glyph's background and border properties out of
+        # text()'s keywords, and type its padding and border_radius as properties of
+        # properties; the glyph takes all of them (bokeh.models.glyphs.Text).
+        plot.text(  # type: ignore[call-arg]
             x="x",
             y="y",
             text="label",
@@ -230,7 +226,7 @@ class Classroom:
             background_fill_alpha="plate",
             source=self.variables,
         )
-        plot.text(
+        plot.text(  # type: ignore[call-arg]
             x="x",
             y="y",
             text="text",
@@ -244,8 +240,8 @@ class Classroom:
             border_line_color="color",
             border_line_alpha="border",
             border_line_width=2,
-            border_radius=8,
-            padding=4,
+            border_radius=8,  # type: ignore[arg-type]
+            padding=4,  # type: ignore[arg-type]
             source=self.loop_labels,
         )
         return plot
@@ -254,19 +250,25 @@ class Classroom:
         plot = figure(
             width=CHART_WIDTH,
             height=CHART_HEIGHT,
-            y_range=Range1d(-1.05, 1.05),
+            y_range=Range1d(start=-1.05, end=1.05),
             toolbar_location=None,
             title="Share of the change each loop explains",
             name="shares-chart",
         )
+        assert isinstance(plot.title, Title)  # figure() makes its title text a Title
         plot.title.text_font_size = "17px"
         plot.axis.major_label_text_font_size = "14px"
         plot.axis.axis_label_text_font_size = "15px"
         plot.yaxis.axis_label = "relative loop score"
         ups = plot.varea_stack([f"up {k}" for k in range(MAX_LOOPS)], x="time", source=self.shares)
         downs = plot.varea_stack([f"down {k}" for k in range(MAX_LOOPS)], x="time", source=self.shares)
+        # Bokeh's stubs make GlyphRenderer invariant in its glyph, so an area's renderer
+        # is not the GlyphRenderer[Glyph] they ask for; any glyph renderer goes in a legend.
         legend = Legend(
-            items=[LegendItem(label=f"slot {k}", renderers=[ups[k], downs[k]]) for k in range(MAX_LOOPS)],
+            items=[
+                LegendItem(label=f"slot {k}", renderers=[ups[k], downs[k]])  # type: ignore[list-item]
+                for k in range(MAX_LOOPS)
+            ],
             label_text_font_size="15px",
             location="top",
             border_line_color=None,
@@ -295,6 +297,7 @@ class Classroom:
         self.shares.data = share_columns(lesson)
         shown = list(lesson.shares())
         for k, item in enumerate(self.legend.items):
+            assert isinstance(item, LegendItem)  # _chart_figure made them
             loop_id = shown[k] if k < len(shown) else ""
             item.label = value(loop_id)
             item.visible = bool(loop_id)

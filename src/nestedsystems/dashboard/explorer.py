@@ -21,7 +21,12 @@ from typing import Any
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import Button, ColumnDataSource, Div, MultiChoice, Select, TabPanel, Tabs, TextInput
+from bokeh.models import ColumnDataSource, DataRange1d, TabPanel, Tabs
+from bokeh.models.annotations import Title
+
+# From their subpackage: mypy cannot follow the starred ``__all__`` through which
+# ``bokeh.models`` re-exports them.
+from bokeh.models.widgets import Button, Div, MultiChoice, Select, TextInput
 
 from ..errors import NestedSystemsError, ParameterError
 from ..model import Kind
@@ -91,14 +96,15 @@ class Explorer(LeverSession):
         # Widgets.
         self.picker = MultiChoice(
             title=f"Variables to chart (up to {SLOTS})",
-            options=self.choices,
+            options=[*self.choices],
             value=chosen,
             max_items=SLOTS,
             name="variables",
         )
-        self.method_select = Select(
-            title="Integration method", options=list(METHODS), value="euler", name="method"
-        )
+        # Annotated: Bokeh types ``options`` as a union of list types, and mypy infers a
+        # list display against a union as list[str], which none of them accepts.
+        methods: list[str | None] = [*METHODS]
+        self.method_select = Select(title="Integration method", options=methods, value="euler", name="method")
         self.time_step_input = TextInput(
             title=f"TIME STEP ({model.time_units or 'time units'})",
             value=f"{self.time_step:g}",
@@ -112,8 +118,12 @@ class Explorer(LeverSession):
         self.picker.on_change("value", lambda attr, old, new: self.choose(new))
         self.method_select.on_change("value", lambda attr, old, new: self.set_method(new))
         self.time_step_input.on_change("value", lambda attr, old, new: self.set_time_step(new))
+
+        def csv_clicked() -> None:  # the export returns its text (for tests); a click drops it
+            self.export_csv()
+
         self.reset_button.on_click(self.reset)
-        self.csv_button.on_click(self.export_csv)
+        self.csv_button.on_click(csv_clicked)
 
         self.layout = self._layout(model)
         self.choose(chosen)
@@ -158,6 +168,8 @@ class Explorer(LeverSession):
         """Chart these variables (the first `SLOTS` of them)."""
         self.chosen = [name for name in names if name in self.choices][:SLOTS]
         for plot, name in zip(self.slot_figures, self._slot_variables(), strict=True):
+            # indicator_figure gives every chart a Title and a DataRange1d
+            assert isinstance(plot.title, Title) and isinstance(plot.y_range, DataRange1d)
             plot.visible = bool(name)
             units = self.owners[name].units.strip() if name else ""
             plot.title.text = f"{name} ({units})" if units else name

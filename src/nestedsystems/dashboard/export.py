@@ -16,14 +16,31 @@ import io
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bokeh.embed import file_html
 from bokeh.layouts import column, gridplot
-from bokeh.models import ColumnDataSource, Div
+from bokeh.models import Column, ColumnDataSource
+
+# From their subpackages: mypy cannot follow the starred ``__all__`` through which
+# ``bokeh.models`` re-exports them.
+from bokeh.models.ui import UIElement
+from bokeh.models.widgets import Div
 from bokeh.resources import INLINE
 
 from ..errors import NestedSystemsError
-from .figures import Series, TimeAxis, empty_columns, indicator_figure, run_columns, trajectories_figure
+from .figures import (
+    Readable,
+    Series,
+    TimeAxis,
+    empty_columns,
+    indicator_figure,
+    run_columns,
+    trajectories_figure,
+)
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 __all__ = [
     "REPORT_WIDTH",
@@ -75,8 +92,8 @@ def run_csv(run: object, *, columns: Sequence[str] | None = None) -> str:
 
 
 def report_layout(
-    runs: Mapping[str, object],
-    baseline: object,
+    runs: Mapping[str, Readable],
+    baseline: Readable,
     trajectories: Sequence[Series],
     indicators: Sequence[Series],
     axis: TimeAxis,
@@ -85,8 +102,8 @@ def report_layout(
     summary: str = "",
     notes: Sequence[str] = (),
     width: int = REPORT_WIDTH,
-    beneath: Sequence[object] = (),
-):  # type: ignore[no-untyped-def]
+    beneath: Sequence[UIElement] = (),
+) -> Column:
     """A standalone layout of the runs against the baseline: title, summary, the
     trajectories chart and the small multiples.
 
@@ -108,7 +125,7 @@ def report_layout(
         ColumnDataSource(run_columns(runs[label], [*trajectories, *indicators], axis))
         for label in labels[1:5]
     ]
-    parts = [Div(text=f"<h2>{html.escape(title)}</h2>", width=width)]
+    parts: list[UIElement] = [Div(text=f"<h2>{html.escape(title)}</h2>", width=width)]
     if summary:
         parts.append(Div(text=f"<p><b>{html.escape(summary)}</b></p>", width=width))
     if notes:
@@ -123,19 +140,24 @@ def report_layout(
         parts.append(trajectories_figure(source, compare, trajectories, axis, width=width))
     parts.extend(beneath)
     if indicators:
-        small = [indicator_figure(source, compare, item, axis, width=width // 3 - 10) for item in indicators]
-        parts.append(gridplot(small, ncols=3, toolbar_location=None))
+        parts.append(
+            gridplot(
+                [indicator_figure(source, compare, item, axis, width=width // 3 - 10) for item in indicators],
+                ncols=3,
+                toolbar_location=None,
+            )
+        )
     if not trajectories and not indicators:
         parts.append(Div(text="(nothing to draw)"))
     return column(*parts)
 
 
-def report_html(layout: object, *, title: str) -> str:
+def report_html(layout: UIElement, *, title: str) -> str:
     """A standalone HTML page (Bokeh's JavaScript inlined, so it opens offline)."""
-    return file_html(layout, resources=INLINE, title=title)  # type: ignore[arg-type]
+    return file_html(layout, resources=INLINE, title=title)
 
 
-def chromium_webdriver(*, chromium: str | None = None, chromedriver: str | None = None):  # type: ignore[no-untyped-def]
+def chromium_webdriver(*, chromium: str | None = None, chromedriver: str | None = None) -> WebDriver:
     """A headless Chromium driven by selenium, from the system's packages.
 
     Raises
@@ -163,7 +185,9 @@ def chromium_webdriver(*, chromium: str | None = None, chromedriver: str | None 
         raise ExportError(f"could not start Chromium for PNG export: {str(error).splitlines()[0]}") from None
 
 
-def export_png(layout: object, path: str | Path | None = None, *, webdriver: object = None) -> bytes:
+def export_png(
+    layout: UIElement, path: str | Path | None = None, *, webdriver: WebDriver | None = None
+) -> bytes:
     """The layout drawn as a PNG; written to ``path`` too when given.
 
     Parameters
@@ -178,12 +202,11 @@ def export_png(layout: object, path: str | Path | None = None, *, webdriver: obj
     """
     from bokeh.io.export import get_screenshot_as_png
 
-    owned = webdriver is None
-    driver = chromium_webdriver() if owned else webdriver
+    driver = chromium_webdriver() if webdriver is None else webdriver
     try:
-        image = get_screenshot_as_png(layout, driver=driver, resources=INLINE)  # type: ignore[arg-type]
+        image = get_screenshot_as_png(layout, driver=driver, resources=INLINE)
     finally:
-        if owned:
+        if webdriver is None:
             driver.quit()
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

@@ -220,7 +220,7 @@ def levers_of(
         variables (INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER) are always left out.
     """
     skipped = {model[name].key for name in exclude if name in model}
-    levers = []
+    levers: list[Lever] = []
     for variable in model.constants:
         if variable.key in CONTROL_VARIABLES or variable.key in skipped:
             continue

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bokeh.layouts import column, row
-from bokeh.models import Button, Div, MultiChoice, Select, TextAreaInput, TextInput
+
+# From their subpackage: mypy cannot follow the starred ``__all__`` through which
+# ``bokeh.models`` re-exports them.
+from bokeh.models.widgets import Button, Div, MultiChoice, Select, TextAreaInput, TextInput
 
 from ..errors import ParameterError
 from .figures import MAX_COMPARED
@@ -79,9 +82,18 @@ class ScenarioPanel:
         )
         self.note_div = Div(text="", name="scenario-note-shown", width=400)
 
-        self.save_button.on_click(lambda: self.save(self.name_input.value, self.note_input.value))
-        self.load_button.on_click(lambda: self.load(self.saved_select.value))
-        self.delete_button.on_click(lambda: self.delete(self.saved_select.value))
+        def save_clicked() -> None:
+            self.save(self.name_input.value, self.note_input.value)
+
+        def load_clicked() -> None:
+            self.load(self.saved_select.value)
+
+        def delete_clicked() -> None:
+            self.delete(self.saved_select.value)
+
+        self.save_button.on_click(save_clicked)
+        self.load_button.on_click(load_clicked)
+        self.delete_button.on_click(delete_clicked)
         self.compare_choice.on_change("value", lambda attr, old, new: self.show_compared(new))
 
         widgets = [
@@ -111,10 +123,13 @@ class ScenarioPanel:
     def refresh(self) -> None:
         """Re-read the list of saved scenarios (another session may have saved one)."""
         names = list(self.store.names(model=self.model_key)) if self.store else []
-        self.saved_select.options = [_NONE, *names]
+        # Annotated: Bokeh types ``options`` as a union of list types, and mypy infers a
+        # list display against a union as list[str], which none of them accepts.
+        options: list[str | None] = [_NONE, *names]
+        self.saved_select.options = options
         if self.saved_select.value not in self.saved_select.options:
             self.saved_select.value = _NONE
-        self.compare_choice.options = names
+        self.compare_choice.options = [*names]
         kept = [name for name in self.compare_choice.value if name in names]
         if kept != list(self.compare_choice.value):
             self.compare_choice.value = kept

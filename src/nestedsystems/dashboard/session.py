@@ -16,7 +16,9 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bokeh.models import Div
+# From its subpackage: mypy cannot follow the starred ``__all__`` through which
+# ``bokeh.models`` re-exports it.
+from bokeh.models.widgets import Div
 
 from ..errors import NestedSystemsError
 from .cache import PreparedModel

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .figures import TimeAxis
+from .figures import Readable, TimeAxis
 
 __all__ = ["Change", "Dip", "Level", "Statement", "fraction_words", "summarize"]
 
@@ -71,9 +71,9 @@ def fraction_words(ratio: float) -> str:
     return f"rises by {rise:.0%}"
 
 
-def _at(run: object, variable: str, time: float) -> float:
-    times = np.asarray(run.times, dtype=float)  # type: ignore[attr-defined]
-    return float(np.interp(time, times, np.asarray(run[variable], dtype=float)))  # type: ignore[index]
+def _at(run: Readable, variable: str, time: float) -> float:
+    times = np.asarray(run.times, dtype=float)
+    return float(np.interp(time, times, np.asarray(run[variable], dtype=float)))
 
 
 class Statement:
@@ -81,7 +81,7 @@ class Statement:
 
     variable: str
 
-    def clause(self, scenario: object, baseline: object, time: float, axis: TimeAxis) -> str | None:
+    def clause(self, scenario: Readable, baseline: Readable, time: float, axis: TimeAxis) -> str | None:
         raise NotImplementedError
 
 
@@ -94,7 +94,7 @@ class Level(Statement):
     format: str = "{:.3g}"
     tolerance: float = 0.02
 
-    def clause(self, scenario: object, baseline: object, time: float, axis: TimeAxis) -> str | None:
+    def clause(self, scenario: Readable, baseline: Readable, time: float, axis: TimeAxis) -> str | None:
         now, then = _at(scenario, self.variable, time), _at(baseline, self.variable, time)
         if abs(now - then) <= self.tolerance * max(abs(then), 1e-12):
             return None
@@ -108,7 +108,7 @@ class Change(Statement):
     variable: str
     phrase: str
 
-    def clause(self, scenario: object, baseline: object, time: float, axis: TimeAxis) -> str | None:
+    def clause(self, scenario: Readable, baseline: Readable, time: float, axis: TimeAxis) -> str | None:
         now, then = _at(scenario, self.variable, time), _at(baseline, self.variable, time)
         if then == 0.0:
             if now == 0.0:
@@ -129,7 +129,7 @@ class Dip(Statement):
     phrase: str
     threshold: float
 
-    def clause(self, scenario: object, baseline: object, time: float, axis: TimeAxis) -> str | None:
+    def clause(self, scenario: Readable, baseline: Readable, time: float, axis: TimeAxis) -> str | None:
         now, then = (
             _first_below(scenario, self.variable, self.threshold),
             _first_below(baseline, self.variable, self.threshold),
@@ -151,12 +151,12 @@ def _dip_verb(phrase: str) -> str:
     return " ".join(words[1:]) if len(words) > 1 else "dips"
 
 
-def _first_below(run: object, variable: str, threshold: float) -> float | None:
-    values = np.asarray(run[variable], dtype=float)  # type: ignore[index]
+def _first_below(run: Readable, variable: str, threshold: float) -> float | None:
+    values = np.asarray(run[variable], dtype=float)
     below = np.flatnonzero(values < threshold)
     if below.size == 0:
         return None
-    return float(np.asarray(run.times, dtype=float)[below[0]])  # type: ignore[attr-defined]
+    return float(np.asarray(run.times, dtype=float)[below[0]])
 
 
 def _when(time: float | None, axis: TimeAxis) -> str:
@@ -168,10 +168,10 @@ def _when(time: float | None, axis: TimeAxis) -> str:
     return f"at {axis.label.lower()} {time * axis.factor:g}"
 
 
-def summary_time(run: object, axis: TimeAxis, *, years: float = 5.0) -> float:
+def summary_time(run: Readable, axis: TimeAxis, *, years: float = 5.0) -> float:
     """When the summary reads the runs: year 5 where the run is that long, else its end
     (in model time units)."""
-    times = np.asarray(run.times, dtype=float)  # type: ignore[attr-defined]
+    times = np.asarray(run.times, dtype=float)
     if axis.label == "Year":
         wanted = years / axis.factor
         if times[0] <= wanted <= times[-1]:
@@ -180,8 +180,8 @@ def summary_time(run: object, axis: TimeAxis, *, years: float = 5.0) -> float:
 
 
 def summarize(
-    scenario: object,
-    baseline: object,
+    scenario: Readable,
+    baseline: Readable,
     statements: Sequence[Statement],
     axis: TimeAxis,
     *,
@@ -211,7 +211,7 @@ def summarize(
             clauses.append(clause)
     if not clauses:
         return "These levers give the same results as the baseline: move a lever to see what changes."
-    if axis.label == "Year" and time != float(np.asarray(baseline.times)[-1]):  # type: ignore[attr-defined]
+    if axis.label == "Year" and time != float(np.asarray(baseline.times)[-1]):
         when = f"By year {time * axis.factor:g}"
     else:
         when = "By the end of the run"

@@ -22,7 +22,11 @@ from concurrent.futures import Future, wait
 from typing import Any
 
 import numpy as np
-from bokeh.models import ColumnDataSource, Div, Toggle
+from bokeh.models import ColumnDataSource
+
+# From their subpackage: mypy cannot follow the starred ``__all__`` through which
+# ``bokeh.models`` re-exports them.
+from bokeh.models.widgets import Div, Toggle
 
 from .assumptions import Assumptions, Outlook
 from .figures import CURRENT_COLOR, PALETTE, Series, TimeAxis
@@ -269,9 +273,9 @@ class UncertaintyView:
         if self._baseline is None:
             return
         sentence = how_sure(bands, self._baseline, self.outlook, self.axis, changed=bool(self.values))
-        key = "Shaded: where 9 in 10 plausible futures run; dotted: the middle one."
+        legend = "Shaded: where 9 in 10 plausible futures run; dotted: the middle one."
         self.words.text = (
-            f"<b>How sure is this?</b> {html.escape(sentence)} <span style='{_QUIET}'>{key}</span>"
+            f"<b>How sure is this?</b> {html.escape(sentence)} <span style='{_QUIET}'>{legend}</span>"
         )
 
     def _shares_arrived(self, key: tuple, shares: LoopShares | None) -> None:

@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from bokeh.layouts import column, row
-from bokeh.models import Button, ColumnDataSource, Div, TabPanel, Tabs, Toggle
+from bokeh.models import ColumnDataSource, TabPanel, Tabs
+
+# From their subpackage: mypy cannot follow the starred ``__all__`` through which
+# ``bokeh.models`` re-exports them.
+from bokeh.models.widgets import Button, Div, Toggle
 
 from ..errors import NestedSystemsError
 from .cache import PreparedModel, find_model, prepared_model
@@ -278,10 +282,18 @@ class WhatIf(LeverSession):
             self.shock_toggles[shock.label].on_change(
                 "active", functools.partial(self._shock_switched, shock)
             )
+
+        # The exports return what they sent (for scripts and tests); a click drops it.
+        def csv_clicked() -> None:
+            self.export_csv()
+
+        def report_clicked() -> None:
+            self.export_report()
+
         self.reset_button.on_click(self.reset)
-        self.csv_button.on_click(self.export_csv)
+        self.csv_button.on_click(csv_clicked)
         self.png_button.on_click(self._png_clicked)
-        self.report_button.on_click(self.export_report)
+        self.report_button.on_click(report_clicked)
         self._syncing = False
 
         self.layout = self._layout()

@@ -14,7 +14,11 @@ import math
 from collections.abc import Sequence
 
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, CustomJS, Div, Slider
+from bokeh.models import ColumnDataSource, CustomJS
+
+# From their subpackage: mypy cannot follow the starred ``__all__`` through which
+# ``bokeh.models`` re-exports them.
+from bokeh.models.widgets import Div, Slider
 
 from .levers import Lever
 
@@ -137,7 +141,7 @@ class Downloader:
         # The serial makes every offer a change, even of the same file twice.
         self._serial += 1
         binary = isinstance(content, bytes)
-        text = base64.b64encode(content).decode("ascii") if binary else content
+        text = base64.b64encode(content).decode("ascii") if isinstance(content, bytes) else content
         self.source.data = {
             "filename": [filename],
             "content": [text],
