@@ -194,23 +194,23 @@ def _market_price(*sides: Any) -> np.ndarray:
     ptype, ppriority, pwidth for demand, then the same for supply). The excess of
     demand only falls as the price rises, so the price is found by bisection, for
     every market and run at once."""
-    demand, supply = sides[:4], sides[4:]
 
-    def spread(side: tuple) -> tuple[np.ndarray, ...]:
+    def spread(side: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         shape = np.broadcast_shapes(*(np.shape(v) for v in side))
-        return tuple(np.broadcast_to(v, shape) for v in side)
+        quantity, kind, priority, width = (np.broadcast_to(v, shape) for v in side)
+        return quantity, kind, priority, width
 
-    demand, supply = spread(demand), spread(supply)
+    demanders, suppliers = spread(sides[:4]), spread(sides[4:])
     lows, highs = [], []
-    for _, _, priority, width in (demand, supply):
+    for _, _, priority, width in (demanders, suppliers):
         reach = 40.0 * np.abs(width)  # past this every curve is flat to round-off
         lows.append(np.min(priority - reach, axis=-2, keepdims=True))
         highs.append(np.max(priority + reach, axis=-2, keepdims=True))
     low, high = np.minimum(*lows), np.maximum(*highs)
 
     def excess(price: np.ndarray) -> np.ndarray:
-        wanted = np.sum(_at_price(*demand, price, supply=False), axis=-2, keepdims=True)
-        offered = np.sum(_at_price(*supply, price, supply=True), axis=-2, keepdims=True)
+        wanted = np.sum(_at_price(*demanders, price, supply=False), axis=-2, keepdims=True)
+        offered = np.sum(_at_price(*suppliers, price, supply=True), axis=-2, keepdims=True)
         return wanted - offered
 
     for _ in range(100):

@@ -27,7 +27,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from .expressions import Expr, Ref, canonical, references
+from .expressions import Expr, Ref, Table, canonical, references
 from .model import CONTROL_VARIABLES, Kind, Model, Variable
 
 __all__ = ["element_graph", "element_reads"]
@@ -157,19 +157,20 @@ def element_graph(model: Model, graph: nx.DiGraph) -> None:
             link(element_reads(compiled, variable.key), targets, flow=False)
             continue
         unnamed = []
+        assert not isinstance(variable.equation, Table)  # a stock's equation is its net flow
         for sign, term in flow_terms(variable.equation):
             flow = model.get(term.name) if isinstance(term, Ref) else None
             if flow is None or flow.kind is not Kind.AUXILIARY or flow.key not in elements:
                 unnamed.append((sign, term))
                 continue
-            reads = element_reads(compiled, variable.key, term)[flow.key]
-            pairs = zip(*np.nonzero(reads), strict=True)
-            if (reads.sum(axis=1) != 1).any() or any(
+            flow_reads = element_reads(compiled, variable.key, term)[flow.key]
+            pairs = zip(*np.nonzero(flow_reads), strict=True)
+            if (flow_reads.sum(axis=1) != 1).any() or any(
                 graph.has_edge(elements[flow.key][i], targets[j]) for j, i in pairs
             ):
                 unnamed.append((sign, term))  # not one flow element per stock element: read as a sum
                 continue
-            link({flow.key: reads}, targets, flow=True, sign=sign)
+            link({flow.key: flow_reads}, targets, flow=True, sign=sign)
         if not unnamed or not references(signed_sum(unnamed)) - {TIME}:
             continue
         expression = signed_sum(unnamed)

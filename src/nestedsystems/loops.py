@@ -385,9 +385,9 @@ def _assemble(
     complete: bool,
     notes: list[str],
 ) -> LoopSet:
-    declared = {v.key: (i, 0) for i, v in enumerate(model.variables)}
+    declared_at = {v.key: (i, 0) for i, v in enumerate(model.variables)}
     # where a group is declared (a variable, or one of its elements) and whether it is a state
-    order = {g: graph.nodes[g]["order"] if g in graph else declared.get(g, (0, 0)) for g in _groups(graph)}
+    order = {g: graph.nodes[g]["order"] if g in graph else declared_at.get(g, (0, 0)) for g in _groups(graph)}
     states_of = {g for g in order if g in graph and graph.nodes[g]["state"]}
     # Partitions in a stable order: biggest first, then by where their first stock is declared.
     stock_sets = [

@@ -325,8 +325,9 @@ def sample_polarities(
     # a variable's elements all keep one sign: so does the variable, read in an equation
     for variable, keys in graph.graph.get("elements", {}).items():
         signs = {observed.get(key) for key in keys}
-        if variable not in observed and len(signs) == 1 and None not in signs:
-            observed[variable] = signs.pop()
+        sign = signs.pop() if len(signs) == 1 else None
+        if variable not in observed and sign is not None:
+            observed[variable] = sign
     with np.errstate(all="ignore"):
         return _sampled(graph, trajectories, links, observed)
 

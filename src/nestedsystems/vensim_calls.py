@@ -64,7 +64,9 @@ def call(node: Any, where: Any, walk: Any) -> Expr:
     if key in where.lookups:
         if len(args) != 1:
             raise where.syntax(f"the lookup {name} takes one argument, found {len(args)}")
-        return LookupCall(vensim_arrays.reference(node.function, where.dimensions), args[0])
+        lookup = vensim_arrays.reference(node.function, where.dimensions)
+        assert isinstance(lookup, Ref)  # a lookup's name, which no subscript range shares
+        return LookupCall(lookup, args[0])
     if name in _LOOKUP_FUNCTIONS:
         table = args[0] if args else None
         if len(args) != 2 or not isinstance(table, Ref):

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelSyntaxError, UnsupportedError
-from .expressions import Ref, canonical, rename
+from .expressions import Ref, Table, canonical, rename
 from .model import Kind, Variable
 
 __all__ = ["Instance", "has_modules", "instantiate", "split"]
@@ -156,7 +156,11 @@ def instantiate(
                     )
                 )
                 continue
-            equation = variable.equation if variable.kind is Kind.LOOKUP else rename(variable.equation, names)
+            equation = (
+                variable.equation
+                if variable.kind is Kind.LOOKUP or isinstance(variable.equation, Table)
+                else rename(variable.equation, names)
+            )
             initial = None if variable.initial is None else rename(variable.initial, names)
             variables.append(
                 replace(variable, name=name, equation=equation, initial=initial, group=instance.name)

@@ -76,11 +76,10 @@ def handle(args: argparse.Namespace) -> int:
     from .. import compile_model, load, simulate
 
     params = parse_settings(args.settings)
-    model = load(args.model)
     # One run: the interpreter finishes before a native compile would.
-    model = compile_model(model, native=False)
+    compiled = compile_model(load(args.model), native=False)
     run = simulate(
-        model,
+        compiled,
         params=params,
         scenario=args.scenario,
         method=args.method,
