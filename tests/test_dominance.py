@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +12,10 @@ import pytest
 import nestedsystems as ns
 from nestedsystems.dominance import DominantPeriod, dominant_sets, flow_link_score, link_score, loop_scores
 from nestedsystems.errors import ParameterError
-from nestedsystems.expressions import canonical
+from nestedsystems.expressions import Binary, Number, Op, Ref, canonical
 from nestedsystems.loops import Polarity, find_loops
+from nestedsystems.model import Kind, Model, Variable
+from nestedsystems.pace import QUIET_PACE
 
 MODELS = Path(__file__).parent / "models"
 
@@ -258,11 +262,88 @@ def test_the_drift_narrative_tells_the_slide_as_burnout_attrition(flagship):
     assert np.mean((slide >= told.start) & (slide <= told.end)) > 0.8
 
 
-def test_a_model_at_rest_has_nothing_to_tell(test_models):
+def test_a_model_at_rest_says_nothing_changes(test_models):
     from nestedsystems.narrative import describe_dominance
 
     model = ns.load(test_models / "samples" / "teacup" / "teacup.mdl")
-    assert describe_dominance(loop_scores(model, params={"Room Temperature": 180.0})) == []
+    assert describe_dominance(loop_scores(model, params={"Room Temperature": 180.0})) == [
+        "Minutes 0–30: nothing changes: the system is at rest."
+    ]
+
+
+# ----------------------------------------------------------------------------- quiet stretches
+
+
+def _goal_seeking(start: float) -> Model:
+    """S' = (goal - S) / adjustment time: goal 100, adjustment time 5 years, 100 years."""
+    constants = {"goal": 100.0, "start": start, "adjustment time": 5.0}
+    constants |= {"INITIAL TIME": 0.0, "FINAL TIME": 100.0, "TIME STEP": 0.125, "SAVEPER": 1.0}
+    gap = Binary(Op.SUB, Ref("goal"), Ref("s"))
+    return Model(
+        (
+            Variable("S", Kind.STOCK, Ref("adjustment"), initial=Ref("start")),
+            Variable("adjustment", Kind.AUXILIARY, Binary(Op.DIV, gap, Ref("adjustment time"))),
+            *(Variable(name, Kind.CONSTANT, Number(value)) for name, value in constants.items()),
+        ),
+        time_units="Year",
+    )
+
+
+def test_a_goal_seeking_stock_started_at_its_goal_is_quiet_throughout():
+    from nestedsystems.narrative import describe_dominance
+
+    scores = loop_scores(_goal_seeking(start=100.0))
+    assert (scores.pace == 0).all() and scores.quiet().all()
+    assert scores.dominant_periods(quiet=QUIET_PACE) == (
+        DominantPeriod(0, (), Polarity.UNDETERMINED, 0.0, 100.0, 0.0),
+    )
+    assert describe_dominance(scores) == ["Years 0–100: nothing changes: the system is at rest."]
+
+
+def test_a_goal_seeking_stock_started_away_is_loud_for_a_few_adjustment_times_then_settles():
+    from nestedsystems.narrative import describe_dominance, narrated_periods
+
+    scores = loop_scores(_goal_seeking(start=0.0))
+    tau, horizon, dt, gap = 5.0, 100.0, 0.125, 100.0
+    size = float(ns.simulate(_goal_seeking(start=0.0))["S"].max())  # the stock's largest size
+    # quiet once the stock would cover less than 5% of its size over the run at its
+    # pace: |S'| = gap/τ < 0.05·size/horizon, so when the gap is under
+    quiet_gap = QUIET_PACE * size * tau / horizon
+    by_hand = tau * np.log(gap / quiet_gap)  # 29.96 years
+    quiet = scores.quiet()[0, :, 0]
+    first_quiet = float(scores.times[np.argmax(quiet)])
+    assert not quiet[: np.argmax(quiet)].any() and quiet[np.argmax(quiet) :].all()
+    assert abs(first_quiet - by_hand) <= 2 * dt
+    # Euler's own gap, gap·(1 - dt/τ)^k, crosses it at the step the measure says (a
+    # step's pace is its change from the step before)
+    k = int(np.ceil(np.log(gap / quiet_gap) / -np.log(1 - dt / tau)))
+    assert first_quiet == pytest.approx((k + 1) * dt)
+
+    loud, settled = narrated_periods(scores)
+    assert loud.loops == ("B1",) and settled.quiet
+    assert settled.start == loud.end == pytest.approx(first_quiet - dt) and settled.end == horizon
+    assert describe_dominance(scores) == [
+        "Years 0–30: the loop through S and adjustment (B1, balancing) drives most of the change.",
+        # the gap left at year 30 is a quarter of a percent of the stock's size
+        "Years 30–100: the system settles and nothing much changes: every stock stays within 0.5% of "
+        "its level.",
+    ]
+    # without the pace, the balancing loop is said to drive a change of a few hundredths
+    assert describe_dominance(scores, quiet=None) == [
+        "Years 0–100: the loop through S and adjustment (B1, balancing) drives most of the change."
+    ]
+    # the paper's analysis is unchanged unless asked
+    assert [p.loops for p in scores.dominant_periods()] == [("B1",)]
+    assert [p.loops for p in scores.dominant_periods(quiet=QUIET_PACE)] == [("B1",), ()]
+
+
+def test_a_lull_shorter_than_the_shortest_period_is_told_with_the_change_around_it():
+    from nestedsystems.narrative import narrated_periods
+
+    scores = loop_scores(_goal_seeking(start=0.0))
+    # quiet from year 29.75: 70 years, shorter than a window of 80 years
+    (told,) = narrated_periods(scores, shortest=80.0)
+    assert told.loops == ("B1",) and (told.start, told.end) == (0.0, 100.0)
 
 
 # ----------------------------------------------------------------------------- the flagship
@@ -452,6 +533,52 @@ def test_loops_that_compete_rank_before_a_loop_alone_in_its_partition():
     ]
 
 
+def test_the_flagship_at_equilibrium_says_nothing_much_changes():
+    """RM0 is an equilibrium: no loop is said to drive a change of round-off."""
+    from nestedsystems.narrative import describe_dominance
+
+    model = ns.load(FLAGSHIP)
+    scores = loop_scores(model, loops=find_loops(model).named())
+    assert scores.active[0, 1:, 0].any()  # the shares exist, ratios of round-off
+    assert scores.quiet().all()
+    assert describe_dominance(scores) == [
+        "Months 0–120: nothing much changes: the system is in balance, and every stock stays "
+        "within 0.1% of its level."
+    ]
+
+
+def _stocks_on(scores, model):
+    on_loops = {name for loop in scores.loops for name in loop.variables}
+    return [stock.name for stock in model.stocks if stock.name in on_loops]
+
+
+def test_a_small_scandal_is_told_while_it_lasts_and_quiet_once_it_has_died_away():
+    """RM0 with a small shock (scandal of 0.2 at month 6): quiet before, loops at work
+    while it dies away, quiet after; what the quiet sentences claim holds in the run."""
+    from nestedsystems.narrative import describe_dominance, narrated_periods
+
+    model = ns.load(FLAGSHIP)
+    shock = {"Scandal size": 0.2, "Scandal month": 6}
+    scores = loop_scores(model, loops=find_loops(model).named(), params=shock)
+    periods = narrated_periods(scores)
+    before, *loud, after = periods
+    assert before.quiet and (before.start, before.end) == (0.0, pytest.approx(6.0))
+    assert loud and not any(p.quiet for p in loud)
+    assert after.quiet and 36 < after.start < 96 and after.end == 120.0
+    story = describe_dominance(scores)
+    assert story[0].startswith("Months 0–6: nothing much changes: the system is in balance")
+    assert story[-1].startswith(f"Months {after.start:.0f}–120: the system settles and nothing much changes")
+    stated = float(re.search(r"within ([\d.]+)% of its level", story[-1]).group(1)) / 100
+    run = ns.simulate(model, params={**shock, "saveper": 0.125})
+    settled = run.times >= after.start
+    for name in _stocks_on(scores, model):
+        values = run[name]
+        assert np.abs(values[settled] - values[settled][0]).max() <= stated * np.abs(values).max(), name
+    # while the shock is felt, scrutiny moves by more than that
+    scrutiny = run["Scrutiny"]
+    assert np.ptp(scrutiny[(run.times > 6) & ~settled]) > stated * np.abs(scrutiny).max()
+
+
 def test_the_loops_command_tells_the_flagship_in_the_specifications_loops(capsys):
     """`nestedsystems loops models/nested_systems.mdl --dominance`: the author's loops
     compared among themselves, and the drift's slide told as burnout-attrition."""
@@ -468,6 +595,30 @@ def test_the_loops_command_tells_the_flagship_in_the_specifications_loops(capsys
     assert story and told <= specified and "R3" in told
     slide = [line for line in story if "Burnout-attrition (R3)" in line or "(R3, reinforcing)" in line]
     assert slide and "17 loops (17 named)" in out and "among the named loops" in out
+
+    assert "quiet:" not in out  # the drift never rests
+
+    # at equilibrium it says so, in words and in JSON
+    assert main(["loops", str(FLAGSHIP), "--dominance"]) == 0
+    out = capsys.readouterr().out
+    assert "Months 0–120: nothing much changes: the system is in balance" in out
+    assert "quiet: where no stock would move by 5% of its size" in out
+    assert main(["loops", str(FLAGSHIP), "--dominance", "--format", "json"]) == 0
+    told = json.loads(capsys.readouterr().out)
+    assert told["dominant_periods"] == [
+        {
+            "partition": 0,
+            "loops": [],
+            "polarity": "undetermined",
+            "start": 0.0,
+            "end": 120.0,
+            "share": 0.0,
+            "quiet": True,
+        }
+    ]
+    assert (
+        told["narrative"][0].startswith("Months 0–120: nothing much changes") and len(told["narrative"]) == 1
+    )
 
     assert main(["loops", str(FLAGSHIP), "--dominance", "--all-loops", "--top", "3"]) == 0
     assert "2000 loops (17 named)" in capsys.readouterr().out

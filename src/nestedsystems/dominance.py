@@ -25,7 +25,9 @@ ratio one step later and is why it calls the first two steps undefined; here
 only step 0 is (it reads 0 and is marked inactive).
 
 Where Δz vanishes a ratio can overflow: such points read 0 and are marked in
-`LoopScores.guarded`, so that no score is ever infinite.
+`LoopScores.guarded`, so that no score is ever infinite. Where the stocks barely
+move the ratios are finite but tell nothing: `LoopScores.pace` measures how fast
+the stocks move (`pace`), and dominance can set such quiet steps apart.
 
 Memory: an ensemble keeps (runs, times, loops) arrays of raw and relative scores;
 score thousands of loops one run at a time, or an ensemble through a subset of
@@ -46,6 +48,7 @@ from .causal_graph import TIME
 from .errors import ParameterError
 from .loops import Loop, LoopSet, Polarity, find_loops
 from .model import Model
+from .pace import QUIET_PACE, partition_pace
 from .trajectories import Trajectories, every_step_run
 
 __all__ = [
@@ -116,6 +119,8 @@ class DominantPeriod:
     the change of a partition.
 
     ``share`` is the mean over the interval of the loops' combined |relative score|.
+    A quiet period, in which the stocks barely move (see `pace`), has no loops,
+    undetermined polarity and a share of 0.
     """
 
     partition: int
@@ -124,6 +129,15 @@ class DominantPeriod:
     start: float
     end: float
     share: float
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing much changes in this period: no loop is said to drive it."""
+        return not self.loops
+
+
+# What `dominant_sets` would choose at a quiet step, so that `periods_of` makes quiet periods.
+_QUIET_SET: tuple[tuple[str, ...], Polarity, float] = ((), Polarity.UNDETERMINED, 0.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,6 +161,11 @@ class LoopScores:
     guarded:
         Shape (n_runs, n_times, n_loops): a link of the loop had a vanishing Δz
         (a ratio that was not finite) and was read as 0 at that step.
+    pace:
+        Shape (n_runs, n_times, n_partitions): how fast the partition's stocks
+        move, as the share of its size the fastest would cover over the whole run
+        at that step's speed (`pace.partition_pace`); below `pace.QUIET_PACE` the
+        step is quiet.
     link_scores:
         (source key, target key) → shape (n_runs, n_times).
     ensemble:
@@ -159,6 +178,7 @@ class LoopScores:
     relative: np.ndarray
     active: np.ndarray
     guarded: np.ndarray
+    pace: np.ndarray
     link_scores: dict[tuple[str, str], np.ndarray]
     ensemble: bool = False
 
@@ -193,12 +213,19 @@ class LoopScores:
             key=lambda item: (crowd.get(item[0].partition, 1) == 1, item[0].partition, -item[1]),
         )
 
-    def dominant_periods(self, threshold: float = 0.5, *, run: int = 0) -> tuple[DominantPeriod, ...]:
-        return dominant_periods(self, threshold, run=run)
+    def quiet(self, pace: float = QUIET_PACE) -> np.ndarray:
+        """Shape (n_runs, n_times, n_partitions): the partition's stocks move slower
+        than `pace` at that step (nothing much changes, whatever the shares say)."""
+        return self.pace < pace
+
+    def dominant_periods(
+        self, threshold: float = 0.5, *, run: int = 0, quiet: float | None = None
+    ) -> tuple[DominantPeriod, ...]:
+        return dominant_periods(self, threshold, run=run, quiet=quiet)
 
 
 def dominant_periods(
-    scores: LoopScores, threshold: float = 0.5, *, run: int = 0
+    scores: LoopScores, threshold: float = 0.5, *, run: int = 0, quiet: float | None = None
 ) -> tuple[DominantPeriod, ...]:
     """Intervals of dominance, partition by partition.
 
@@ -216,6 +243,10 @@ def dominant_periods(
         Share of the change the dominant set must explain (0.5 in the paper).
     run:
         Which member of an ensemble.
+    quiet:
+        A pace (`pace.QUIET_PACE` is the usual one): steps at which the partition's
+        stocks move slower form quiet periods, with no loops. Default none: the
+        paper's analysis, which names a dominant set at every active step.
     """
     if not 0 < threshold <= 1:
         raise ParameterError(f"threshold must be in (0, 1], found {threshold}")
@@ -228,6 +259,9 @@ def dominant_periods(
         chosen_sets = dominant_sets(
             scores.relative[run], scores.active[run, :, partition], members, loops, threshold
         )
+        if quiet is not None:
+            still = scores.quiet(quiet)[run, :, partition]
+            chosen_sets = [_QUIET_SET if s else chosen for chosen, s in zip(chosen_sets, still, strict=True)]
         periods.extend(periods_of(chosen_sets, scores.times, partition))
     return tuple(periods)
 
@@ -475,7 +509,7 @@ def _products(plan: _Plan, links: np.ndarray, guards: np.ndarray) -> tuple[np.nd
     flags = guards.reshape(len(plan.edges), width)
     guarded = np.zeros((len(plan.first), width), dtype=bool)
     for link in np.flatnonzero(flags.any(axis=1)):  # guards are rare
-        guarded[plan.owner[plan.paths_with(link)]] |= flags[link]
+        guarded[plan.owner[plan.paths_with(int(link))]] |= flags[link]
     return raw, guarded
 
 
@@ -559,6 +593,7 @@ def loop_scores(
         relative=by_step(relative),
         active=active,
         guarded=by_step(guarded),
+        pace=partition_pace(trajectories.series, loops, trajectories.times, n_runs),
         link_scores=dict(zip(plan.edges, links, strict=True)),
         ensemble=bool(getattr(run, "ensemble", False)),
     )

@@ -9,10 +9,18 @@ A loop the author named speaks through its description; others are described by
 the variables they pass through. Shares are averaged over a window of a small
 share of the run, and shorter periods folded into their neighbours, so that a
 flicker of dominance at a turning point does not become a sentence of its own.
+
+Where the stocks barely move (an equilibrium, a shock that has died away) the
+shares are ratios of tiny changes and no loop is said to drive anything; such a
+quiet stretch (`pace`) is a period of its own::
+
+    Months 62-120: the system settles and nothing much changes: every stock stays
+    within 2% of its level.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,6 +28,7 @@ import numpy as np
 from .dominance import DominantPeriod, LoopScores, dominant_sets, periods_of
 from .errors import ParameterError
 from .loops import Loop, Polarity
+from .pace import QUIET_PACE, moved_share
 
 __all__ = ["describe_dominance", "describe_periods", "merge_periods", "narrated_periods"]
 
@@ -162,6 +171,31 @@ def _sentence(period: DominantPeriod, loops: list[Loop], units: str, horizon: fl
     return f"{text}: {_clause(described[0].description)}" if described else text + "."
 
 
+def _quiet_sentence(period: DominantPeriod, scores: LoopScores, run: int, units: str, horizon: float) -> str:
+    when = f"{units} {_number(period.start, horizon)}–{_number(period.end, horizon)}"
+    times = scores.times
+    moved = moved_share(scores.pace[run, :, period.partition], times, period.start, period.end)
+    from_start = period.start <= times[0]
+    if moved == 0:
+        return (
+            f"{when}: nothing changes: the system is at rest."
+            if from_start
+            else f"{when}: the system comes to rest."
+        )
+    level = f"every stock stays within {_percent(moved)} of its level"
+    if from_start:
+        return f"{when}: nothing much changes: the system is in balance, and {level}."
+    return f"{when}: the system settles and nothing much changes: {level}."
+
+
+def _percent(share: float) -> str:
+    """A share rounded up to a plain figure: 0.1%, 0.2%, 0.5%, 1%, 2%, 5%, then whole percents."""
+    for plain in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05):
+        if share <= plain:
+            return f"{plain:.1%}" if plain < 0.01 else f"{plain:.0%}"
+    return f"{np.ceil(share * 100):.0f}%"
+
+
 def narrated_periods(
     scores: LoopScores,
     *,
@@ -169,36 +203,93 @@ def narrated_periods(
     run: int = 0,
     threshold: float = 0.5,
     shortest: float | None = None,
+    quiet: float | None = QUIET_PACE,
 ) -> list[DominantPeriod]:
     """The periods `describe_dominance` tells about, one per sentence.
 
-    Shares are averaged over a moving window before the dominant loops are chosen,
-    periods shorter than the window are folded into their neighbours, and each
-    period starts one step early: a step's scores describe the change over the
-    step before it. A chart beside the sentences draws these, so both agree.
+    Stretches at least `shortest` long in which the stocks move slower than the
+    `quiet` pace are quiet periods (`DominantPeriod.quiet`); a shorter lull is told
+    with the change around it. Elsewhere shares are averaged over a moving window
+    before the dominant loops are chosen, and periods shorter than the window are
+    folded into their neighbours. Each period starts one step early: a step's
+    scores describe the change over the step before it. A chart beside the
+    sentences draws these, so both agree.
 
     Parameters are those of `describe_dominance`; empty when nothing in the
-    partition ever changes.
+    partition ever changes and nothing is quiet either.
     """
     times = scores.times
     horizon = float(times[-1] - times[0]) if len(times) > 1 else 0.0
     step = float(times[1] - times[0]) if len(times) > 1 else 0.0
     shortest = 0.05 * horizon if shortest is None else shortest
-    partitions = [partition] if partition is not None else range(len(scores.loops.partitions))
     if partition is not None and not 0 <= partition < len(scores.loops.partitions):
         raise ParameterError(
             f"partition {partition} does not exist; the model has {len(scores.loops.partitions)}"
         )
+    window = round(shortest / step) if step else 1
+    if partition is not None:
+        return _told(scores, partition, run, threshold, shortest, window, quiet)
+    # the first partition where some loop drives a change; else one that is quiet
+    quiet_only: list[DominantPeriod] = []
+    for candidate in range(len(scores.loops.partitions)):
+        periods = _told(scores, candidate, run, threshold, shortest, window, quiet)
+        if any(not period.quiet for period in periods):
+            return periods
+        quiet_only = quiet_only or periods
+    return quiet_only
+
+
+def _told(
+    scores: LoopScores,
+    partition: int,
+    run: int,
+    threshold: float,
+    shortest: float,
+    window: int,
+    quiet: float | None,
+) -> list[DominantPeriod]:
+    """One partition's narrated periods: its quiet stretches, and the dominant
+    loops of the stretches between them."""
+    times = scores.times
+    if not any(loop.partition == partition for loop in scores.loops) or not len(times):
+        return []
+    step = float(times[1] - times[0]) if len(times) > 1 else 0.0
+    still = np.zeros(len(times), dtype=bool)
+    if quiet is not None:
+        still = _lasting(scores.quiet(quiet)[run, :, partition], step, shortest)
     periods: list[DominantPeriod] = []
-    for candidate in partitions:
-        periods = _smoothed_periods(scores, candidate, run, threshold, round(shortest / step) if step else 1)
-        if periods:
-            break
-    periods = [
-        DominantPeriod(p.partition, p.loops, p.polarity, max(p.start - step, float(times[0])), p.end, p.share)
-        for p in periods
-    ]
-    return merge_periods(periods, shortest)
+    for first, last in _stretches(still):
+        start, end = max(float(times[first]) - step, float(times[0])), float(times[last])
+        if still[first]:
+            periods.append(DominantPeriod(partition, (), Polarity.UNDETERMINED, start, end, 0.0))
+            continue
+        within = np.zeros(len(times), dtype=bool)
+        within[first : last + 1] = True
+        loud = [
+            replace(p, start=max(p.start - step, float(times[0])))
+            for p in _smoothed_periods(scores, partition, run, threshold, window, within)
+        ]
+        periods.extend(merge_periods(loud, shortest))
+    return periods
+
+
+def _stretches(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of equal values: (first index, last index) of each."""
+    edges = np.flatnonzero(mask[1:] != mask[:-1]) + 1
+    bounds = [0, *edges.tolist(), len(mask)]
+    return [(a, b - 1) for a, b in itertools.pairwise(bounds)]
+
+
+def _lasting(still: np.ndarray, step: float, shortest: float) -> np.ndarray:
+    """Quiet steps in stretches at least `shortest` long (all of them when the
+    whole run is quiet): a shorter lull is told with the change around it."""
+    if still.all():
+        return still
+    kept = still.copy()
+    for first, last in _stretches(still):
+        if still[first] and (last - first + 1) * step < shortest:
+            kept[first : last + 1] = False
+    return kept
 
 
 def describe_dominance(
@@ -209,6 +300,7 @@ def describe_dominance(
     threshold: float = 0.5,
     shortest: float | None = None,
     time_units: str | None = None,
+    quiet: float | None = QUIET_PACE,
 ) -> list[str]:
     """Sentences saying which loops drive the model, period by period.
 
@@ -229,13 +321,18 @@ def describe_dominance(
         neighbours; default 5% of the run.
     time_units:
         As the model says ("Month"); default the model's own time units.
+    quiet:
+        Stretches in which every stock moves slower than this pace (see `pace`)
+        are told as quiet; None tells the dominant loops of every active step.
 
     Returns
     -------
     list of str
-        Empty when nothing in the partition ever changes.
+        Empty when nothing in the partition ever changes and nothing is quiet either.
     """
-    periods = narrated_periods(scores, partition=partition, run=run, threshold=threshold, shortest=shortest)
+    periods = narrated_periods(
+        scores, partition=partition, run=run, threshold=threshold, shortest=shortest, quiet=quiet
+    )
     return describe_periods(periods, scores, run=run, time_units=time_units)
 
 
@@ -250,15 +347,18 @@ def describe_periods(
     units = _plural(time_units if time_units is not None else model)
     by_id = {loop.id: loop for loop in scores.loops}
     return [
-        _sentence(period, [by_id[i] for i in _ranked(period, scores, run)], units, horizon)
+        _quiet_sentence(period, scores, run, units, horizon)
+        if period.quiet
+        else _sentence(period, [by_id[i] for i in _ranked(period, scores, run)], units, horizon)
         for period in periods
     ]
 
 
 def _smoothed_periods(
-    scores: LoopScores, partition: int, run: int, threshold: float, window: int
+    scores: LoopScores, partition: int, run: int, threshold: float, window: int, within: np.ndarray
 ) -> list[DominantPeriod]:
-    """Dominant periods of relative scores averaged over a moving window.
+    """Dominant periods of relative scores averaged over a moving window, among
+    the steps `within` a stretch.
 
     Among many loops the dominant set changes at nearly every step; a reader
     wants the loops that dominate over a stretch of time, so shares are averaged
@@ -266,7 +366,7 @@ def _smoothed_periods(
     """
     loops = scores.loops.loops
     members = [i for i, loop in enumerate(loops) if loop.partition == partition]
-    active = scores.active[run, :, partition]
+    active = scores.active[run, :, partition] & within
     if not members or not active.any():
         return []
     relative = np.where(active[:, None], scores.relative[run], 0.0)

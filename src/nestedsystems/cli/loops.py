@@ -13,7 +13,9 @@ Find the feedback loops of MODEL: their ids (the author's R1, B2... where the mo
 names them), polarity and variables. With --dominance the model is simulated (Euler
 at TIME STEP) and each loop's share of the change is computed by the Loops That
 Matter method, with the periods in which one set of loops dominates and a
-plain-language account of them. When the model names its loops (as the flagship
+plain-language account of them. Stretches in which the stocks barely move (no
+stock would cover 5% of its size over the whole run at that pace) are reported as
+quiet, not as any loop's doing. When the model names its loops (as the flagship
 does, R1 ... B5), --dominance compares the author's loops among themselves: in a
 big model thousands of loops share the change and short balancing loops lead,
 which is rarely the story a reader wants; --all-loops scores every loop found.
@@ -68,7 +70,7 @@ def handle(args: argparse.Namespace) -> int:
     from ..dominance import loop_scores
     from ..errors import ParameterError
     from ..loops import find_loops
-    from ..narrative import describe_dominance
+    from ..narrative import describe_periods, narrated_periods
 
     model = load(args.model)
     if args.scenario:
@@ -82,17 +84,20 @@ def handle(args: argparse.Namespace) -> int:
     if args.named or (args.dominance and not args.all_loops and len(named)):
         loops = named
     scores = loop_scores(model, loops=loops) if args.dominance else None
-    story = describe_dominance(scores) if scores is not None else []
+    periods = narrated_periods(scores) if scores is not None else []
+    story = describe_periods(periods, scores) if scores is not None else []
     if args.format == "json":
         print(json.dumps(_as_json(loops, scores, story), indent=2, ensure_ascii=False))
     elif args.format == "dot":
         print(_as_dot(loops, scores))
     else:
-        print(_as_table(loops, scores, story, args.top))
+        print(_as_table(loops, scores, story, args.top, quiet=any(p.quiet for p in periods)))
     return 0
 
 
 def _as_json(loops: Any, scores: Any, story: list[str]) -> dict[str, Any]:
+    from ..pace import QUIET_PACE
+
     shares = scores.mean_share() if scores is not None else {}
     result: dict[str, Any] = {
         "loops": [
@@ -114,6 +119,7 @@ def _as_json(loops: Any, scores: Any, story: list[str]) -> dict[str, Any]:
         "notes": list(loops.notes),
     }
     if scores is not None:
+        result["quiet_pace"] = QUIET_PACE
         result["dominant_periods"] = [
             {
                 "partition": p.partition,
@@ -122,14 +128,17 @@ def _as_json(loops: Any, scores: Any, story: list[str]) -> dict[str, Any]:
                 "start": p.start,
                 "end": p.end,
                 "share": round(p.share, 6),
+                "quiet": p.quiet,
             }
-            for p in scores.dominant_periods()
+            for p in scores.dominant_periods(quiet=QUIET_PACE)
         ]
         result["narrative"] = story
     return result
 
 
-def _as_table(loops: Any, scores: Any, story: list[str], top: int = 0) -> str:
+def _as_table(loops: Any, scores: Any, story: list[str], top: int = 0, *, quiet: bool = False) -> str:
+    from ..pace import QUIET_PACE
+
     shares = scores.mean_share() if scores is not None else {}
     header = ["id", "polarity", "part.", *(["share"] if scores is not None else []), "loop"]
     rows = []
@@ -156,6 +165,11 @@ def _as_table(loops: Any, scores: Any, story: list[str], top: int = 0) -> str:
         lines.append("")
         among = " among the named loops (--all-loops: every loop)" if named == len(loops) else ""
         lines.append(f"share: mean |relative loop score|{among} while its partition changes")
+        if quiet:  # the story tells a quiet period: say what quiet means
+            lines.append(
+                f"quiet: where no stock would move by {QUIET_PACE:.0%} of its size over the whole run "
+                "at that step's pace, no loop is said to drive the change"
+            )
         lines.extend(story)
     return "\n".join(lines)
 
