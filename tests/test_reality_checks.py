@@ -2,6 +2,7 @@
 passive conditions, and the failures each reports, against hand computations."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,7 @@ def test_a_halved_productivity_fails_the_step_check_where_a_hand_computation_say
     assert not failed.passed
     assert failed.first_failure == 3
     assert failed.failures == 2  # times 3 and 4
-    assert failed.values == (("output[a]", 2.0), ("RC STEP CHECK bound[a]", pytest.approx(2e-4)))
+    assert failed.values == (("output[a]", 2.0), ("RC STEP CHECK(output[a])", pytest.approx(2e-4)))
     assert (
         failed.line == 2
         and "variant.mdl:2: reality check 'no_productivity_no_output' failed at time 3" in str(failed)
@@ -134,7 +135,7 @@ def test_a_forced_constant_and_a_ramp_check_with_a_duration(tmp_path: Path) -> N
     full = _write(tmp_path, f"full :THE CONDITION: Drain rate = 1 :IMPLIES: Tank >= {check}\n\t~\t~\t|\n")
     (result,) = run_checks(full)
     assert (result.first_failure, result.failures) == (2.25, 15)  # 2.25 to 5.75
-    assert result.values == (("Tank", 7.75), ("RC RAMP CHECK bound", pytest.approx(8 - 0.5 * 0.25)))
+    assert result.values == (("Tank", 7.75), ("RC RAMP CHECK(Tank)", pytest.approx(8 - 0.5 * 0.25)))
 
 
 def test_a_decay_check_on_a_first_order_drain(tmp_path: Path) -> None:
@@ -149,7 +150,7 @@ decays slowly :THE CONDITION: Drain rate = Tank / 5 :IMPLIES: Tank <= RC DECAY C
     assert fast.first_failure == 2
     assert fast.values == (
         ("Tank", pytest.approx(6.4)),
-        ("RC DECAY CHECK bound", pytest.approx(8 * math.exp(-0.25))),
+        ("RC DECAY CHECK(Tank)", pytest.approx(8 * math.exp(-0.25))),
     )
     # 0.8 < e^(-1/6), so the tank always stays under the slower decay
     assert slow.passed and slow.checked == 11
@@ -225,3 +226,45 @@ def test_an_rc_check_function_cannot_force_a_condition(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelError, match="RC STEP CHECK cannot stand in a condition"):
         run_checks(model)
+
+
+# ------------------------------------------------------------------ the flagship
+
+FLAGSHIP = Path(__file__).resolve().parents[1] / "models" / "nested_systems.mdl"
+FLAGSHIP_CHECKS = [
+    "no clients no crises",
+    "no staff no restraints",
+    "no crises no restraints",
+    "held funding no freeze",
+    "ban cuts restraints",
+    "full demand within licence",
+]
+
+
+def test_every_flagship_reality_check_passes() -> None:
+    results = run_checks(ns.load(FLAGSHIP))
+    assert [r.name for r in results] == FLAGSHIP_CHECKS
+    failed = [str(r) for r in results if not r.passed]
+    assert not failed, failed
+    assert all(r.checked == 961 for r in results)  # 120 months at TIME STEP 1/8
+
+
+def test_a_flagship_check_has_teeth() -> None:
+    # Without the "no staff, no restraints" term, an empty floor restrains as many
+    # crises as ever: the check fails from the first step, naming what it saw.
+    model = ns.load(FLAGSHIP)
+    restraints = model["Restraints"]
+    assert restraints.equation.right == ns.expressions.Ref("staff presence")
+    careless = model.with_variables(replace(restraints, equation=restraints.equation.left))
+    (result,) = [r for r in run_checks(careless) if r.name == "no staff no restraints"]
+    assert (result.first_failure, result.failures) == (0, 961)
+    assert dict(result.values)["Workload"] == 3.0 and dict(result.values)["Restraints"] > 0
+
+
+def test_the_flagship_checks_survive_the_writer(tmp_path: Path) -> None:
+    model = ns.load(FLAGSHIP)
+    again = ns.load(ns.save(model, tmp_path / "again.mdl"))
+    same = lambda checks: [replace(c, line=None) for c in checks]  # noqa: E731
+    assert same(again.checks) == same(model.checks)
+    before = [(r.name, r.checked, r.failures) for r in run_checks(model)]
+    assert [(r.name, r.checked, r.failures) for r in run_checks(again)] == before

@@ -150,7 +150,9 @@ class _Check:
         self.model, self.check, self.inputs = model, check, inputs
         self.added: list[Variable] = []
         self.renamed: dict[str, str] = {}  # forced variable -> its copy as modelled
-        self.bounds: list[tuple[str, str]] = []  # RC CHECK function -> its bound's auxiliary
+        # What a failure shows: (label, the auxiliary holding it); labels are a variable
+        # as the consequence names it, or an RC CHECK function of one (its bound).
+        self.shown: list[tuple[str, Ref | None, str]] = []
 
     def error(self, message: str, kind: type[ModelError] = ModelSyntaxError) -> ModelError:
         return kind(
@@ -190,14 +192,12 @@ class _Check:
                 self.force(*forced)
         holds = self.auxiliary("condition", self.expression(_all(passive), checks=False)) if passive else None
         verdict = self.auxiliary("consequence", self.expression(consequence, checks=True))
-        shown = [
-            (self.label(ref), self.auxiliary(f"value {i}", ref)) for i, ref in enumerate(_named(consequence))
-        ]
-        shown += [(f"{name.upper()} bound", key) for name, key in self.bounds]
+        for i, ref in enumerate(_named(consequence)):
+            self.shown.insert(i, ("", ref, self.auxiliary(f"value {i}", ref)))
         copy = self.copy()
         params = {self.renamed.get(canonical(k), k): v for k, v in params.items()}
         run = simulate(copy, params=params, method=method)
-        return self.verdict(copy, run, holds, verdict, shown)
+        return self.verdict(copy, run, holds, verdict)
 
     def forced(self, part: Expr) -> tuple[Ref, Expr] | None:
         """An equality the condition forces (a test input's, or its own), or None."""
@@ -292,8 +292,8 @@ class _Check:
         result = If(window, Binary(Op.MUL, self.anchor(basis, start, half), factor), outside or basis)
         if not checks:
             return result
-        key = self.auxiliary(f"bound {len(self.bounds)}", result)
-        self.bounds.append((name, key))
+        key = self.auxiliary(f"bound {len(self.shown)}", result)
+        self.shown.append((name.upper(), call.args[1] if isinstance(call.args[1], Ref) else None, key))
         return Ref(key, self.dims_of(result))
 
     def start(self) -> Expr:
@@ -348,9 +348,18 @@ class _Check:
                     dims.append(key)
         return tuple(dims)
 
-    def label(self, ref: Ref) -> str:
-        name = self.model[ref.name].name if ref.name in self.model else ref.name
-        return name + (f"[{','.join(ref.subscripts)}]" if ref.subscripts else "")
+    def label(self, function: str, ref: Ref | None, at: dict[str, int]) -> str:
+        """A shown value's label, its subscripts the elements that failed first."""
+        if ref is None:
+            return function
+        variable = self.model[ref.name]
+        subscripts = ref.subscripts or variable.dims
+        elements = [
+            self.model.dimension(s).elements[at[s]] if s in at else s  # type: ignore[union-attr]
+            for s in subscripts
+        ]
+        text = variable.name + (f"[{','.join(elements)}]" if elements else "")
+        return f"{function}({text})" if function else text
 
     def copy(self) -> Model:
         """The model with the forced variables replaced and the check's variables added,
@@ -363,9 +372,7 @@ class _Check:
 
     # -- reading the run
 
-    def verdict(
-        self, copy: Model, run: Any, holds: str | None, verdict: str, shown: list[tuple[str, str]]
-    ) -> CheckResult:
+    def verdict(self, copy: Model, run: Any, holds: str | None, verdict: str) -> CheckResult:
         fails = np.asarray(run[verdict]) == 0
         tested = (
             np.ones_like(fails)
@@ -383,7 +390,8 @@ class _Check:
         element = np.unravel_index(int(np.argmax(failing[first])), _sizes(copy, dims)) if dims else ()
         at = {d: int(i) for d, i in zip(dims, element, strict=True)}
         values = tuple(
-            (_spelled(label, copy, key, at), _pick(run[key][first], copy, key, at)) for label, key in shown
+            (self.label(function, ref, at), _pick(run[key][first], copy, key, at))
+            for function, ref, key in self.shown
         )
         return replace(
             result, failures=int(steps.sum()), first_failure=float(run.times[first]), values=values
@@ -442,12 +450,3 @@ def _pick(values: Any, model: Model, key: str, at: dict[str, int]) -> float:
     dims = model[key].dims
     values = np.asarray(values)
     return float(values[tuple(at.get(d, 0) for d in dims)] if dims else values)
-
-
-def _spelled(label: str, model: Model, key: str, at: dict[str, int]) -> str:
-    """A label with the failing element named, for an arrayed value."""
-    dims = model[key].dims
-    if not dims:
-        return label
-    elements = [model.dimension(d).elements[at.get(d, 0)] for d in dims]  # type: ignore[union-attr]
-    return label.split("[")[0] + f"[{','.join(elements)}]"
