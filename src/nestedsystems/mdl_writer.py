@@ -420,7 +420,8 @@ class _Writer:
         return self.entry(variable, left, equation, initial, units, documentation)
 
     def check(self, check: RealityCheck) -> str:
-        """A Reality Check statement, its parts as the file's text (nothing runs them)."""
+        """A Reality Check statement, its parts as the file's text, which the loader
+        parses again."""
         self.current = None
         parts = (check.condition, check.consequence)
         if any(c in part for part in parts for c in "~|\r\n"):

@@ -136,13 +136,14 @@ class Variable:
 
 @dataclass(frozen=True, slots=True)
 class RealityCheck:
-    """A Vensim Reality Check statement, kept with the model but not run yet.
+    """A Vensim Reality Check statement, kept with the model; `reality_checks` runs it.
 
     A constraint (``name :THE CONDITION: condition :IMPLIES: consequence``) says what
     must follow when its condition holds; a test input (``name :TEST INPUT: variable =
     expression``) is a change a constraint's condition may switch on. The parts are
     kept as the file's text and, where they parse, as equations (a test input's
-    ``variable = expression`` as that equality); nothing runs them yet.
+    ``variable = expression`` as that equality; RC function calls as `MacroCall`
+    nodes, which only `reality_checks` reads).
     """
 
     name: str
