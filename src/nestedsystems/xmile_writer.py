@@ -111,6 +111,17 @@ _SAME = {
 }
 # XMILE puts the order before the initial value; the IR after it.
 _ORDER_FIRST = {"smooth n": "SMTHN", "delay n": "DELAYN"}
+# Why a function has no XMILE spelling here, where there is more to say.
+_NO_COUNTERPART = dict.fromkeys(
+    ("sum", "prod", "vmin", "vmax"),
+    "XMILE says it with a wildcard, x[*], which PySD's XMILE reader cannot read back",
+)
+_NO_COUNTERPART |= dict.fromkeys(
+    ("random 0 1", "random uniform", "random normal", "random exponential", "random poisson"),
+    "XMILE's RANDOM and NORMAL draw other numbers, and PySD's XMILE reader reads neither",
+)
+_NO_COUNTERPART |= dict.fromkeys(("sinh", "cosh", "tanh"), "XMILE has no hyperbolic functions")
+_NO_COUNTERPART["active initial"] = "an XMILE auxiliary has one equation, not a second for the start"
 _GF_TYPES = {LookupMode.INTERPOLATE: "continuous", LookupMode.EXTRAPOLATE: "extrapolate"}
 _GF_TYPES[LookupMode.BACKWARD] = "discrete"
 # A stock's inflows and outflows (keys), and the net flow made for it, if any.
@@ -299,8 +310,7 @@ class _Document:
             whole = Binary(Op.MUL, q, Call("integer", (Binary(Op.DIV, a, q),)))
             return self._expr(If(Binary(Op.LT, q, Number(SMALL)), a, whole))
         raise self.error(
-            f"the function {f.upper()}, which XMILE has no counterpart for "
-            "(or PySD's XMILE reader cannot read back)"
+            f"the function {f.upper()}: {_NO_COUNTERPART.get(f, 'Vensim has it, XMILE does not')}"
         )
 
     def lookup_call(self, e: LookupCall) -> str:
@@ -420,9 +430,7 @@ class _Document:
         if variable.kind is Kind.MEMORY:
             raise self.error("a memory that no stateful function of the file accounts for")
         if variable.kind is not Kind.STOCK and initial is not None:
-            raise self.error(
-                "ACTIVE INITIAL, which XMILE has no counterpart for (an auxiliary has one equation)"
-            )
+            raise self.error(f"ACTIVE INITIAL: {_NO_COUNTERPART['active initial']}")
         if variable.kind is Kind.LOOKUP and variable.dims:
             raise self.error("an arrayed lookup: PySD's XMILE reader reads one table per graphical function")
         tag = {Kind.STOCK: "stock", Kind.LOOKUP: "gf"}.get(variable.kind, "flow" if is_flow else "aux")

@@ -17,7 +17,7 @@ from ..errors import NestedSystemsError
 __all__ = ["main"]
 
 # Subcommands, in the order --help lists them.
-COMMANDS = ("run", "check", "loops", "serve", "sweep", "calibrate")
+COMMANDS = ("run", "check", "convert", "loops", "serve", "sweep", "calibrate")
 
 
 def build_parser() -> argparse.ArgumentParser:
