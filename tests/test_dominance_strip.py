@@ -20,6 +20,8 @@ from nestedsystems.dashboard.dominance_strip import (
     COOL,
     FRAME_MARGINS,
     SCENARIO_ROW,
+    STEADY,
+    STEADY_COLOR,
     WARM,
     loop_colors,
 )
@@ -75,7 +77,8 @@ def shown_words(app):
 
 def assert_strip_is(app, row, scores):
     """The row's bars are the narrated periods of `scores`: their times, their loops,
-    the loop with the largest share over the period named first."""
+    the loop with the largest share over the period named first; a quiet period grey,
+    with no loop."""
     periods = narrated_periods(scores)
     shown = bars(app, row)
     assert len(shown["loop_id"]) == len(periods) > 0
@@ -84,6 +87,14 @@ def assert_strip_is(app, row, scores):
         np.testing.assert_allclose(
             [shown["left"][k], shown["right"][k]], axis.of([period.start, period.end]), rtol=1e-12
         )
+        if period.quiet:
+            assert (shown["loop_id"][k], shown["color"][k], shown["polarity"][k]) == (
+                "",
+                STEADY_COLOR,
+                STEADY,
+            )
+            assert shown["loop"][k] == "no loop: nothing much changes"
+            continue
         window = (scores.times >= period.start) & (scores.times <= period.end)
         window &= scores.active[0, :, period.partition]
         share = {i: np.abs(scores[i][window]).mean() for i in period.loops}
@@ -98,14 +109,34 @@ def assert_strip_is(app, row, scores):
         assert shown["color"][k] in (WARM if polarity == "reinforcing" else COOL)
 
 
-def test_the_strip_shows_the_baselines_dominant_loops(board, named):
+def test_the_baseline_at_equilibrium_is_one_grey_steady_band(board, named):
+    """Today's settings are the flagship's equilibrium: no loop is said to drive a
+    change of round-off; the strip shows one grey band and the words say so."""
     scores = analysis(named)
     assert_strip_is(board, SCENARIO_ROW, scores)
     assert_strip_is(board, BASELINE_ROW, scores)
-    # The words are the narrative of the same analysis, sentence by sentence.
-    sentences = describe_dominance(scores)
-    assert sentences
-    for sentence in sentences:
+    for row in (SCENARIO_ROW, BASELINE_ROW):
+        shown = bars(board, row)
+        assert shown["color"] == [STEADY_COLOR] and shown["loop_id"] == [""]
+        np.testing.assert_allclose([shown["left"][0], shown["right"][0]], board.axis.of([0.0, 120.0]))
+    assert bars(board, SCENARIO_ROW)["label"] == [STEADY]
+    assert bars(board, SCENARIO_ROW)["share"] == [
+        "little to explain: every stock stays within 0.1% of its level"
+    ]
+    (sentence,) = describe_dominance(scores)
+    assert sentence.startswith("Months 0–120: nothing much changes: the system is in balance")
+    assert sentence in shown_words(board)
+
+
+def test_a_small_shock_is_coloured_while_it_lasts_and_grey_before_and_after(board, named):
+    board.set_values({"Scandal size": 0.2, "Scandal month": 6})
+    scores = analysis(named, {"Scandal size": 0.2, "Scandal month": 6})
+    assert_strip_is(board, SCENARIO_ROW, scores)
+    shown = bars(board, SCENARIO_ROW)
+    colors = shown["color"]
+    assert colors[0] == colors[-1] == STEADY_COLOR and STEADY_COLOR not in colors[1:-1]
+    assert len(colors) > 2
+    for sentence in describe_dominance(scores):
         assert sentence in shown_words(board)
 
 
@@ -176,6 +207,7 @@ def test_each_named_loop_has_its_own_colour_warm_or_cool(named):
 
 
 def test_labels_fit_their_bars(board):
+    board.set_values(SANCTUARY)
     shown = bars(board, SCENARIO_ROW)
     width = board.dominance.width - sum(FRAME_MARGINS)  # the bars' span
     years = board.axis.of([board.dominance.scores.times[-1]])[0]
@@ -184,7 +216,7 @@ def test_labels_fit_their_bars(board):
     ):
         pixels = (right - left) / years * width
         assert len(label) * 6 < pixels
-        assert label == "" or loop.startswith(label.split()[0])
+        assert label in ("", STEADY) or loop.startswith(label.split()[0])
     assert any(label.startswith(loop) for label, loop in zip(shown["label"], shown["loop"], strict=True))
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from .dominance import DominantPeriod, LoopScores, dominant_sets, periods_of
 from .errors import ParameterError
 from .loops import Loop, Polarity
-from .pace import QUIET_PACE, moved_share
+from .pace import QUIET_PACE, moved_share, plain_percent
 
 __all__ = ["describe_dominance", "describe_periods", "merge_periods", "narrated_periods"]
 
@@ -182,18 +182,10 @@ def _quiet_sentence(period: DominantPeriod, scores: LoopScores, run: int, units:
             if from_start
             else f"{when}: the system comes to rest."
         )
-    level = f"every stock stays within {_percent(moved)} of its level"
+    level = f"every stock stays within {plain_percent(moved)} of its level"
     if from_start:
         return f"{when}: nothing much changes: the system is in balance, and {level}."
     return f"{when}: the system settles and nothing much changes: {level}."
-
-
-def _percent(share: float) -> str:
-    """A share rounded up to a plain figure: 0.1%, 0.2%, 0.5%, 1%, 2%, 5%, then whole percents."""
-    for plain in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05):
-        if share <= plain:
-            return f"{plain:.1%}" if plain < 0.01 else f"{plain:.0%}"
-    return f"{np.ceil(share * 100):.0f}%"
 
 
 def narrated_periods(

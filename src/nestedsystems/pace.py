@@ -29,7 +29,7 @@ import numpy as np
 
 from .loops import LoopSet
 
-__all__ = ["EMPTY", "QUIET_PACE", "moved_share", "partition_pace"]
+__all__ = ["EMPTY", "QUIET_PACE", "moved_share", "partition_pace", "plain_percent"]
 
 QUIET_PACE = 0.05
 
@@ -108,3 +108,12 @@ def moved_share(pace: np.ndarray, times: np.ndarray, start: float, end: float) -
     dt = float(times[1] - times[0])
     steps = (times > start) & (times <= end)
     return float(pace[steps].sum() * dt / horizon)
+
+
+def plain_percent(share: float) -> str:
+    """A share rounded up to a figure a reader takes in at a glance: 0.1%, 0.2%,
+    0.5%, 1%, 2%, 5%, then whole percents (a bound stays a bound)."""
+    for plain in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05):
+        if share <= plain:
+            return f"{plain:.1%}" if plain < 0.01 else f"{plain:.0%}"
+    return f"{np.ceil(share * 100):.0f}%"

@@ -3,7 +3,9 @@
 Under the what-if trajectories a band of coloured periods names the loop that
 explains most of the change (Loops That Matter, among the loops the model's author
 named): reinforcing loops in warm colours, balancing loops in cool ones, the
-baseline's band faint beneath the scenario's. Under the band the same periods are
+baseline's band faint beneath the scenario's. Where the stocks barely move (an
+equilibrium, a shock that has died away) no loop is said to drive anything: the
+period is a neutral grey band labelled "steady". Under the band the same periods are
 told in words (`narrative.describe_periods`), so band and sentences always agree:
 both come from one call of `narrative.narrated_periods`.
 
@@ -27,6 +29,7 @@ from ..dominance import DominantPeriod, LoopScores, loop_scores
 from ..errors import NestedSystemsError
 from ..loops import Loop, LoopSet, Polarity
 from ..narrative import describe_periods, narrated_periods
+from ..pace import moved_share, plain_percent
 from .cache import PreparedModel
 from .figures import TimeAxis
 from .scored_run import ScoredRun, StripBasis, scored_run, strip_basis
@@ -36,6 +39,8 @@ __all__ = [
     "COOL",
     "FRAME_MARGINS",
     "SCENARIO_ROW",
+    "STEADY",
+    "STEADY_COLOR",
     "WARM",
     "DominanceStrip",
     "loop_colors",
@@ -47,6 +52,9 @@ __all__ = [
 WARM = tuple(c for trio in zip(Reds9[1:5], Oranges9[1:5], YlOrBr9[3:7], strict=True) for c in trio)
 COOL = tuple(c for trio in zip(Blues9[1:5], Greens9[1:5], Purples9[1:5], strict=True) for c in trio)
 UNDETERMINED_COLOR = "#8c8c8c"
+# A quiet period: lighter than any loop's colour, and no hue, as no loop drives it.
+STEADY_COLOR = "#dcdcdc"
+STEADY = "steady"
 SCENARIO_ROW = "Your levers"
 BASELINE_ROW = "Today"
 _ROWS = {SCENARIO_ROW: (0.8, 1.0), BASELINE_ROW: (0.55, 0.35)}  # bar height, opacity
@@ -136,27 +144,66 @@ def strip_columns(
     per_unit = max(width - sum(FRAME_MARGINS), 1) / (span or 1.0)
     columns: dict[str, list[Any]] = {key: [] for key in _COLUMNS}
     for period in periods:
-        led = _led(scores, period.start, period.end, period.loops)
-        loop, share = led[0]
         left, right = (float(x) for x in axis.of([period.start, period.end]))
-        fill = colors.get(loop.id, UNDETERMINED_COLOR)
+        if period.quiet:
+            described = _steady(scores, period, right - left, per_unit, alpha)
+        else:
+            described = _loops_at_work(scores, period, colors, right - left, per_unit, alpha)
         columns["left"].append(left)
         columns["right"].append(right)
         columns["middle"].append((left + right) / 2)
         columns["row"].append(row)
         columns["height"].append(height)
         columns["alpha"].append(alpha)
-        columns["color"].append(fill)
-        columns["text_color"].append(_text_color(fill) if alpha == 1.0 else "#1a1a1a")
-        columns["label"].append(_label(led, (right - left) * per_unit) if alpha == 1.0 else "")
-        columns["loop_id"].append(loop.id)
-        columns["loop"].append(f"{loop.id} {loop.name}")
-        columns["polarity"].append(loop.polarity.value)
-        columns["share"].append(f"{share:.0%} of the change")
-        together = ", ".join(f"{other.id} {other.name}" for other, _ in led[1:])
-        columns["with"].append(together or "no other loop")
+        for key, value in described.items():
+            columns[key].append(value)
         columns["when"].append(_when(period.start, period.end, time_units))
     return columns
+
+
+def _loops_at_work(
+    scores: LoopScores,
+    period: DominantPeriod,
+    colors: Mapping[str, str],
+    span: float,
+    per_unit: float,
+    alpha: float,
+) -> dict[str, str]:
+    """The columns that tell a period's dominant loops: colour, label and tooltip."""
+    led = _led(scores, period.start, period.end, period.loops)
+    loop, share = led[0]
+    fill = colors.get(loop.id, UNDETERMINED_COLOR)
+    together = ", ".join(f"{other.id} {other.name}" for other, _ in led[1:])
+    return {
+        "color": fill,
+        "text_color": _text_color(fill) if alpha == 1.0 else "#1a1a1a",
+        "label": _label(led, span * per_unit) if alpha == 1.0 else "",
+        "loop_id": loop.id,
+        "loop": f"{loop.id} {loop.name}",
+        "polarity": loop.polarity.value,
+        "share": f"{share:.0%} of the change",
+        "with": together or "no other loop",
+    }
+
+
+def _steady(
+    scores: LoopScores, period: DominantPeriod, span: float, per_unit: float, alpha: float
+) -> dict[str, str]:
+    """The columns of a quiet period: grey, "steady", and how little the stocks move."""
+    moved = moved_share(scores.pace[0, :, period.partition], scores.times, period.start, period.end)
+    fits = len(STEADY) * _CHAR_WIDTH + 6 <= span * per_unit
+    return {
+        "color": STEADY_COLOR,
+        "text_color": "#1a1a1a",
+        "label": STEADY if alpha == 1.0 and fits else "",
+        "loop_id": "",
+        "loop": "no loop: nothing much changes",
+        "polarity": STEADY,
+        "share": "nothing to explain: every stock holds its level"
+        if moved == 0
+        else f"little to explain: every stock stays within {plain_percent(moved)} of its level",
+        "with": "no other loop",
+    }
 
 
 _COLUMNS = (
