@@ -268,3 +268,33 @@ def test_the_flagship_checks_survive_the_writer(tmp_path: Path) -> None:
     assert same(again.checks) == same(model.checks)
     before = [(r.name, r.checked, r.failures) for r in run_checks(model)]
     assert [(r.name, r.checked, r.failures) for r in run_checks(again)] == before
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_nestedsystems_check_prints_each_failed_check_and_exits_1(tmp_path: Path, capsys) -> None:
+    from nestedsystems.cli import main
+
+    _write(tmp_path, "too slow :THE CONDITION: Drain rate = 2 :IMPLIES: Tank >= 0\n\t~\t~\t|\n")
+    assert main(["check", str(tmp_path / "tank.mdl")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    failure = "reality check 'too slow' failed at time 5.25 (20 of 41 steps): Tank = -0.5"
+    assert f"{tmp_path / 'tank.mdl'}:11: {failure}" in lines
+    assert lines[-1] == "reality checks: 1 run, 0 passed"
+
+
+def test_nestedsystems_check_on_the_flagship_passes(capsys) -> None:
+    from nestedsystems.cli import main
+
+    assert main(["check", str(FLAGSHIP)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "reality checks: 6 run, 6 passed"
+
+
+def test_a_broken_check_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
+    from nestedsystems.cli import main
+
+    _write(tmp_path, "no water :THE CONDITION: Drain rate = 0 :IMPLIES: Water level = 10\n\t~\t~\t|\n")
+    assert main(["check", str(tmp_path / "tank.mdl")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "tank.mdl:11: reality check 'no water'" in error

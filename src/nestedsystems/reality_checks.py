@@ -42,6 +42,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .compiler import compile_model
 from .errors import ModelError, ModelSyntaxError, UndefinedVariableError, UnsupportedError
 from .expressions import (
     STATEFUL_FUNCTIONS,
@@ -196,7 +197,8 @@ class _Check:
             self.shown.insert(i, ("", ref, self.auxiliary(f"value {i}", ref)))
         copy = self.copy()
         params = {self.renamed.get(canonical(k), k): v for k, v in params.items()}
-        run = simulate(copy, params=params, method=method)
+        # Each check's model runs once: machine code would cost more to compile than it saves.
+        run = simulate(compile_model(copy, native=False), params=params, method=method)
         return self.verdict(copy, run, holds, verdict)
 
     def forced(self, part: Expr) -> tuple[Ref, Expr] | None:

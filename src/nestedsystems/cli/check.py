@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from .. import load
 from ..model import Model
+from ..reality_checks import run_checks
 from ..units import units_check
 
-HELP = "check a model: units agree with every equation (Vensim's Units Check)"
+HELP = "check a model: units agree with every equation, its Reality Checks hold"
 
 DESCRIPTION = """\
 Check MODEL and print one line per problem (file:line: what), then a summary
@@ -25,6 +26,10 @@ line per check. Exit code 0 when every check passes, 1 when one found a problem,
 Units: every equation's units must agree with its variable's declared units, a
 stock's net flow must be in its units per time unit, and like units are added,
 compared and chosen between (Vensim's Units Check rules).
+
+Reality checks: every Reality Check constraint in the file (name :THE CONDITION:
+... :IMPLIES: ...) is run, its test inputs applied, and each one that fails is
+printed with the first time it failed and the values then (Vensim's Reality Check).
 
 examples:
   nestedsystems check models/nested_systems.mdl
@@ -53,8 +58,20 @@ def check_units_section(model: Model) -> Section:
     return Section(summary, failed=bool(result.issues))
 
 
+def check_reality_section(model: Model) -> Section:
+    results = run_checks(model)
+    for result in results:
+        if not result.passed:
+            print(result)
+    passed = sum(result.passed for result in results)
+    return Section(f"reality checks: {len(results)} run, {passed} passed", failed=passed < len(results))
+
+
 # (title, check): run in this order, each printing its problems then its summary.
-SECTIONS: tuple[tuple[str, Callable[[Model], Section]], ...] = (("units", check_units_section),)
+SECTIONS: tuple[tuple[str, Callable[[Model], Section]], ...] = (
+    ("units", check_units_section),
+    ("reality checks", check_reality_section),
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
