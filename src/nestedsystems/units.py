@@ -8,9 +8,10 @@ The rules are Vensim's (its Units Check and its documentation of units):
 
 - Units are read as written, ``*``, ``/``, ``^`` with an integer power, parentheses;
   ``Dmnl`` (any case), ``dimensionless``, ``unitless`` and ``1`` are dimensionless.
-  Names match whatever their case. Plurals are different units, as in Vensim, except
-  for a small built-in set of time-unit synonyms (`TIME_SYNONYMS`: Month, Months and
-  the like), which Vensim also declares for every new model.
+  Names match whatever their case. Plurals and synonyms are different units, as in
+  Vensim, unless declared equivalent: by Vensim's defaults for every new model
+  (`VENSIM_EQUIVALENTS`: Month and Months, Person and People, $ and Dollars, ...)
+  or by the file (its settings' ``22:`` lines, `file_equivalents`).
 - ``+``, ``-``, comparisons, MIN, MAX and the branches of IF THEN ELSE need like
   units; ``*`` and ``/`` combine them; ``^`` takes a numeric power.
 - A number written in an equation is dimensionless in a product and takes whatever
@@ -33,6 +34,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
 from .expressions import (
     Binary,
@@ -53,27 +55,29 @@ from .expressions import (
 from .model import Kind, Model, Variable
 
 __all__ = [
-    "TIME_SYNONYMS",
+    "VENSIM_EQUIVALENTS",
     "UnitIssue",
     "Units",
     "UnitsCheck",
     "UnitsSyntaxError",
     "check_units",
+    "file_equivalents",
     "parse_units",
     "units_check",
 ]
 
-# Vensim declares these synonyms in every new model; nothing cleverer is guessed.
-TIME_SYNONYMS: Mapping[str, str] = {
-    **dict.fromkeys(("second", "seconds", "sec"), "Second"),
-    **dict.fromkeys(("minute", "minutes", "min"), "Minute"),
-    **dict.fromkeys(("hour", "hours", "hr"), "Hour"),
-    **dict.fromkeys(("day", "days"), "Day"),
-    **dict.fromkeys(("week", "weeks"), "Week"),
-    **dict.fromkeys(("month", "months", "mo"), "Month"),
-    **dict.fromkeys(("quarter", "quarters"), "Quarter"),
-    **dict.fromkeys(("year", "years", "yr"), "Year"),
-}
+# The units equivalents Vensim writes into every new model (its settings' ``22:``
+# lines); a file may declare more, which `file_equivalents` reads.
+VENSIM_EQUIVALENTS: tuple[tuple[str, ...], ...] = (
+    ("$", "Dollar", "Dollars", "$s"),
+    ("Day", "Days"),
+    ("Hour", "Hours"),
+    ("Month", "Months"),
+    ("Person", "People", "Persons"),
+    ("Unit", "Units"),
+    ("Week", "Weeks"),
+    ("Year", "Years"),
+)
 DIMENSIONLESS = frozenset({"dmnl", "dimensionless", "unitless"})
 
 
@@ -129,20 +133,37 @@ class Units:
         if not down:
             return product(up) or "Dmnl"
         below = product(down)
-        return f"{product(up) or '1'}/" + (f"({below})" if len(down) > 1 or "^" in below else below)
+        return f"{product(up) or '1'}/" + (f"({below})" if len(down) > 1 else below)
 
 
 DMNL = Units()
 
 
 def _key(name: str) -> str:
-    folded = " ".join(name.lower().split())
-    return TIME_SYNONYMS.get(folded, folded).lower()
+    return " ".join(name.lower().split())
 
 
-def _spelled(name: str) -> str:
-    name = " ".join(name.split())
-    return TIME_SYNONYMS.get(name.lower(), name)
+def synonyms(equivalents: Iterable[Iterable[str]]) -> dict[str, str]:
+    """Each name of each group of equivalents (by `_key`) -> the group's first name."""
+    table: dict[str, str] = {}
+    for group in equivalents:
+        names = [" ".join(n.split()) for n in group if n.strip()]
+        for name in names:
+            table[_key(name)] = names[0]
+    return table
+
+
+DEFAULT_SYNONYMS = synonyms(VENSIM_EQUIVALENTS)
+
+
+def file_equivalents(text: str) -> tuple[tuple[str, ...], ...]:
+    """The units equivalents a Vensim file declares: the ``22:`` lines of the
+    settings after its sketch (nothing when it has none)."""
+    _, marker, settings = text.rpartition("///---\\\\\\")
+    if not marker:
+        return ()
+    lines = (line.strip() for line in settings.splitlines())
+    return tuple(tuple(line[3:].split(",")) for line in lines if line.startswith("22:"))
 
 
 class UnitsSyntaxError(ValueError):
@@ -152,7 +173,7 @@ class UnitsSyntaxError(ValueError):
 _TOKEN = re.compile(r"\s*(?:(?P<op>[*/^()])|(?P<number>[-+]?\d+(?:\.\d*)?)(?![\w$%])|(?P<name>[^*/^()]+))")
 
 
-def parse_units(text: str) -> Units:
+def parse_units(text: str, equivalents: Mapping[str, str] = DEFAULT_SYNONYMS) -> Units:
     """The units of Vensim's units text (its ``[min,max,step]`` range removed first).
 
     Raises
@@ -206,7 +227,8 @@ def parse_units(text: str) -> Units:
         if kind == "number":
             return DMNL
         if kind == "name" and token.lower() not in DIMENSIONLESS:
-            return Units.of({_spelled(token): 1})
+            name = " ".join(token.split())
+            return Units.of({equivalents.get(_key(name), name): 1})
         if kind == "name":
             return DMNL
         raise UnitsSyntaxError(f"units {text!r}: a name expected, found {token!r}")
@@ -247,14 +269,33 @@ class UnitsCheck:
     not_checked: tuple[tuple[str, str], ...] = field(default=())
 
 
-def check_units(model: Model) -> tuple[UnitIssue, ...]:
-    """Every units issue of `model`: Vensim's Units Check (see the module's rules)."""
-    return units_check(model).issues
+def check_units(model: Model, equivalents: Iterable[Iterable[str]] | None = None) -> tuple[UnitIssue, ...]:
+    """Every units issue of `model`: Vensim's Units Check (see the module's rules).
+
+    Parameters
+    ----------
+    model:
+        The model; its variables' ``units`` are read as Vensim reads them.
+    equivalents:
+        Groups of unit names that mean the same (``[("Fox", "Foxes")]``), besides
+        Vensim's defaults. None reads those the model's .mdl file declares.
+    """
+    return units_check(model, equivalents).issues
 
 
-def units_check(model: Model) -> UnitsCheck:
+def units_check(model: Model, equivalents: Iterable[Iterable[str]] | None = None) -> UnitsCheck:
     """`check_units` with its counts: variables checked and not checked."""
-    return _Checker(model).run()
+    if equivalents is None:
+        equivalents = _declared_equivalents(model)
+    return _Checker(model, synonyms((*VENSIM_EQUIVALENTS, *equivalents))).run()
+
+
+def _declared_equivalents(model: Model) -> tuple[tuple[str, ...], ...]:
+    # The IR does not keep Vensim's settings, so they are read from the file again.
+    source = Path(model.source) if model.source else None
+    if source is None or source.suffix.lower() != ".mdl" or not source.is_file():
+        return ()
+    return file_equivalents(source.read_text(encoding="utf-8", errors="replace"))
 
 
 # A number written in an equation: dimensionless in products, any units beside a sum.
@@ -287,7 +328,7 @@ def _alike(items: Iterable[Inferred], what: str) -> Inferred:
     for other in known[1:]:
         if other != known[0]:
             raise _Mismatch(
-                str(known[0]), str(other), f"{what} needs like units, found {known[0]} and {other}"
+                str(known[0]), str(other), f"{what} must have like units, found {known[0]} and {other}"
             )
     if known:
         return known[0]
@@ -332,9 +373,10 @@ _STATEFUL: Mapping[str, tuple[int, tuple[int, ...], tuple[int, ...]]] = {
 
 
 class _Checker:
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, synonyms: Mapping[str, str]) -> None:
         self.model = model
-        self.time = Units.of({_spelled(model.time_units): 1}) if model.time_units.strip() else None
+        self.synonyms = synonyms
+        self.time = self.parse(model.time_units) if model.time_units.strip() else None
         self.declared: dict[str, Units | None] = {}
         self.inferred: dict[str, Inferred] = {}
         self.issues: list[UnitIssue] = []
@@ -353,15 +395,23 @@ class _Checker:
                 continue
             self.unknown = set()
             before = len(self.issues)
-            self.check(variable, units)
-            if self.unknown and len(self.issues) == before:
+            known = self.check(variable, units)
+            if known or len(self.issues) > before:
+                checked += 1
+            elif self.unknown:
                 functions = ", ".join(sorted(f.upper() for f in self.unknown))
                 not_checked.append((variable.name, f"functions: {functions}"))
             else:
-                checked += 1
+                not_checked.append((variable.name, "inputs without units"))
         return UnitsCheck(tuple(self.issues), checked, tuple(not_checked))
 
     # ------------------------------------------------------------ declared units
+
+    def parse(self, text: str) -> Units | None:
+        try:
+            return parse_units(text, self.synonyms)
+        except UnitsSyntaxError:
+            return None
 
     def units_of(self, variable: Variable) -> Units | None:
         """The variable's declared units; None when it declares none or they do not parse."""
@@ -369,7 +419,7 @@ class _Checker:
             self.declared[variable.key] = None
             if variable.units.strip():
                 try:
-                    self.declared[variable.key] = parse_units(variable.units)
+                    self.declared[variable.key] = parse_units(variable.units, self.synonyms)
                 except UnitsSyntaxError as error:
                     if variable.origin is None:
                         self.report(variable, "units such as clients/Month", repr(variable.units), str(error))
@@ -383,8 +433,8 @@ class _Checker:
         if variable is None:
             return None
         declared = self.units_of(variable)
-        if declared is not None or variable.units.strip():
-            return declared
+        if declared is not None or variable.units.strip() or variable.origin is None:
+            return declared  # a modeler's variable without units: unknown, as in Vensim
         if name not in self.inferred:
             self.inferred[name] = None  # a cycle of variables without units stays unknown
             equation, initial = _as_written(variable)
@@ -399,30 +449,32 @@ class _Checker:
 
     # ------------------------------------------------------------ checking
 
-    def check(self, variable: Variable, units: Units) -> None:
+    def check(self, variable: Variable, units: Units) -> bool:
+        """Report where `variable`'s equations disagree with `units`; False when some
+        equation's units could not be inferred (nothing was checked there)."""
         equation, initial = _as_written(variable)
         if variable.kind is Kind.STOCK:
-            if self.time is not None:
-                self.expect(variable, equation, units / self.time, "its net flow")
-            self.expect(variable, initial, units, "its initial value")
+            flow = units / self.time if self.time is not None else None
+            known = flow is None or self.expect(variable, equation, flow, "its net flow")
         else:
-            self.expect(variable, equation, units, "its equation")
-            self.expect(variable, initial, units, "its initial value")
+            known = self.expect(variable, equation, units, "its equation")
+        return self.expect(variable, initial, units, "its initial value") and known
 
-    def expect(self, variable: Variable, expr: Expr | Table | None, units: Units, what: str) -> None:
+    def expect(self, variable: Variable, expr: Expr | Table | None, units: Units, what: str) -> bool:
         if expr is None or isinstance(expr, Table):
-            return
+            return True
         try:
             found = self.infer(expr)
         except _Mismatch as mismatch:
             self.report(variable, mismatch.expected, mismatch.found, mismatch.message)
-            return
+            return True
         if isinstance(found, Units) and found != units:
             declared = variable.units.strip()
-            should = f", so {what} should be in {units}," if str(units) != declared else ""
+            should = f", so {what} should be in {units}," if variable.kind is Kind.STOCK else ""
             self.report(
                 variable, str(units), str(found), f"units are {declared}{should} but {what} gives {found}"
             )
+        return found is not None
 
     def report(self, variable: Variable, expected: str, found: str, detail: str) -> None:
         where = f"{self.model.source or self.model.name}" + (
@@ -472,7 +524,7 @@ class _Checker:
             return self.power(left, expr.right, right)
         if expr.op in (Op.AND, Op.OR):
             return DMNL
-        common = _alike([left, right], f"'{expr.op.value}'")
+        common = _alike([left, right], f"the two sides of '{expr.op.value}'")
         return common if expr.op in (Op.ADD, Op.SUB) else DMNL
 
     def power(self, base: Inferred, exponent: Expr, exponent_units: Inferred) -> Inferred:
@@ -521,9 +573,9 @@ class _Checker:
         if name in _DIMENSIONLESS_RESULT:
             return DMNL
         if name in _ALIKE:
-            return _alike(units[:2] if name == "random uniform" else units, name.upper())
+            return _alike(units[:2] if name == "random uniform" else units, f"{name.upper()}'s arguments")
         if name == "random normal":
-            return _alike(units[:4], "RANDOM NORMAL")
+            return _alike(units[:4], "RANDOM NORMAL's arguments")
         if name == "sqrt":
             return units[0] ** Fraction(1, 2) if isinstance(units[0], Units) else units[0]
         if name == "power":
@@ -545,8 +597,9 @@ class _Checker:
             self.want(units[i], self.time, f"{name.upper()}'s times")
         if name == "step":
             return units[0]
-        if name == "ramp":
-            return _product(units[0], self.time, divide=False) if self.time is not None else None
+        if name == "ramp":  # a slope written as a number takes the units it must
+            free = isinstance(units[0], _Free) or self.time is None
+            return units[0] if free else _product(units[0], self.time, divide=False)
         return DMNL
 
 
