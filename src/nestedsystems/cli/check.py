@@ -52,7 +52,7 @@ def check_units_section(model: Model) -> Section:
     reasons = sorted({reason for _, reason in result.not_checked})
     why = f" ({'; '.join(reasons)})" if reasons else ""
     summary = (
-        f"units: {result.checked} variables checked, {len(result.issues)} issues, "
+        f"units: {result.checked} variables checked, {_count(len(result.issues), 'issue')}, "
         f"{len(result.not_checked)} not checked{why}"
     )
     return Section(summary, failed=bool(result.issues))
@@ -65,6 +65,10 @@ def check_reality_section(model: Model) -> Section:
             print(result)
     passed = sum(result.passed for result in results)
     return Section(f"reality checks: {len(results)} run, {passed} passed", failed=passed < len(results))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 # (title, check): run in this order, each printing its problems then its summary.
