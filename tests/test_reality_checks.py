@@ -156,6 +156,19 @@ decays slowly :THE CONDITION: Drain rate = Tank / 5 :IMPLIES: Tank <= RC DECAY C
     assert slow.passed and slow.checked == 11
 
 
+def test_a_grow_check_anchored_at_rc_start_time(tmp_path: Path) -> None:
+    # RC START TIME is INITIAL TIME + TIME STEP = 1, when the tank (10 - t) holds 9; a
+    # bound growing at -0.2 a month is 9 e^(-0.2) = 7.37 at month 2, under the tank's 8.
+    model = _write(
+        tmp_path,
+        "shrinks :THE CONDITION: Time >= 0 :IMPLIES: Tank <= RC GROW CHECK(0, Tank, -0.2)\n\t~\t~\t|\n",
+        step=1,
+    )
+    (result,) = run_checks(model)
+    assert result.first_failure == 2
+    assert result.values == (("Tank", 8.0), ("RC GROW CHECK(Tank)", pytest.approx(9 * math.exp(-0.2))))
+
+
 def test_a_passive_condition_checks_only_the_steps_where_it_holds(tmp_path: Path) -> None:
     # The tank crosses 3 at month 7 (10 - t); the consequence "at most 2 left" is only
     # tested from then on and first fails at 7 itself (3 units), then until 8 (2 units).
@@ -213,6 +226,14 @@ def test_rc_compare_is_refused_with_the_check_and_line(tmp_path: Path) -> None:
     )
     with pytest.raises(
         UnsupportedError, match=r"tank\.mdl:11: reality check 'as before': the function RC COMPARE"
+    ):
+        run_checks(model)
+
+
+def test_a_check_that_does_not_read_says_what_was_expected(tmp_path: Path) -> None:
+    model = _write(tmp_path, "odd :THE CONDITION: FOO(Tank) = 1 :IMPLIES: Tank >= 0\n\t~\t~\t|\n")
+    with pytest.raises(
+        ModelError, match=r"tank\.mdl:11: reality check 'odd': cannot read 'FOO\(Tank\) = 1'.*expected"
     ):
         run_checks(model)
 
