@@ -169,6 +169,19 @@ def test_a_grow_check_anchored_at_rc_start_time(tmp_path: Path) -> None:
     assert result.values == (("Tank", 8.0), ("RC GROW CHECK(Tank)", pytest.approx(9 * math.exp(-0.2))))
 
 
+def test_an_inequality_on_a_constant_is_forced_as_vensim_forces_it(tmp_path: Path) -> None:
+    # Drain rate 1 does not meet ">= 2", so it takes 2: the tank (10 - 2t) is below 0
+    # from month 5.25. It meets "<= 2" already and keeps its value: the tank never is.
+    checks = """fast drain :THE CONDITION: Drain rate >= 2 :IMPLIES: Tank >= 0
+\t~\t~\t|
+slow drain :THE CONDITION: Drain rate <= 2 :IMPLIES: Tank >= 0
+\t~\t~\t|
+"""
+    fast, slow = run_checks(_write(tmp_path, checks))
+    assert (fast.first_failure, fast.failures, fast.values) == (5.25, 20, (("Tank", -0.5),))
+    assert slow.passed and slow.checked == 41
+
+
 def test_a_passive_condition_checks_only_the_steps_where_it_holds(tmp_path: Path) -> None:
     # The tank crosses 3 at month 7 (10 - t); the consequence "at most 2 left" is only
     # tested from then on and first fails at 7 itself (3 units), then until 8 (2 units).

@@ -7,6 +7,8 @@ Vensim's help describes it (User Guide, chapter 14):
   there is one) is forced: the variable takes the expression's value for the whole
   run, the expression reading the variable's own value "as modelled" where it names
   it. ``workers[a] = 0`` sets one element. Several are joined with ``:AND:``.
+- An inequality on a constant (``temperature < 50``) is forced as Vensim forces it:
+  a constant that meets it keeps its value, one that does not takes the bound's.
 - Any other condition (``Inventory < 10``) is passive: the model runs as it is and
   the consequence is checked only at the steps where the condition holds.
 - The consequence is evaluated at every TIME STEP of that run, through the same
@@ -73,7 +75,8 @@ _SHAPES = {"rc step": 2, "rc ramp": 3, "rc decay": 2, "rc grow": 2}
 _CHECKS = {f"{name} check": count + 1 for name, count in _SHAPES.items()}  # grace first
 RC_FUNCTIONS = frozenset(_SHAPES) | frozenset(_CHECKS)
 _RC_NAME = re.compile(r"\bRC[ _]+[A-Z]+(?:[ _]+CHECK)?\b", re.IGNORECASE)
-_COMPARISONS = (Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)
+_BOUNDS = (Op.LT, Op.LE, Op.GT, Op.GE)
+_COMPARISONS = (Op.EQ, Op.NE, *_BOUNDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,10 +211,20 @@ class _Check:
             part = self.parsed(statement, statement.condition, statement.condition_expr)
             if not (isinstance(part, Binary) and part.op is Op.EQ and isinstance(part.left, Ref)):
                 self.fail(f"the test input {statement.name!r} is not of the form variable = expression")
-        if isinstance(part, Binary) and part.op is Op.EQ and isinstance(part.left, Ref):
+        if not (isinstance(part, Binary) and isinstance(part.left, Ref)):
+            return None
+        if part.op is Op.EQ:
             if part.left.name not in self.model:
                 self.fail_undefined(part.left.name)
             return part.left, part.right
+        if (
+            part.op in _BOUNDS
+            and self.constant(part.left.name)
+            and all(map(self.constant, references(part.right)))
+        ):
+            # Vensim's rule for an inequality: a constant that meets it keeps its value,
+            # one that does not takes the bound's.
+            return part.left, If(part, part.left, part.right)
         return None
 
     def fail_undefined(self, name: str) -> NoReturn:
