@@ -85,8 +85,8 @@ DIMENSIONLESS = frozenset({"dmnl", "dimensionless", "unitless"})
 class Units:
     """Symbols with their powers, sorted; the empty product is dimensionless.
 
-    Symbols are stored as first spelled, compared by `key` (case folded, time
-    synonyms made one), so that ``FTE`` prints as written and ``Months`` == ``month``.
+    Symbols keep their first spelling and compare case-folded, so that ``FTE``
+    prints as written and ``fte`` equals it; synonyms are made one by `parse_units`.
     """
 
     powers: tuple[tuple[str, Fraction], ...] = ()
@@ -324,6 +324,7 @@ def _product(left: Inferred, right: Inferred, divide: bool) -> Inferred:
 
 def _alike(items: Iterable[Inferred], what: str) -> Inferred:
     """The common units of operands that must agree (a sum, MIN, IF's branches)."""
+    items = list(items)
     known = [u for u in items if isinstance(u, Units)]
     for other in known[1:]:
         if other != known[0]:
@@ -332,41 +333,32 @@ def _alike(items: Iterable[Inferred], what: str) -> Inferred:
             )
     if known:
         return known[0]
-    items = list(items)
     return FREE if items and all(isinstance(u, _Free) for u in items) else None
 
 
 _SAME_AS_ARGUMENT = frozenset({"abs", "integer", "initial", "sum", "vmin", "vmax"})
-_DIMENSIONLESS_RESULT = frozenset(
-    {
-        "exp",
-        "ln",
-        "log",
-        "sin",
-        "cos",
-        "tan",
-        "arcsin",
-        "arccos",
-        "arctan",
-        "sinh",
-        "cosh",
-        "tanh",
-        "pi",
-        "random 0 1",
-        "gamma ln",
-    }
+_TRANSCENDENTAL = (
+    "exp",
+    "ln",
+    "log",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
 )
+_DIMENSIONLESS_RESULT = frozenset((*_TRANSCENDENTAL, "pi", "random 0 1", "gamma ln"))
 _ALIKE = frozenset({"min", "max", "modulo", "quantum", "active initial", "random uniform"})
 # (output argument, time arguments, arguments like the output): stateful functions
 # as written, before lowering; DELAY's output is its input delayed, so like it.
 _STATEFUL: Mapping[str, tuple[int, tuple[int, ...], tuple[int, ...]]] = {
-    "smooth": (0, (1,), (2,)),
-    "smooth3": (0, (1,), (2,)),
-    "smooth n": (0, (1,), (2,)),
-    "delay1": (0, (1,), (2,)),
-    "delay3": (0, (1,), (2,)),
-    "delay n": (0, (1,), (2,)),
-    "delay fixed": (0, (1,), (2,)),
+    **dict.fromkeys(
+        ("smooth", "smooth3", "smooth n", "delay1", "delay3", "delay n", "delay fixed"), (0, (1,), (2,))
+    ),
     "forecast": (0, (1, 2), ()),
     "sample if true": (1, (), (2,)),
 }
