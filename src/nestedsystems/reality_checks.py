@@ -154,12 +154,12 @@ class _Check:
         self.model, self.check, self.inputs = model, check, inputs
         self.added: list[Variable] = []
         self.renamed: dict[str, str] = {}  # forced variable -> its copy as modelled
-        # What a failure shows: (label, the auxiliary holding it); labels are a variable
-        # as the consequence names it, or an RC CHECK function of one (its bound).
+        # What a failure shows, each (RC CHECK function or "", the variable, the auxiliary
+        # holding the value): the variables the consequence names, and its bounds.
         self.shown: list[tuple[str, Ref | None, str]] = []
 
-    def error(self, message: str, kind: type[ModelError] = ModelSyntaxError) -> ModelError:
-        return kind(
+    def fail(self, message: str, kind: type[ModelError] = ModelSyntaxError) -> NoReturn:
+        raise kind(
             f"reality check {self.check.name!r}: {message}", file=self.model.source, line=self.check.line
         )
 
@@ -168,18 +168,12 @@ class _Check:
             return expr
         other = [f for f in _RC_NAME.findall(text) if canonical(f) not in RC_FUNCTIONS]
         if other:
-            self.fail_unsupported(other[0])
+            supported = ", ".join(sorted(f.upper() for f in RC_FUNCTIONS))
+            self.fail(
+                f"the function {other[0].upper()} is not supported: expected one of {supported}",
+                UnsupportedError,
+            )
         self.fail(f"cannot read {text!r} (in {statement.name!r}): expected a comparison of model variables")
-
-    def fail_unsupported(self, function: str) -> NoReturn:
-        raise self.error(
-            f"the function {function.upper()} is not supported: expected one of "
-            + ", ".join(sorted(f.upper() for f in RC_FUNCTIONS)),
-            UnsupportedError,
-        )
-
-    def fail(self, message: str) -> NoReturn:
-        raise self.error(message)
 
     # -- building the run
 
@@ -215,7 +209,9 @@ class _Check:
             return None
         if part.op is Op.EQ:
             if part.left.name not in self.model:
-                self.fail_undefined(part.left.name)
+                self.fail(
+                    f"it names {part.left.name!r}, which the model does not define", UndefinedVariableError
+                )
             return part.left, part.right
         if (
             part.op in _BOUNDS
@@ -226,9 +222,6 @@ class _Check:
             # one that does not takes the bound's.
             return part.left, If(part, part.left, part.right)
         return None
-
-    def fail_undefined(self, name: str) -> NoReturn:
-        raise self.error(f"it names {name!r}, which the model does not define", UndefinedVariableError)
 
     def force(self, target: Ref, value: Expr) -> None:
         variable = self.model[target.name]
@@ -275,7 +268,9 @@ class _Check:
                 self.fail(f"{node.function.upper()} keeps state; Reality Check equations cannot call it")
             if isinstance(node, Ref) and node.name != "time":
                 if node.name not in self.model and node.name not in self.inputs:
-                    self.fail_undefined(node.name)
+                    self.fail(
+                        f"it names {node.name!r}, which the model does not define", UndefinedVariableError
+                    )
                 if node.name in self.renamed:
                     return Ref(self.renamed[node.name], node.subscripts)
             return None
@@ -321,15 +316,16 @@ class _Check:
         the same at every step, else a memory that stops following it."""
         if all(self.constant(name) for name in references(basis)):
             return basis
-        held = self.auxiliary(f"anchor {len(self.added)}", basis)  # equation set below
-        memory = f"{held} memory"
-        dims = self.variable(held).dims
-        after = Binary(Op.GT, Binary(Op.SUB, Ref("time"), half), start)
-        self.replace_equation(held, If(after, Ref(canonical(memory)), basis))
-        self.added.append(
-            Variable(memory, Kind.MEMORY, Ref(held), initial=basis, dims=dims, origin=self.check.name)
-        )
-        return Ref(held)
+        held = f"{self.check.name} anchor {len(self.added)}"
+        memory, dims, origin = f"{held} memory", self.dims_of(basis), self.check.name
+        after = Binary(Op.GT, Binary(Op.SUB, Ref("time"), half), start)  # the step after start
+        self.added += [
+            Variable(
+                held, Kind.AUXILIARY, If(after, Ref(canonical(memory)), basis), dims=dims, origin=origin
+            ),
+            Variable(memory, Kind.MEMORY, Ref(canonical(held)), initial=basis, dims=dims, origin=origin),
+        ]
+        return Ref(canonical(held))
 
     def constant(self, name: str) -> bool:
         made = next((v for v in self.added if v.key == name), None)
@@ -342,12 +338,6 @@ class _Check:
         name = f"{self.check.name} {role}"
         self.added.append(Variable(name, Kind.AUXILIARY, expr, dims=self.dims_of(expr)))
         return canonical(name)
-
-    def variable(self, key: str) -> Variable:
-        return next(v for v in self.added if v.key == key)
-
-    def replace_equation(self, key: str, expr: Expr) -> None:
-        self.added = [replace(v, equation=expr) if v.key == key else v for v in self.added]
 
     def dims_of(self, expr: Expr) -> tuple[str, ...]:
         """The dimensions an expression spans: those its references range over."""
@@ -369,10 +359,7 @@ class _Check:
             return function
         variable = self.model[ref.name]
         subscripts = ref.subscripts or variable.dims
-        elements = [
-            self.model.dimension(s).elements[at[s]] if s in at else s  # type: ignore[union-attr]
-            for s in subscripts
-        ]
+        elements = [_elements(self.model, s)[at[s]] if s in at else s for s in subscripts]
         text = variable.name + (f"[{','.join(elements)}]" if elements else "")
         return f"{function}({text})" if function else text
 
@@ -402,7 +389,11 @@ class _Check:
             return result
         first = int(np.argmax(steps))
         dims = copy[verdict].dims
-        element = np.unravel_index(int(np.argmax(failing[first])), _sizes(copy, dims)) if dims else ()
+        element = (
+            np.unravel_index(int(np.argmax(failing[first])), tuple(len(_elements(copy, d)) for d in dims))
+            if dims
+            else ()
+        )
         at = {d: int(i) for d, i in zip(dims, element, strict=True)}
         values = tuple(
             (self.label(function, ref, at), _pick(run[key][first], copy, key, at))
@@ -451,8 +442,9 @@ def _factor(name: str, shape: tuple[Expr, ...], elapsed: Expr) -> Expr:
     return Call("exp", (Binary(Op.MUL, shape[0], elapsed),))  # rc grow
 
 
-def _sizes(model: Model, dims: tuple[str, ...]) -> tuple[int, ...]:
-    return tuple(len(model.dimension(d).elements) for d in dims)  # type: ignore[union-attr]
+def _elements(model: Model, dimension: str) -> tuple[str, ...]:
+    found = model.dimension(dimension)
+    return found.elements if found is not None else ()
 
 
 def _wide(values: Any, like: np.ndarray) -> np.ndarray:
