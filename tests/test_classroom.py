@@ -282,6 +282,11 @@ def test_flagship_shows_its_strongest_named_loops(tmp_path):
     assert len(app.variables.data["name"]) <= MAX_VARIABLES
     assert app.lesson.notes and "more named loops are not drawn" in app.lesson.notes[0]
     assert {loop.partition for loop in shown} == {app.lesson.partition}
+    # at its equilibrium no loop is lit as if it drove the round-off, and the words say so
+    (sentence,) = app.lesson.narrative
+    assert sentence.startswith("Months 0–120: nothing much changes: the system is in balance")
+    release(app.slider, 60.0)
+    assert app.lit == [] and "nothing much changes now" in app.now.text
 
 
 def test_bokeh_serve_script_builds_the_classroom():

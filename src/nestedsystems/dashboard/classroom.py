@@ -437,6 +437,8 @@ def _now_html(lesson: Lesson, index: int, dominant: tuple | None, colors: Mappin
     if not dominant:
         return f"<b>{when}</b>: no loop is changing anything yet."
     ids, polarity, share = dominant
+    if not ids:  # a quiet stretch: the shares are ratios of changes too small to tell
+        return f"<b>{when}</b>: nothing much changes now; no loop is driving the system."
     names = []
     for loop_id in ids:
         loop = lesson.loops[loop_id]

@@ -21,7 +21,7 @@ import numpy as np
 from ..dominance import LoopScores, dominant_sets, loop_scores
 from ..errors import ModelError, ModelFileError
 from ..loops import LoopSet, Polarity, find_loops
-from ..narrative import describe_dominance
+from ..narrative import describe_periods, narrated_periods
 from .cache import FLAGSHIP_MODEL, find_model
 from .loop_diagram import LoopDiagram, loop_diagram, segment_scores
 
@@ -67,7 +67,8 @@ class Lesson:
         Each arrow's link score over time, shape (n_arrows, n_times).
     dominant:
         At each time, the dominant loops, their polarity and the share they explain;
-        None where the partition does not change.
+        None where the partition does not change; no loops in a quiet period of the
+        narrative, where the stocks barely move.
     narrative:
         Sentences, period by period (`describe_dominance`).
     notes:
@@ -159,6 +160,13 @@ def _lesson(path: str, mtime_ns: int, size: int) -> Lesson:
     diagram = loop_diagram(loops, model, width=DIAGRAM_WIDTH, height=DIAGRAM_HEIGHT)
     members = [i for i, loop in enumerate(loops) if loop.partition == partition]
     dominant = dominant_sets(scores.relative[0], scores.active[0, :, partition], members, loops.loops, 0.5)
+    periods = narrated_periods(scores, partition=partition)
+    for period in periods:
+        if period.quiet:  # as the narrative says, no loop drives a change that small
+            steps = (scores.times > period.start) & (scores.times <= period.end)
+            steps[0] |= period.start <= scores.times[0]
+            for k in np.flatnonzero(steps):
+                dominant[k] = ((), Polarity.UNDETERMINED, 0.0)
     return Lesson(
         path=Path(path),
         title=str(getattr(model, "name", Path(path).stem)),
@@ -168,7 +176,7 @@ def _lesson(path: str, mtime_ns: int, size: int) -> Lesson:
         diagram=diagram,
         arrow_scores=segment_scores(diagram.links, scores.link_scores),
         dominant=tuple(dominant),
-        narrative=tuple(describe_dominance(scores, partition=partition)),
+        narrative=tuple(describe_periods(periods, scores)),
         notes=tuple(notes),
     )
 
