@@ -53,7 +53,6 @@ REFUSED = {
     "allocate_available/test_allocate_available.mdl": "ALLOCATE AVAILABLE: Vensim has it, XMILE does not",
     "allocate_by_priority/test_allocate_by_priority.mdl": "ALLOCATE BY PRIORITY: Vensim has it",
     "except/test_except.mdl": _STOCK_IN_PARTS,
-    "except_subranges/test_except_subranges.mdl": "a definition with :EXCEPT:",
     "get_lookups_data_3d_xls/test_get_lookups_data_3d_xls.mdl": _ARRAYED_LOOKUP,
     "get_lookups_subscripted_args/test_get_lookups_subscripted_args.mdl": _ARRAYED_LOOKUP,
     "get_with_missing_values_xlsx/test_get_with_missing_values_xlsx.mdl": "a lookup read forward",
@@ -61,7 +60,6 @@ REFUSED = {
     "partial_range_definitions/test_partial_range_definitions.mdl": _ARRAYED_LOOKUP,
     "special_characters/test_special_variable_names.mdl": r"holds a line break, \\n",
     "subscript_aggregation/test_subscript_aggregation.mdl": r"VMAX: XMILE says it with a wildcard, x\[\*\]",
-    "subscript_definition/test_subscript_definition.mdl": "a subscript range read as a number",
     "subscript_individually_defined_stocks/test_subscript_individually_defined_stocks.mdl": _STOCK_IN_PARTS,
     "subscript_mapping_simple/test_subscript_mapping_simple.mdl": _MAPPING,
     "subscript_mapping_vensim/test_subscript_mapping_vensim.mdl": _MAPPING,
@@ -269,6 +267,20 @@ def test_a_net_flow_that_is_not_a_sum_of_flows_becomes_a_flow_of_its_own(tmp_pat
     back = ns.load(ns.save(model, tmp_path / "c.xmile"))
     assert back["Cash net flow"].equation == Binary(Op.MUL, Ref("cash"), Number(0.5))
     np.testing.assert_allclose(_run(back)["Cash"], [2.0, 3.0, 4.5, 6.75], rtol=1e-12)
+
+
+def test_a_reference_to_saveper_other_than_time_step_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "s.mdl"
+    source.write_text(
+        "{UTF-8}\nsaved= SAVEPER * 2 ~~|\nINITIAL TIME= 0 ~~|\nFINAL TIME= 2 ~~|\n"
+        "TIME STEP= 0.5 ~~|\nSAVEPER= 1 ~~|\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(NotWritableError, match=r"variable 'saved': .*reads SAVEPER, which XMILE has not"):
+        to_xmile(ns.load(source))
+    same = source.read_text(encoding="utf-8").replace("SAVEPER= 1", "SAVEPER= TIME STEP")
+    source.write_text(same, encoding="utf-8")
+    assert "<eqn>TIME_STEP*2</eqn>" in to_xmile(ns.load(source))
 
 
 def test_a_refusal_names_the_variable_and_the_construct() -> None:

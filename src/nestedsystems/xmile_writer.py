@@ -34,6 +34,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+from .arrays import Space
 from .expressions import (
     Binary,
     Defined,
@@ -43,13 +44,16 @@ from .expressions import (
     Number,
     Numbers,
     Op,
+    Position,
     Ref,
+    Selector,
     Table,
     Unary,
     UnaryOp,
     canonical,
     rebuild,
     references,
+    walk,
 )
 from .mdl_writer import NotWritableError, _as_written, _read_as_written
 from .model import CONTROL_VARIABLES, Dimension, Kind, Model, Variable
@@ -240,6 +244,9 @@ class _Document:
             self.gf(node, equation)
         elif isinstance(equation, (Defined, Numbers)):
             self.elements(node, variable, equation)
+        elif variable.dims and any(isinstance(n, Position) for n in walk(equation)):
+            # XMILE reads no range as a number: each element gets its position.
+            self.elements(node, variable, Defined(((Selector(variable.dims), equation),)))
         else:
             self.equation(node, equation)
         self.describe(node, variable)
@@ -258,26 +265,23 @@ class _Document:
         return node
 
     def elements(self, node: ET.Element, variable: Variable, equation: Defined | Numbers) -> None:
-        """An arrayed variable defined element by element (or by a list of numbers)."""
-        by_key = {d.key: d for d in self.model.dimensions}
-        spans = [by_key[d].element_keys for d in variable.dims]
-        cells = list(itertools.product(*spans))
-        parts: list[tuple[tuple[str, ...], Expr | Table]]
+        """An arrayed variable defined element by element: its parts (EXCEPT taken
+        out), or its list of numbers, one ``<element>`` per cell."""
+        space = Space(self.model)
+        parts: list[tuple[tuple[str, ...], Expr | Table]] = []
         if isinstance(equation, Numbers):
+            cells = itertools.product(*(space.elements(d) for d in variable.dims))
             parts = [(cell, Number(v)) for cell, v in zip(cells, equation.values, strict=True)]
         else:
-            parts = []
             for selector, part in equation.parts:
-                if selector.excepted:
-                    raise self.eq.error("a definition with :EXCEPT:, which XMILE has no way to say")
-                covered = [by_key[s].element_keys if s in by_key else (s,) for s in selector.subscripts]
-                for n, cell in enumerate(itertools.product(*covered)):
-                    binding = {s: c for s, c in zip(selector.subscripts, cell, strict=True) if s in by_key}
-                    parts.append((cell, self.bind(part, binding, n)))
+                excepted = {c for e in selector.excepted for c in itertools.product(*map(space.elements, e))}
+                cells = itertools.product(*map(space.elements, selector.subscripts))
+                for n, cell in enumerate(c for c in cells if c not in excepted):
+                    binding = dict(zip(selector.subscripts, cell, strict=True))
+                    parts.append((cell, self.bind(part, binding, n, space)))
         for cell, part in parts:
-            child = _element(
-                node, "element", subscript=",".join(self.eq.attribute_name(self.eq.spelled[c]) for c in cell)
-            )
+            names = ",".join(self.eq.attribute_name(self.eq.spelled[c]) for c in cell)
+            child = _element(node, "element", subscript=names)
             if isinstance(part, Table):
                 raise self.eq.error(
                     "an arrayed lookup: PySD's XMILE reader reads one table per graphical function"
@@ -286,9 +290,9 @@ class _Document:
             # read here gets a graphical function of its own.
             _element(child, "eqn", self.eq.expr(part))
 
-    def bind(self, part: Expr | Table, binding: dict[str, str], n: int) -> Expr | Table:
+    def bind(self, part: Expr | Table, binding: dict[str, str], n: int, space: Space) -> Expr | Table:
         """One element's equation out of a part defined over ranges: each range
-        read at the element being defined."""
+        read at the element being defined, a range read as a number its position."""
         if isinstance(part, Table):
             return part
         if isinstance(part, Numbers):
@@ -297,6 +301,9 @@ class _Document:
         def visit(e: Expr) -> Expr | None:
             if isinstance(e, Ref) and e.subscripts:
                 return Ref(e.name, tuple(binding.get(s, s) for s in e.subscripts))
+            if isinstance(e, Position) and e.dimension in binding:
+                position = space.position[space.parent(e.dimension)]
+                return Number(position[binding[e.dimension]] + 1.0)
             return None
 
         return rebuild(part, visit)
