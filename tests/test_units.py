@@ -321,3 +321,9 @@ def test_the_oscillators_own_equivalence_of_s_and_second_is_honoured(test_models
     path = test_models / "samples/simple_harmonic_oscillator/simple_harmonic_oscillator.mdl"
     assert check_units(ns.load(path)) == ()
     assert {i.variable for i in check_units(ns.load(path), equivalents=())} == {"position", "speed"}
+
+
+def test_the_writer_keeps_the_flagship_unit_consistent(tmp_path: Path) -> None:
+    path = tmp_path / "nested_systems.mdl"
+    ns.save(ns.load(MODELS / "nested_systems.mdl"), path)
+    assert check_units(ns.load(path)) == ()
