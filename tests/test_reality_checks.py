@@ -275,32 +275,35 @@ FLAGSHIP_CHECKS = [
 ]
 
 
-def test_every_flagship_reality_check_passes() -> None:
-    results = run_checks(ns.load(FLAGSHIP))
+@pytest.fixture(scope="module")
+def flagship() -> ns.Model:
+    return ns.load(FLAGSHIP)
+
+
+def test_every_flagship_reality_check_passes(flagship: ns.Model) -> None:
+    results = run_checks(flagship)
     assert [r.name for r in results] == FLAGSHIP_CHECKS
     failed = [str(r) for r in results if not r.passed]
     assert not failed, failed
     assert all(r.checked == 961 for r in results)  # 120 months at TIME STEP 1/8
 
 
-def test_a_flagship_check_has_teeth() -> None:
+def test_a_flagship_check_has_teeth(flagship: ns.Model) -> None:
     # Without the "no staff, no restraints" term, an empty floor restrains as many
     # crises as ever: the check fails from the first step, naming what it saw.
-    model = ns.load(FLAGSHIP)
-    restraints = model["Restraints"]
+    restraints = flagship["Restraints"]
     assert restraints.equation.right == ns.expressions.Ref("staff presence")
-    careless = model.with_variables(replace(restraints, equation=restraints.equation.left))
+    careless = flagship.with_variables(replace(restraints, equation=restraints.equation.left))
     (result,) = [r for r in run_checks(careless) if r.name == "no staff no restraints"]
     assert (result.first_failure, result.failures) == (0, 961)
     assert dict(result.values)["Workload"] == 3.0 and dict(result.values)["Restraints"] > 0
 
 
-def test_the_flagship_checks_survive_the_writer(tmp_path: Path) -> None:
-    model = ns.load(FLAGSHIP)
-    again = ns.load(ns.save(model, tmp_path / "again.mdl"))
+def test_the_flagship_checks_survive_the_writer(flagship: ns.Model, tmp_path: Path) -> None:
+    again = ns.load(ns.save(flagship, tmp_path / "again.mdl"))
     same = lambda checks: [replace(c, line=None) for c in checks]  # noqa: E731
-    assert same(again.checks) == same(model.checks)
-    before = [(r.name, r.checked, r.failures) for r in run_checks(model)]
+    assert same(again.checks) == same(flagship.checks)
+    before = [(r.name, r.checked, r.failures) for r in run_checks(flagship)]
     assert [(r.name, r.checked, r.failures) for r in run_checks(again)] == before
 
 
