@@ -234,6 +234,8 @@ def test_stateful_and_vensim_calls_in_xmile_spelling_run_the_same(tmp_path: Path
         "IF NOT c THEN 2 ELSE 0",
         '"nothing &lt;&amp;&gt; special"',
         "<doc>Names &amp; units &lt;escaped&gt;.</doc>",
+        # PULSE reads TIME STEP (PySD's name), which the document defines as XMILE's DT
+        '<aux name="TIME STEP">\n        <eqn>DT</eqn>',
     ):
         assert spelled in text, spelled
     back = ns.load(ns.save(model, tmp_path / "s.xmile"))

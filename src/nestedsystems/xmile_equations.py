@@ -36,7 +36,7 @@ from .expressions import (
 from .mdl_writer import NOT_AVAILABLE, NotWritableError
 from .model import Model, Variable
 
-__all__ = ["Equations", "in_equation", "xmile_name"]
+__all__ = ["CONTROLS", "Equations", "in_equation", "xmile_name"]
 
 SMALL = 1e-6  # Vensim's zero in PULSE and QUANTUM, as `builtins` computes them
 
@@ -97,10 +97,10 @@ _NO_COUNTERPART |= dict.fromkeys(("sinh", "cosh", "tanh"), "XMILE has no hyperbo
 _NO_COUNTERPART["active initial"] = "an XMILE auxiliary has one equation, not a second for the start"
 _KEYWORDS = {"and", "or", "not", "mod", "if", "then", "else"}
 _PLAIN = re.compile(r"[^\W\d]\w*")
-# What the control variables are called in PySD's XMILE reader (XMILE's DT,
-# STARTTIME and STOPTIME it does not know).
+# What the control variables are called in PySD's XMILE reader, which does not know
+# XMILE's own names for them (the document defines these as XMILE's, `CONTROLS`).
 _CONTROL_NAMES = {"initial time": "INITIAL_TIME", "final time": "FINAL_TIME", "time step": "TIME_STEP"}
-_CONTROL_NAMES["time"] = "TIME"
+CONTROLS = {"initial time": "STARTTIME", "final time": "STOPTIME", "time step": "DT"}
 
 
 def xmile_name(name: str) -> str:
@@ -131,6 +131,7 @@ class Equations:
         self.taken = {canonical(n) for n in self.spelled.values()}
         self.current: Variable | None = None
         self.made: list[tuple[str, Table]] = []  # graphical functions made for `current`
+        self.controls: set[str] = set()  # the control variables equations read
 
     def error(self, message: str) -> NotWritableError:
         variable = self.current.name if self.current is not None else None
@@ -150,7 +151,10 @@ class Equations:
     def name(self, key: str) -> str:
         """A name as an XMILE equation reads it: underscores for spaces, quoted
         when it holds anything else or could read as a keyword or a number."""
+        if key == "time":
+            return "TIME"
         if key in _CONTROL_NAMES:
+            self.controls.add(key)
             return _CONTROL_NAMES[key]
         if key == "saveper":
             saveper = self.model.get("saveper")
@@ -159,7 +163,7 @@ class Equations:
                 self.model["time step"].equation,
             ):
                 raise self.error("it reads SAVEPER, which XMILE has not: a run saves every TIME STEP")
-            return _CONTROL_NAMES["time step"]
+            return self.name("time step")
         if key in self.internal:
             raise self.error(
                 f"it reads {self.spelled.get(key, key)!r}, made by lowering a stateful function "

@@ -57,7 +57,7 @@ from .expressions import (
 )
 from .mdl_writer import NotWritableError, _as_written, _read_as_written
 from .model import CONTROL_VARIABLES, Dimension, Kind, Model, Variable
-from .xmile_equations import Equations, in_equation, xmile_name
+from .xmile_equations import CONTROLS, Equations, in_equation, xmile_name
 
 __all__ = ["XMILE_NAMESPACE", "save_xmile", "to_xmile", "xmile_name"]
 
@@ -154,6 +154,13 @@ class _Document:
         for variable in self.written:
             for node in self.variable(variable, flows):
                 variables.append(node)
+        # Equations read the control variables by the names PySD's reader gives
+        # them; defined here as XMILE's own, they read the same in Stella. PySD
+        # skips an auxiliary named like a control variable and keeps its own.
+        for key in sorted(self.eq.controls):
+            control = _element(variables, "aux", name=self.model[key].name)
+            _element(control, "eqn", CONTROLS[key])
+            _element(control, "doc", f"XMILE's {CONTROLS[key]}, under the name the equations read.")
         from .sketch import places  # networkx is imported only when a diagram is drawn
 
         self.views(_element(body, "views"), flows, places(model))
