@@ -337,6 +337,15 @@ def test_a_goal_seeking_stock_started_away_is_loud_for_a_few_adjustment_times_th
     assert [p.loops for p in scores.dominant_periods(quiet=QUIET_PACE)] == [("B1",), ()]
 
 
+def test_each_member_of_an_ensemble_has_its_own_pace():
+    ensemble = loop_scores(_goal_seeking(start=0.0), params={"start": np.array([100.0, 0.0, 50.0])})
+    at_goal, away, halfway = (ensemble.quiet()[member, :, 0] for member in range(3))
+    assert at_goal.all() and not away[:200].any() and away[-1]
+    # half the gap, and a size just as large: quiet one adjustment time·ln 2 sooner
+    first = [float(ensemble.times[np.argmax(q)]) for q in (away, halfway)]
+    assert first[0] - first[1] == pytest.approx(5.0 * np.log(2), abs=2 * 0.125)
+
+
 def test_a_lull_shorter_than_the_shortest_period_is_told_with_the_change_around_it():
     from nestedsystems.narrative import narrated_periods
 
