@@ -251,6 +251,16 @@ def test_a_check_that_does_not_read_says_what_was_expected(tmp_path: Path) -> No
         run_checks(model)
 
 
+def test_a_test_input_under_or_is_refused(tmp_path: Path) -> None:
+    checks = """fast :TEST INPUT: Drain rate = 2
+\t~\t~\t|
+either :THE CONDITION: fast :OR: Tank < 5 :IMPLIES: Tank >= 0
+\t~\t~\t|
+"""
+    with pytest.raises(ModelError, match="reality check 'either': the test input 'fast' can only be joined"):
+        run_checks(_write(tmp_path, checks))
+
+
 def test_an_rc_check_function_cannot_force_a_condition(tmp_path: Path) -> None:
     model = _write(
         tmp_path,

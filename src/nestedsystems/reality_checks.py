@@ -267,7 +267,9 @@ class _Check:
             if isinstance(node, Call) and node.function in STATEFUL_FUNCTIONS:
                 self.fail(f"{node.function.upper()} keeps state; Reality Check equations cannot call it")
             if isinstance(node, Ref) and node.name != "time":
-                if node.name not in self.model and node.name not in self.inputs:
+                if node.name in self.inputs:  # not one of the condition's :AND: terms
+                    self.fail(f"the test input {node.name!r} can only be joined to a condition with :AND:")
+                if node.name not in self.model:
                     self.fail(
                         f"it names {node.name!r}, which the model does not define", UndefinedVariableError
                     )
