@@ -10,13 +10,8 @@ import pytest
 
 import nestedsystems as ns
 from conftest import MODELS, TEST_MODELS
-from nestedsystems.units import (
-    UnitsSyntaxError,
-    check_units,
-    file_equivalents,
-    parse_units,
-    units_check,
-)
+from nestedsystems.unit_text import UnitsSyntaxError, file_equivalents, parse_units
+from nestedsystems.units import check_units, units_check
 
 CONTROL = (
     "INITIAL TIME = 0\n~ Month\n~ |\nFINAL TIME = 12\n~ Month\n~ |\n"
