@@ -246,6 +246,23 @@ def test_stateful_and_vensim_calls_in_xmile_spelling_run_the_same(tmp_path: Path
     assert _run(back)["Logic"][0] == 2.0
 
 
+def test_xmiles_own_pulse_is_written_back_as_pulse(tmp_path: Path) -> None:
+    source = tmp_path / "p.xmile"
+    source.write_text(
+        f'<xmile version="1.0" xmlns="{XMILE_NAMESPACE}"><header><name>p</name></header>'
+        "<sim_specs><start>0</start><stop>10</stop><dt>0.25</dt></sim_specs><model><variables>"
+        '<aux name="once"><eqn>PULSE(4, 2)</eqn></aux><aux name="train"><eqn>PULSE(3, 1, 2.5) + 1</eqn></aux>'
+        "</variables></model></xmile>",
+        encoding="utf-8",
+    )
+    model = ns.load(source)
+    text = to_xmile(model)
+    assert "<eqn>PULSE(4, 2)</eqn>" in text and "<eqn>PULSE(3, 1, 2.5) + 1</eqn>" in text
+    back = ns.load(ns.save(model, tmp_path / "back.xmile"))
+    assert [back[n].equation for n in ("once", "train")] == [model[n].equation for n in ("once", "train")]
+    assert sum(_run(back)["once"]) * 0.25 == 4.0  # a volume of 4 in one step
+
+
 def test_a_non_negative_stock_stays_non_negative(tmp_path: Path) -> None:
     model = ns.load(TEST_MODELS / "tests" / "non_negative_stocks" / "test_non_negative_stocks.xmile")
     text = to_xmile(model)

@@ -194,6 +194,8 @@ class Equations:
             if e.op is UnaryOp.NEG:
                 return "-" + self.expr(e.operand, _ATOM - 1), _UNARY
             return "NOT " + self.expr(e.operand, _NOT), _NOT
+        if isinstance(e, Binary) and (pulse := _xmile_pulse(e)) is not None:
+            return f"PULSE({', '.join(self.expr(a) for a in pulse)})", _ATOM
         if isinstance(e, Binary):
             strength = _PRECEDENCE[e.op]
             if strength == _LOGIC:
@@ -297,3 +299,21 @@ def _pulse(start: Expr, width: Expr) -> Expr:
     began = Binary(Op.LE, Binary(Op.SUB, start, Number(SMALL)), Ref("time"))
     running = Binary(Op.LT, Ref("time"), Binary(Op.ADD, start, span))
     return If(Binary(Op.AND, began, running), Number(1.0), Number(0.0))
+
+
+def _xmile_pulse(e: Binary) -> tuple[Expr, ...] | None:
+    """The arguments of XMILE's PULSE(volume, first[, interval]) when `e` is the
+    algebra the loader reads it as (`vensim_calls`), so that it is written back so."""
+    step = Ref("time step")
+    half_step = Binary(Op.DIV, step, Number(2.0))
+    if e.op is not Op.MUL or not isinstance(e.right, Call) or not isinstance(e.left, Binary):
+        return None
+    volume, shape = e.left, e.right
+    if volume.op is not Op.DIV or volume.right != step:
+        return None
+    if shape.function == "pulse" and shape.args[1] == half_step:
+        return volume.left, shape.args[0]
+    train_end = Binary(Op.ADD, Ref("final time"), step)
+    if shape.function == "pulse train" and shape.args[1] == half_step and shape.args[3] == train_end:
+        return volume.left, shape.args[0], shape.args[2]
+    return None
