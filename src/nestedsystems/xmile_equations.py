@@ -4,8 +4,14 @@
 spaces, quoted when they hold anything else; operators parenthesised wherever PySD's
 grammar and XMILE's could read them differently; the IR's functions by XMILE's names
 (SMTH1, DELAYN, SAFEDIV, INIT, ...), or as the algebra they compute where XMILE
-lacks them (Vensim's PULSE and QUANTUM, LOG to a base). A function XMILE has no
-counterpart for is refused, with the variable and why.
+lacks them (Vensim's PULSE and QUANTUM, LOG to a base); XMILE's own PULSE, which
+the loader reads as algebra, is recognised and written back as PULSE. A function
+XMILE has no counterpart for is refused, with the variable and why.
+
+The text reads back through `load` into the same model. isee's functions of the same
+name can differ from Vensim's at the edges: SAFEDIV tests for an exact zero where
+XIDZ takes anything under 1e-6 as zero, and XMILE's STEP switches at its time where
+Vensim's switches half a TIME STEP early.
 
 A lookup read with a keyword (EXTRAPOLATE, HOLD BACKWARD), or an inline table read
 inside a larger expression, needs a graphical function of its own in XMILE: the
