@@ -9,9 +9,8 @@ the loader reads as algebra, is recognised and written back as PULSE. A function
 XMILE has no counterpart for is refused, with the variable and why.
 
 The text reads back through `load` into the same model. isee's functions of the same
-name can differ from Vensim's at the edges: SAFEDIV tests for an exact zero where
-XIDZ takes anything under 1e-6 as zero, and XMILE's STEP switches at its time where
-Vensim's switches half a TIME STEP early.
+name can differ from Vensim's at the edges: XMILE's SAFEDIV tests for a zero divisor
+where Vensim's XIDZ and ZIDZ take anything under 1e-6 as zero.
 
 A lookup read with a keyword (EXTRAPOLATE, HOLD BACKWARD), or an inline table read
 inside a larger expression, needs a graphical function of its own in XMILE: the
