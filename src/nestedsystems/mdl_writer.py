@@ -101,7 +101,7 @@ _QUOTED_NAME = re.compile(r'"(?:[^"\\\r\n]|\\[^\r\n])*"')
 
 
 class NotWritableError(ModelError):
-    """The model holds something the .mdl format, or this writer, cannot express."""
+    """The model holds something the target format (.mdl or XMILE), or its writer, cannot express."""
 
 
 def save(model: Model, path: str | Path) -> Path:

@@ -55,6 +55,8 @@ from .expressions import (
     references,
     walk,
 )
+
+# What "as the modeler wrote it" means is the .mdl writer's, shared by both writers.
 from .mdl_writer import NotWritableError, _as_written, _read_as_written
 from .model import CONTROL_VARIABLES, Dimension, Kind, Model, Variable
 from .xmile_equations import CONTROLS, Equations, in_equation, xmile_name
