@@ -169,11 +169,13 @@ class _Document:
         return root
 
     def sim_specs(self, root: ET.Element) -> None:
-        specs = _element(root, "sim_specs", method="Euler", time_units=self.model.time_units)
+        specs = _element(root, "sim_specs", method="Euler")
+        if self.model.time_units:
+            specs.set("time_units", self.model.time_units)
         for tag, key in (("start", "initial time"), ("stop", "final time"), ("dt", "time step")):
             variable = self.model.get(key)
             if variable is None:
-                raise NotWritableError(f"cannot write it as XMILE: the model has no {key.upper()}")
+                raise self.eq.error(f"the model has no {key.upper()}, which XMILE's <{tag}> needs")
             self.eq.current = variable
             _element(specs, tag, self.eq.expr(_as_written(variable)[0]))
 
