@@ -199,7 +199,8 @@ First= INITIAL(Smoothed + 1) ~~|
 Trended= TREND(Input, 2, 0) + FORECAST(Input, 2, 3) ~~|
 Algebra= XIDZ(Input, Late, 7) + ZIDZ(1, Input) + QUANTUM(Time, 0.75) + MODULO(Time, 1.5)
   + LOG(Time + 1, 3) + POWER(2, Input) + -Input^2 + (-2)*3 - -1 ~~|
-Logic= IF THEN ELSE((a :OR: b) :AND: c, 1, 0) + IF THEN ELSE(:NOT: c, 2, 0) ~~|
+Logic= IF THEN ELSE((a :OR: b) :AND: c, 1, 0) + IF THEN ELSE(:NOT: c, 2, 0)
+  + IF THEN ELSE(:NOT: (a = c), 4, 0) ~~|
 a= 1 ~~|
 b= 1 ~~|
 c= 0 ~~|
@@ -232,6 +233,7 @@ def test_stateful_and_vensim_calls_in_xmile_spelling_run_the_same(tmp_path: Path
         "LN(TIME + 1)/LN(3)",
         "IF (a OR b) AND c THEN 1 ELSE 0",
         "IF NOT c THEN 2 ELSE 0",
+        "IF NOT (a = c) THEN 4 ELSE 0",
         '"nothing &lt;&amp;&gt; special"',
         "<doc>Names &amp; units &lt;escaped&gt;.</doc>",
         # PULSE reads TIME STEP (PySD's name), which the document defines as XMILE's DT
@@ -242,8 +244,8 @@ def test_stateful_and_vensim_calls_in_xmile_spelling_run_the_same(tmp_path: Path
     assert back["nothing <&> special"].units == "Widgets"
     assert back["nothing <&> special"].range == Range(0.0, 5.0)
     _assert_same_runs(_run(model), _run(back), set())
-    # (1 OR 1) AND 0 is 0, where 1 OR (1 AND 0) would be 1; NOT 0 adds 2.
-    assert _run(back)["Logic"][0] == 2.0
+    # (1 OR 1) AND 0 is 0, where 1 OR (1 AND 0) would be 1; NOT 0 adds 2, NOT (1 = 0) 4.
+    assert _run(back)["Logic"][0] == 6.0
 
 
 def test_xmiles_own_pulse_is_written_back_as_pulse(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from .expressions import (
     UnaryOp,
     canonical,
 )
-from .mdl_writer import NOT_AVAILABLE, NotWritableError
+from .mdl_writer import NotWritableError
 from .model import Model, Variable
 
 __all__ = ["CONTROLS", "Equations", "in_equation", "xmile_name"]
@@ -198,7 +198,9 @@ class Equations:
         if isinstance(e, Unary):
             if e.op is UnaryOp.NEG:
                 return "-" + self.expr(e.operand, _ATOM - 1), _UNARY
-            return "NOT " + self.expr(e.operand, _NOT), _NOT
+            # XMILE binds NOT as tightly as a minus, PySD as loosely as AND: parentheses
+            # make both read the same.
+            return "NOT " + self.expr(e.operand, _ATOM - 1), _NOT
         if isinstance(e, Binary) and (pulse := _xmile_pulse(e)) is not None:
             return f"PULSE({', '.join(self.expr(a) for a in pulse)})", _ATOM
         if isinstance(e, Binary):
@@ -223,8 +225,7 @@ class Equations:
         raise self.error(f"an expression of type {type(e).__name__} inside an equation")
 
     def number(self, value: float) -> tuple[str, float]:
-        if value == NOT_AVAILABLE:
-            value = float(NOT_AVAILABLE)  # Vensim's :NA: is this number; XMILE has no word for it
+        # Vensim's :NA: is the number -2**109 to the IR, and is written as that.
         if not math.isfinite(value):
             raise self.error(f"the number {value}, which XMILE cannot spell")
         text = repr(float(value))
