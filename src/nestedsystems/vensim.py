@@ -49,7 +49,7 @@ from .expressions import (
     canonical,
 )
 from .macros import Macro, expand_macros
-from .model import Kind, Model, Range, RealityCheck, Variable
+from .model import Dimension, Kind, Model, Range, RealityCheck, Variable
 from .named_loops import find_named_loops
 from .ordering import check_references, initial_order, run_order
 from .vensim_text import locate, scan_equations, scan_views, split_range, xmile_line
@@ -636,6 +636,45 @@ def _check_expression(text: str, where: _Where) -> Expr | None:
         return _expression(node, where)
     except Exception:  # any failure to parse leaves the text as it is
         return None
+
+
+def parse_equation(
+    text: str, *, lookups: frozenset[str] = frozenset(), dimensions: tuple[Dimension, ...] = ()
+) -> Expr:
+    """One right-hand side of a Vensim equation, read as `load` reads a file's: PySD's
+    grammar under the guard, then the same walk into the IR (not lowered).
+
+    ``lookups`` are the canonical names that read as lookups when called, ``dimensions``
+    the model's subscript ranges. The errors raised carry no file, line or variable:
+    the caller knows which variable the text belongs to.
+
+    Raises
+    ------
+    ModelSyntaxError
+        The text does not parse: says what was found where.
+    UnsafeModelError, UnsupportedError
+        As `load` raises them for the same text in a file.
+    """
+    from pysd.translators.vensim import vensim_utils
+    from pysd.translators.vensim.vensim_element import EquationVisitor
+    from pysd.translators.vensim.vensim_structures import parsing_ops
+
+    where = _Where(Path("equation"), None, "", lookups, dimensions)
+    with _guard() as state, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            tree = vensim_utils.Grammar.get("components", parsing_ops).parse(text)
+            node = EquationVisitor(tree).translation
+        except Exception as error:
+            if state.refused is not None or state.malformed is not None:
+                found = state.refused if state.refused is not None else state.malformed
+                raise UnsafeModelError(f"expected numbers, found {str(found)[:80]!r}") from None
+            position = getattr(error, "pos", None)
+            found = text[position : position + 40] if isinstance(position, int) else ""
+            raise ModelSyntaxError(
+                f"cannot parse {text!r} near {found!r}" if found else f"{text!r} ends too soon"
+            ) from None
+    return _expression(node, where)
 
 
 _MACRO_NAME = re.compile(r":MACRO:\s*([^(]+)\(", re.IGNORECASE)
