@@ -550,3 +550,15 @@ def test_a_negative_number_raised_to_a_power_is_negated_after_the_power(tmp_path
     assert (model["e"].kind, model["e"].equation) == (Kind.CONSTANT, Number(-5.0))
     # PySD itself is left as it was, for anyone else using it in the process.
     assert EquationVisitor.visit_neg_expr is visit
+
+
+def test_a_constant_written_as_a_sum_of_numbers_is_computed_not_refused(tmp_path: Path) -> None:
+    from nestedsystems import simulate
+
+    # PySD's grammar reads `4 - 5 + 6` as a run of numbers and evaluates the text;
+    # the guard computes sums of signed numbers itself and still refuses anything else.
+    model = load(write(tmp_path, entry("a = 4 - 5 + 6"), entry("b = -1 - 2"), entry("c = (1 + 2) - -3")))
+    assert [model[name].equation for name in "ab"] == [Number(5.0), Number(-3.0)]
+    assert simulate(model).to_pandas().iloc[0]["c"] == 6.0
+    with pytest.raises(ModelError, match=r"bad.mdl:\d+, variable 'd'"):
+        load(write(tmp_path, entry("d = 2 - - - "), name="bad.mdl"))

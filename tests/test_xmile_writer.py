@@ -135,13 +135,8 @@ def test_files_with_nothing_to_write_fail_clearly_at_load(name: str) -> None:
         ns.load(TEST_MODELS / "tests" / name)
 
 
-# `auxiliary = 4 - 5 + 6` is written right, but the .mdl loader's guard takes a run
-# of numbers and signs for a list of numbers and refuses it.
-_MDL_LOADER_REFUSES = pytest.mark.xfail(
-    strict=True, raises=ns.ModelError, reason="the .mdl loader refuses the constant expression 4 - 5 + 6"
-)
 _XMILE_MODELS = [
-    pytest.param(p, id=_id(p), marks=[_MDL_LOADER_REFUSES] if p.parent.name == "eval_order" else [])
+    pytest.param(p, id=_id(p))
     for p in _files()
     if p.suffix != ".mdl" and _id(p) not in NOT_LOADED and _id(p) not in REFUSED
 ]

@@ -87,12 +87,35 @@ def _literal(state: _GuardState, text: Any, *_: Any) -> Any:
             return text.strip()[1:-1]
         if _NUMERIC_TEXT.fullmatch(text):
             try:
-                return ast.literal_eval(text.replace("\\", " ").strip())
+                return _numbers(text.replace("\\", " ").strip())
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as error:
                 state.malformed = text
                 raise ValueError(f"not a number: {text!r}") from error
     state.refused = str(text)
     raise _Refused(str(text))
+
+
+def _numbers(text: str) -> Any:
+    """A literal, or a sum of signed numbers: PySD reads ``4 - 5 + 6`` as a run of
+    numbers and hands it to ``eval``; here only numbers, signs and + or - between
+    them are computed."""
+    try:
+        return ast.literal_eval(text)
+    except ValueError:
+        tree = ast.parse(text, mode="eval").body
+
+    def value(node: ast.expr) -> float:
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+            operand = value(node.operand)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+            left, right = value(node.left), value(node.right)
+            return left - right if isinstance(node.op, ast.Sub) else left + right
+        raise ValueError(f"not a sum of numbers: {text!r}")
+
+    return value(tree)
 
 
 def _negated_number(original: Any) -> Any:
@@ -132,7 +155,7 @@ def _guard() -> Iterator[_GuardState]:
     with _GUARD_LOCK:
         saved = [module.__dict__.get("eval", _MISSING) for module in modules]
         for module in modules:
-            module.eval = lambda text, *rest: _literal(state, text, *rest)  # type: ignore[attr-defined]
+            module.eval = lambda text, *rest: _literal(state, text, *rest)
         negated = visitor.__dict__["visit_neg_expr"]
         visitor.visit_neg_expr = _negated_number(negated)
         try:
@@ -141,9 +164,9 @@ def _guard() -> Iterator[_GuardState]:
             visitor.visit_neg_expr = negated
             for module, old in zip(modules, saved, strict=True):
                 if old is _MISSING:
-                    del module.eval  # type: ignore[attr-defined]
+                    del module.eval
                 else:
-                    module.eval = old  # type: ignore[attr-defined]
+                    module.eval = old
 
 
 # ------------------------------------------------------------------ reading
