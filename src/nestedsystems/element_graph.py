@@ -121,7 +121,7 @@ def element_graph(model: Model, graph: nx.DiGraph) -> None:
             continue
         origin = model.get(variable.origin) if variable.origin else None
         same = origin is not None and origin.dims == variable.dims and origin.kind is not Kind.LOOKUP
-        owner = _columns(compiled, origin) if same else None  # type: ignore[arg-type]
+        owner = _columns(compiled, origin) if origin is not None and same else None
         keys = []
         for j, column in enumerate(_columns(compiled, variable)):
             key = canonical(column)

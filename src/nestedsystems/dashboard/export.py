@@ -30,6 +30,7 @@ from bokeh.resources import INLINE
 
 from ..errors import NestedSystemsError
 from .figures import (
+    IndexedRun,
     Readable,
     Series,
     TimeAxis,
@@ -41,6 +42,8 @@ from .figures import (
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
+
+    from ..run import Run
 
 __all__ = [
     "REPORT_WIDTH",
@@ -74,7 +77,7 @@ class ExportError(NestedSystemsError, RuntimeError):
     """An export could not be made (most often: no browser to draw PNGs with)."""
 
 
-def run_csv(run: object, *, columns: Sequence[str] | None = None) -> str:
+def run_csv(run: Run | IndexedRun, *, columns: Sequence[str] | None = None) -> str:
     """A run as CSV text: a ``time`` column, then one column per variable.
 
     Parameters
@@ -82,7 +85,7 @@ def run_csv(run: object, *, columns: Sequence[str] | None = None) -> str:
     columns:
         The variables to keep, in order; all of the run's by default.
     """
-    frame = run.to_pandas()  # type: ignore[attr-defined]
+    frame = run.to_pandas()
     if columns is not None:
         frame = frame[list(columns)]
     frame.index.name = frame.index.name or "time"

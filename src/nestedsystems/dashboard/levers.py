@@ -182,9 +182,11 @@ def lever_of(variable: Variable, *, name: str | None = None, value: float | None
     ParameterError
         The variable is not a constant with a numeric value.
     """
-    if value is None and not isinstance(variable.equation, Number):
-        raise ParameterError(f"{variable.name!r} is not a numeric constant, so it cannot be a lever")
-    value = float(variable.equation.value if value is None else value)  # type: ignore[union-attr]
+    if value is None:
+        if not isinstance(variable.equation, Number):
+            raise ParameterError(f"{variable.name!r} is not a numeric constant, so it cannot be a lever")
+        value = variable.equation.value
+    value = float(value)
     start, end = span_around(value, variable.range.minimum, variable.range.maximum)
     step = variable.range.step
     if step is None or not step > 0 or step > end - start:

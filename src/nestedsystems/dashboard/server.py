@@ -78,7 +78,7 @@ def resolve_app(name: str) -> Callable[..., Any]:
     build = getattr(module, "build_document", None)
     if build is None:
         raise ParameterError(f"app {name!r} ({module_name}) has no build_document(doc)")
-    return build  # type: ignore[no-any-return]
+    return build
 
 
 _nodelay_enabled = False

@@ -14,10 +14,11 @@ import math
 from collections.abc import Sequence
 
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, CustomJS
+from bokeh.models import Column, ColumnDataSource, CustomJS
 
-# From their subpackage: mypy cannot follow the starred ``__all__`` through which
+# From their subpackages: mypy cannot follow the starred ``__all__`` through which
 # ``bokeh.models`` re-exports them.
+from bokeh.models.ui import UIElement
 from bokeh.models.widgets import Div, Slider
 
 from .levers import Lever
@@ -71,7 +72,7 @@ def lever_slider(lever: Lever, value: float | None = None) -> Slider:
     )
 
 
-def lever_block(slider: Slider, lever: Lever):  # type: ignore[no-untyped-def]
+def lever_block(slider: Slider, lever: Lever) -> Slider | Column:
     """The slider with its one-line explanation under it."""
     if not lever.explanation:
         return slider
@@ -170,7 +171,7 @@ def file_stem(*parts: Sequence[str] | str) -> str:
     return cleaned.strip("-") or "export"
 
 
-def error_page(headline: str, error: BaseException):  # type: ignore[no-untyped-def]
+def error_page(headline: str, error: BaseException) -> Div:
     """What a session shows when its app cannot start (the server keeps running)."""
     return Div(
         text=(
@@ -183,9 +184,9 @@ def error_page(headline: str, error: BaseException):  # type: ignore[no-untyped-
     )
 
 
-def grid_of(items: Sequence[object], columns: int):  # type: ignore[no-untyped-def]
+def grid_of(items: Sequence[UIElement], columns: int) -> Column:
     """Widgets in rows of ``columns``."""
     from bokeh.layouts import row
 
-    rows = [row(*items[k : k + columns]) for k in range(0, len(items), columns)]  # type: ignore[arg-type]
+    rows = [row(*items[k : k + columns]) for k in range(0, len(items), columns)]
     return column(*rows)
