@@ -105,8 +105,10 @@ def _numbers(text: str) -> Any:
         tree = ast.parse(text, mode="eval").body
 
     def value(node: ast.expr) -> float:
-        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            return node.value
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            if isinstance(node.value, bool):
+                raise ValueError(f"not a sum of numbers: {text!r}")
+            return float(node.value)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
             operand = value(node.operand)
             return -operand if isinstance(node.op, ast.USub) else operand
