@@ -26,7 +26,16 @@ def test_the_flagship_goes_to_xmile_and_back_and_runs_the_same(
     xmile, mdl = tmp_path / "flagship.xmile", tmp_path / "flagship.mdl"
     assert main(["convert", str(FLAGSHIP), str(xmile)]) == 0
     assert main(["convert", str(xmile), str(mdl)]) == 0
-    assert capsys.readouterr().out.splitlines() == [f"wrote {xmile}", f"wrote {mdl}"]
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"wrote {xmile}", f"wrote {mdl}"]
+    # what XMILE has no place for is said, once, and the run does not depend on it
+    assert err.splitlines() == [
+        f"nestedsystems: note: {xmile} leaves out its Reality Checks "
+        "(6 constraint(s), 2 test input(s)): XMILE has none",
+        f"nestedsystems: note: {xmile} leaves out SAVEPER: XMILE has no save interval, "
+        "so a run of the file saves every TIME STEP",
+    ]
+    assert len(ns.load(FLAGSHIP).checks) == 8 and not ns.load(xmile).checks
     before = _run(FLAGSHIP)
     for converted in (_run(xmile), _run(mdl)):
         # XMILE has no SAVEPER: the converted files save every TIME STEP, SAVEPER included.

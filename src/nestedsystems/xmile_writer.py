@@ -61,7 +61,7 @@ from .mdl_writer import NotWritableError, _as_written, _read_as_written
 from .model import CONTROL_VARIABLES, Dimension, Kind, Model, Variable
 from .xmile_equations import CONTROLS, Equations, in_equation, xmile_name
 
-__all__ = ["XMILE_NAMESPACE", "save_xmile", "to_xmile", "xmile_name"]
+__all__ = ["XMILE_NAMESPACE", "not_carried", "save_xmile", "to_xmile", "xmile_name"]
 
 XMILE_NAMESPACE = "http://docs.oasis-open.org/xmile/ns/XMILE/v1.0"
 
@@ -82,6 +82,26 @@ def save_xmile(model: Model, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(to_xmile(model), encoding="utf-8")
     return path
+
+
+def not_carried(model: Model) -> tuple[str, ...]:
+    """What of `model` an XMILE file does not keep, each in a sentence: the file
+    runs the same, but these are gone from it (XMILE has no place for them)."""
+    lost = []
+    if model.checks:
+        inputs = sum(check.test_input for check in model.checks)
+        constraints = len(model.checks) - inputs
+        lost.append(
+            f"its Reality Checks ({constraints} constraint(s), {inputs} test input(s)): XMILE has none"
+        )
+    saveper, time_step = model.get("saveper"), model.get("time step")
+    if (
+        saveper is not None
+        and time_step is not None
+        and saveper.equation not in (Ref("time step"), time_step.equation)
+    ):
+        lost.append("SAVEPER: XMILE has no save interval, so a run of the file saves every TIME STEP")
+    return tuple(lost)
 
 
 def to_xmile(model: Model) -> str:
