@@ -21,8 +21,9 @@ from .errors import (
 )
 from .mdl_writer import save
 from .model import Kind, Model, Variable
+from .run import Run
 from .scenarios import Scenario, apply_scenario, load_scenario
-from .simulation import Run, simulate
+from .simulation import simulate
 from .vensim import load
 
 # Loop analysis and ensembles pull in networkx, xarray and SALib: imported when first used.
