@@ -12,6 +12,7 @@ read the results as pandas or xarray::
 from importlib import import_module
 from typing import Any
 
+from .builder import ModelBuilder
 from .compiler import CompiledModel, compile_model
 from .errors import (
     ModelError,
@@ -40,6 +41,7 @@ __all__ = [
     "CompiledModel",
     "Kind",
     "Model",
+    "ModelBuilder",
     "ModelError",
     "NestedSystemsError",
     "ParameterError",
