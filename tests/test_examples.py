@@ -97,3 +97,28 @@ def test_reference_figures_are_drawn_for_every_behaviour(tmp_path: Path) -> None
                 assert image.width > 600 and image.height > 300
                 # a chart, not a blank page: many distinct colours
                 assert len(np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0)) > 50
+
+
+def test_modeler_builds_in_python_saves_a_mdl_that_runs_the_same(tmp_path: Path) -> None:
+    saved = tmp_path / "caseload.mdl"
+    out = run_example("modeler_build_in_python.py", str(saved))
+    assert "runs agree: True (largest difference 0.0)" in out
+    surge, endless = out.split("A surge that never ends:")
+    rows = re.findall(
+        r"month\s+(\d+): caseload\s+([\d.]+) clients, staff\s+([\d.]+), burnout ([\d.]+)", surge
+    )
+    assert len(rows) == 7
+    run = ns.simulate(ns.load(saved))  # the printed run is the saved file's
+    for month, caseload, staff, burnout in rows:
+        i = int(np.searchsorted(run.times, int(month)))
+        assert float(caseload) == pytest.approx(run["Caseload"][i], abs=0.05)
+        assert float(staff) == pytest.approx(run["Staff"][i], abs=0.005)
+        assert float(burnout) == pytest.approx(run["Burnout"][i], abs=0.0005)
+    caseload = {int(m): float(c) for m, c, *_ in rows}
+    assert caseload[0] == caseload[12] == 120.0  # in equilibrium until the surge
+    assert caseload[60] > 1.25 * caseload[0]  # tipped: the caseload does not come back
+    assert "*Clients" in saved.read_text(encoding="utf-8") and "*Staff" in saved.read_text(encoding="utf-8")
+    assert re.search(r"R1 Burnout slows the work: reinforcing", out)
+    assert re.search(r"B1 Work gets done: balancing", out)
+    never_ends = [float(c) for c in re.findall(r"caseload\s+([\d.]+)", endless)]
+    assert never_ends[-1] > caseload[60]
