@@ -136,7 +136,7 @@ MISTAKES: dict[str, tuple[Mistake, type[ModelError], str, str]] = {
         lambda b: b.equation("Births", "Population * (Birth rate"),
         ModelSyntaxError,
         "Births",
-        "unbalanced parentheses, the '(' at column 14 is never closed",
+        "has unbalanced parentheses: the '(' at column 14 is never closed",
     ),
     "a stray parenthesis": (
         lambda b: b.equation("Births", "Population * Birth rate)"),

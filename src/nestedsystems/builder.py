@@ -48,9 +48,10 @@ if TYPE_CHECKING:
 __all__ = ["ModelBuilder"]
 
 # What would end an equation's field or open another part of a .mdl file.
-_FORBIDDEN = {"~": "ends an equation", "|": "ends an entry", SKETCH_MARK: "opens the sketch"}
+_FORBIDDEN = {"~": "ends an equation in a .mdl", "|": "ends an entry", SKETCH_MARK: "opens the sketch"}
 _KEYWORD = re.compile(r":\s*([A-Za-z][A-Za-z ]*?)\s*:")
 _EQUATION_KEYWORDS = {"and", "or", "not", "na"}  # :AND:, :OR:, :NOT:, :NA:
+_INTEG = re.compile(r"\bINTEG\s*\(", re.IGNORECASE)
 _NAME = re.compile(r"\s*(?P<name>[^\[\]~|\"\\\r\n]+?)\s*(?P<subscripts>\[[^\[\]~|\"\\\r\n]*\])?\s*")
 _LOOP_ID = re.compile(r"[RB]\d+")
 _UNKNOWN_FUNCTION = re.compile(r"the function (.+?) is not supported")  # as `vensim_calls` says
@@ -114,35 +115,40 @@ def _text(text: str | Number, variable: str) -> str:
         return _SPELL.number(float(text))[0]
     if not isinstance(text, str) or not text.strip():
         raise _error(f"expected an equation as Vensim text or a finite number, found {text!r}", variable)
-    refused = [f"{mark!r}, which {why}" for mark, why in _FORBIDDEN.items() if mark in text]
-    refused += [
-        f"the keyword {m[0]!r}" for m in _KEYWORD.finditer(text) if canonical(m[1]) not in _EQUATION_KEYWORDS
+    problems = [
+        f"holds {mark!r}, which {why}; expected one equation"
+        for mark, why in _FORBIDDEN.items()
+        if mark in text
     ]
-    if refused:
-        raise _error(
-            f"equation {text!r} holds {refused[0]}; expected one equation", variable, ModelSyntaxError
-        )
+    problems += [
+        f"holds the keyword {m[0]!r}; expected one equation, whose only keywords are :AND:, :OR:, :NOT:, :NA:"
+        for m in _KEYWORD.finditer(text)
+        if canonical(m[1]) not in _EQUATION_KEYWORDS
+    ]
+    if _INTEG.search(text):
+        problems.append("holds INTEG; expected an auxiliary's equation (declare a stock with stock())")
+    problem = next(filter(None, [*problems, _unbalanced(text)]), None)
+    if problem:
+        raise _error(f"equation {text!r} {problem}", variable, ModelSyntaxError)
+    return " ".join(text.split())  # lines joined, as the loader joins them
+
+
+def _unbalanced(text: str) -> str:
+    """What is wrong with the parentheses outside quoted names, if anything: said
+    plainly, before the parser's less direct "cannot parse near ..."."""
     opened: list[int] = []
     quoted = False
     for column, char in enumerate(text, 1):
         quoted = quoted != (char == '"')
-        if not quoted and char == "(":
+        if quoted or char not in "()":
+            continue
+        if char == "(":
             opened.append(column)
-        elif not quoted and char == ")" and not opened:
-            raise _error(
-                f"equation {text!r}: unbalanced parentheses, the ')' at column {column} closes nothing",
-                variable,
-                ModelSyntaxError,
-            )
-        elif not quoted and char == ")":
+        elif not opened:
+            return f"has unbalanced parentheses: the ')' at column {column} closes nothing"
+        else:
             opened.pop()
-    if opened:
-        raise _error(
-            f"equation {text!r}: unbalanced parentheses, the '(' at column {opened[-1]} is never closed",
-            variable,
-            ModelSyntaxError,
-        )
-    return " ".join(text.split())  # lines joined, as the loader joins them
+    return f"has unbalanced parentheses: the '(' at column {opened[-1]} is never closed" if opened else ""
 
 
 class ModelBuilder:
@@ -295,14 +301,17 @@ class ModelBuilder:
             An equation, a stock's flows or a loop names a variable nobody declared.
         AlgebraicLoopError, UnsupportedError, ModelError
             As `load` raises them; and a flow that no stock lists.
+        NotWritableError
+            A model kept from `from_model` that a .mdl cannot hold (XMILE's
+            non-negative stocks): the builder reads every model as Vensim text.
         """
         self._check_names()
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.mdl"
-            path.write_text(self._file_text(), encoding="utf-8")
             try:
+                path.write_text(self._file_text(), encoding="utf-8")
                 model = load(path)
-            except ModelError as error:
+            except ModelError as error:  # the file is the builder's own: name the variable alone
                 raise _error(error.detail, error.variable, type(error)) from None
         drained = set().union(*(v.dependencies for v in model.stocks if v.origin is None))
         for entry in self._entries.values():
