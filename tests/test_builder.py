@@ -10,7 +10,13 @@ import pytest
 
 import nestedsystems as ns
 from conftest import MODELS
-from nestedsystems.errors import AlgebraicLoopError, ModelError, ModelSyntaxError, UndefinedVariableError
+from nestedsystems.errors import (
+    AlgebraicLoopError,
+    ModelError,
+    ModelSyntaxError,
+    UndefinedVariableError,
+    UnsafeModelError,
+)
 from nestedsystems.loops import Polarity
 from nestedsystems.mdl_writer import to_mdl
 from nestedsystems.model import Kind, Range
@@ -152,6 +158,12 @@ MISTAKES: dict[str, tuple[Mistake, type[ModelError], str, str]] = {
         "Births",
         "opens the sketch",
     ),
+    "INTEG outside a stock": (
+        lambda b: b.auxiliary("Total", "INTEG(Births, 0)"),
+        ModelSyntaxError,
+        "Total",
+        "holds INTEG; expected an auxiliary's equation (declare a stock with stock())",
+    ),
     "a macro": (lambda b: b.equation("Births", ":MACRO: m(x)"), ModelSyntaxError, "Births", "':MACRO:'"),
     "a dangling operator": (
         lambda b: b.equation("Births", "Population *"),
@@ -199,9 +211,15 @@ def test_a_loop_naming_an_unknown_variable_suggests_the_nearest() -> None:
         growth().loop("R1", "Growth", ["Population", "Birth"]).build()
 
 
-def test_equation_text_is_never_evaluated() -> None:
-    with pytest.raises(ModelError):
-        growth().equation("Births", "__import__('os').system('echo no')").build()
+def test_equation_text_is_never_evaluated(tmp_path: Path) -> None:
+    """PySD evaluates a lookup's range text; under the loader's guard that is refused."""
+    touched = tmp_path / "touched"
+    payload = f"__import__('pathlib').Path({str(touched)!r}).touch()"
+    with pytest.raises(UnsafeModelError, match="variable 'x': expected numbers"):
+        growth().auxiliary("x", f"WITH LOOKUP(Time, ([(0,0)-({payload},1)],(0,0),(1,1)))").build()
+    with pytest.raises(ModelSyntaxError, match="variable 'y': cannot parse"):
+        growth().auxiliary("y", payload).build()
+    assert not touched.exists()
 
 
 # ------------------------------------------------------------------ editing
