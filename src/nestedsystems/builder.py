@@ -277,7 +277,9 @@ class ModelBuilder:
             raise _error("is a lookup: remove() it and declare its points with lookup()", entry.name)
         if entry.variable is not None:
             entry = self._as_text(entry.variable)
-        changed = replace(entry, equation=_text(equation, entry.name), flows=None)
+        # A stock's list of flows no longer says what its new net flow reads.
+        flows = None if entry.kind is Kind.STOCK else entry.flows
+        changed = replace(entry, equation=_text(equation, entry.name), flows=flows)
         if initial is not None:
             changed = replace(changed, initial=_text(initial, entry.name))
         self._entries[entry.key] = changed
