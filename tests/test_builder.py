@@ -282,3 +282,35 @@ def test_removing_a_variable_others_read_names_the_reader() -> None:
         edited.build()
     with pytest.raises(UndefinedVariableError, match=r"\(did you mean 'Births'\?\)"):
         edited.remove("Birth")
+
+
+def test_renaming_updates_every_equation_and_loop_and_runs_the_same() -> None:
+    model = growth().loop("R1", "Growth", ["Population", "Births"]).build()
+    renamed = ns.ModelBuilder.from_model(model).rename("birth RATE", "Fertility").rename("Births", "Newborns")
+    built = renamed.build()
+    assert "Birth rate" not in built and built["Fertility"].range == Range(0, 0.5, 0.01)
+    assert built.loops[0].variables == ("Population", "Newborns")
+    before, after = ns.simulate(model), ns.simulate(built, params={"Fertility": RATE})
+    assert after.names == ("Population", "Newborns", "Fertility", *before.names[3:])
+    np.testing.assert_array_equal(after.values, before.values)
+
+
+def test_renaming_a_flagship_variable_keeps_its_loops_and_draws_a_new_diagram(flagship: ns.Model) -> None:
+    built = ns.ModelBuilder.from_model(flagship).rename("Staff strain", "Staff stress level").build()
+    chains = {loop.id: loop.variables for loop in built.loops}
+    old_chains = {loop.id: loop.variables for loop in flagship.loops}
+    assert chains == {
+        id: tuple("Staff stress level" if name == "Staff strain" else name for name in chain)
+        for id, chain in old_chains.items()
+    }
+    assert sum("Staff stress level" in chain for chain in chains.values()) >= 3
+    np.testing.assert_array_equal(ns.simulate(built).values, ns.simulate(flagship).values)
+    sketch = to_mdl(built).split(SKETCH_MARK, 1)[1]
+    assert ",Staff stress level," in sketch and ",Staff strain," not in sketch
+
+
+def test_renaming_refuses_a_taken_name_and_a_name_a_reality_check_reads(flagship: ns.Model) -> None:
+    with pytest.raises(ModelError, match="variable 'Births': cannot take the name 'Population'"):
+        ns.ModelBuilder.from_model(growth().build()).rename("Births", "Population")
+    with pytest.raises(ModelError, match="the Reality Check 'no clients no crises' names it"):
+        ns.ModelBuilder.from_model(flagship).rename("Incidents", "Crises")

@@ -33,12 +33,14 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .errors import ModelError, ModelSyntaxError, UndefinedVariableError
 from .expressions import Table, canonical, references
+from .expressions import rename as rename_references
 from .mdl_writer import _as_written, _Writer
 from .model import CONTROL_VARIABLES, Dimension, Kind, Model, Range, Variable
+from .named_loops import find_named_loops
 from .vensim import load, parse_equation
 from .vensim_text import SKETCH_MARK
 
@@ -288,6 +290,56 @@ class ModelBuilder:
     def remove(self, name: str) -> ModelBuilder:
         """Leave `name` out of the model; `build` names what still reads it."""
         del self._entries[self._get(name).key]
+        return self
+
+    def rename(self, name: str, new_name: str) -> ModelBuilder:
+        """Call `name` `new_name` in every equation and loop that reads it. The model is
+        built first, so its equations must hold; a saved diagram is then drawn anew,
+        as the file's own shows the old name.
+
+        Raises
+        ------
+        ModelError
+            `new_name` is taken, or a Reality Check names `name` in its text.
+        """
+        old, new = self._get(name), self._check_name(new_name)["name"]
+        if canonical(new) in self._entries:
+            raise _error(f"cannot take the name {new!r}: it is defined already", old.name)
+        model = self.build()
+        for check in model.checks:
+            if old.key in references(check.condition_expr) | references(check.consequence_expr):
+                raise _error(
+                    f"the Reality Check {check.name!r} names it in its text; rename it there", old.name
+                )
+        keys = {old.key: canonical(new)}
+        words = r"[\s_]+".join(map(re.escape, old.key.split()))
+        # In a loop declaration, a name sits between "name": or an arrow, and an arrow or the full stop.
+        chained = re.compile(
+            rf'(?:(?<=->)|(?<=\u2192)|(?<=":))(\s*){words}(?=\s*(?:->|\u2192|\.(?:\s|$)))', re.I
+        )
+
+        def moved(part: Any) -> Any:  # an equation, or a tuple of them (`Variable.written`)
+            if isinstance(part, tuple):
+                return tuple(map(moved, part))
+            return part if part is None or isinstance(part, Table) else rename_references(part, keys)
+
+        variables = tuple(
+            replace(
+                v,
+                name=new if v.key == old.key else v.name,
+                origin=new if v.origin is not None and canonical(v.origin) == old.key else v.origin,
+                equation=moved(v.equation),
+                initial=moved(v.initial),
+                documentation=chained.sub(lambda m: m[1] + new, v.documentation),
+                written=moved(v.written),
+            )
+            for v in model.variables
+        )
+        renamed = model.replace(variables=variables)
+        # Read again, so that a chain still naming the old name fails here, not later.
+        renamed = renamed.replace(loops=find_named_loops(renamed))
+        edited = ModelBuilder.from_model(renamed)
+        self._entries, self._base, self._loops = edited._entries, renamed, []
         return self
 
     # -- building
