@@ -104,6 +104,12 @@ def _suggest(name: str, known: Iterable[str]) -> str:
     return f" (did you mean {spelled[close[0]]!r}?)" if close else ""
 
 
+def _unknown(found: str, name: str, known: Iterable[str], variable: str | None = None) -> ModelError:
+    """`found` names `name`, which nothing defines: said with the nearest known name."""
+    message = f"{found} {name!r}, which is not in the model{_suggest(name, known)}"
+    return _error(message, variable, UndefinedVariableError)
+
+
 def _spelled(text: str, key: str) -> str:
     """`key` as `text` spells it, for messages."""
     found = re.search(r"[\s_]+".join(map(re.escape, key.split())), text, re.IGNORECASE)
@@ -406,9 +412,7 @@ class ModelBuilder:
         entry = self._entries.get(canonical(name))
         if entry is None:
             known = [e.name for e in self._entries.values()]
-            raise _error(
-                f"expected a variable of the model{_suggest(name, known)}", name, UndefinedVariableError
-            )
+            raise _unknown("expected a variable of the model; found", name, known)
         return entry
 
     def _as_text(self, variable: Variable) -> _Entry:
@@ -439,27 +443,15 @@ class ModelBuilder:
         for entry in self._entries.values():
             for flow in entry.flows or ():
                 if canonical(flow) not in defined:
-                    raise _error(
-                        f"lists the flow {flow!r}, which is not in the model{_suggest(flow, known)}",
-                        entry.name,
-                        UndefinedVariableError,
-                    )
+                    raise _unknown("lists the flow", flow, known, entry.name)
             for text, key in sorted(self._references(entry, lookups)):
                 if key not in defined:
-                    spelled = _spelled(text, key)
-                    found = f"equation {text!r} names {spelled!r}" if text else f"its equation names {key!r}"
-                    raise _error(
-                        f"{found}, which is not in the model{_suggest(spelled, known)}",
-                        entry.name,
-                        UndefinedVariableError,
-                    )
+                    found = f"equation {text!r} names" if text else "its equation names"
+                    raise _unknown(found, _spelled(text, key), known, entry.name)
         for id, chain, _ in self._loops:
             for name in chain:
                 if canonical(name) not in self._entries:
-                    raise _error(
-                        f"loop {id} names {name!r}, which is not in the model{_suggest(name, known)}",
-                        kind=UndefinedVariableError,
-                    )
+                    raise _unknown(f"loop {id} names", name, known)
 
     def _references(self, entry: _Entry, lookups: list[str]) -> set[tuple[str, str]]:
         """(equation text, name) for each name the entry's equations read."""
