@@ -20,8 +20,8 @@ Text from the caller is never evaluated. What would end an equation early (``~``
 and names are quoted as `save` quotes them.
 
 `from_model` starts from a model, each variable kept as `save` writes it until it is
-changed. A model loaded from a .mdl keeps that file as its source, so `save` keeps
-the file's sketch as long as every name the sketch shows remains.
+changed (`equation`, `remove`, `rename`). A model loaded from a .mdl keeps that file
+as its source, so `save` keeps the file's sketch as long as every name it shows remains.
 """
 
 from __future__ import annotations
