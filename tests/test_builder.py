@@ -232,8 +232,10 @@ def flagship() -> ns.Model:
     return ns.load(FLAGSHIP)
 
 
-def test_a_model_rebuilt_unchanged_equals_the_original(flagship: ns.Model) -> None:
-    assert ns.ModelBuilder.from_model(flagship).build() == flagship
+@pytest.mark.parametrize("path", sorted(MODELS.glob("**/*.mdl")), ids=lambda path: path.name)
+def test_a_bundled_model_rebuilt_unchanged_equals_the_original(path: Path) -> None:
+    model = ns.load(path)
+    assert ns.ModelBuilder.from_model(model).build() == model
 
 
 def test_editing_a_lever_runs_as_setting_it_and_keeps_the_sketch_verbatim(flagship: ns.Model) -> None:
