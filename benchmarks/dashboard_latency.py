@@ -108,9 +108,7 @@ def strip_cost(model: str, repeats: int) -> None:
             print("the model names no loops: no dominance strip to measure")
             return
         plain.dominance = None  # the session as it was before the strip: one plain run, no scores
-        strip = drawn.dominance
-        if kernels != "generated Python":  # the strip's own kernel compiles after the server's
-            strip.basis.kernels.ready.wait(600)
+        strip = drawn.dominance  # its run at every step uses the server's kernel
         compiled = prepared_model(model).compiled
 
         def two_runs(params: dict[str, float]) -> None:

@@ -29,7 +29,7 @@ def _logistic(tmp_path: Path, saveper: str) -> Path:
 
 def _smoothed_goal_with_a_named_loop(tmp_path: Path) -> Path:
     """A SMOOTH inside a named loop: the strip's run saves the SMOOTH's inner stock,
-    which a plain run does not, so it is a kernel of its own."""
+    which a plain run does not, with the same kernel."""
     text = (MODELS / "smoothed_goal.mdl").read_text(encoding="utf-8")
     named = (
         'Loop B1 "Inventory control": Inventory -> desired production -> production -> '
@@ -49,8 +49,8 @@ def test_kernels_compiled_in_a_child_are_loaded_here_not_compiled_again(tmp_path
     assert [loop.id for loop in ns.load(path).loops] == ["B1"]
     assert compile_elsewhere(path)
     warmed = _files(cache)
-    # two kernels (the run, and the strip's run at every TIME STEP), each with numba's index
-    assert len([name for name in warmed if name.endswith(".nbi")]) == 2
+    # one kernel, with numba's index, for the run and the strip's run at every TIME STEP
+    assert len([name for name in warmed if name.endswith(".nbi")]) == 1
     compile_here(path)  # what the server does next: the same texts, found in the cache
     assert _files(cache) == warmed
 
@@ -79,7 +79,7 @@ def _with_uncertainty(tmp_path: Path) -> Path:
 
 
 def _server_side(path: Path, spec: object) -> object:
-    """What a server does after the child: its own compile, its runs, the strip's run
+    """What a server does after the child: its own compile, its run, the strip's run
     at every TIME STEP and the uncertainty toggle's bands, as the app asks for them."""
     from types import SimpleNamespace
 
@@ -107,11 +107,11 @@ def test_every_kernel_the_server_asks_for_is_loaded_from_the_disk_cache(tmp_path
     monkeypatch.setenv("NESTEDSYSTEMS_CACHE_DIR", str(tmp_path / "kernels"))
     path = _with_uncertainty(tmp_path)
     spec = WhatIfSpec("", "", trajectories=(Series("Inventory"),), indicators=(Series("production"),))
-    compile_here(path, spec)  # as the child process does
+    compile_here(path)  # as the child process does
     compiled = _server_side(path, spec)
     kernels = compiled._native_kernels  # type: ignore[attr-defined]
-    # the run, the strip's run at every TIME STEP and the bands' ensemble (members side by side)
-    assert sorted(members for _, members in kernels) == [False, False, True]
+    # one kernel for the run and the strip's run, one for ensemble members side by side
+    assert sorted(kernels) == [False, True]
     for kernel in kernels.values():
         assert sum(kernel.stats.cache_hits.values()) == 1, kernel.stats
         assert not kernel.stats.cache_misses, kernel.stats

@@ -101,7 +101,7 @@ def simulate(
         raise ParameterError(f"on_nonfinite must be 'raise' or 'ignore', found {on_nonfinite!r}")
     if method == "euler" and compiled.native and not compiled.dynamic_time:
         # The fast path, a single run or a whole ensemble in one machine-code call.
-        data, total = _euler_native(compiled, columns, plan, values, clock, n_runs)
+        data, total = _euler_native(compiled, plan, values, clock, n_runs)
         run = _run(compiled, plan, clock.times, data, n_runs, method)
         if on_nonfinite == "raise" and not math.isfinite(total):
             run.check_finite()
@@ -342,15 +342,15 @@ def _evaluate_control(compiled: CompiledModel, values: list[Any], name: str) -> 
     return float(function(*arguments))
 
 
-def _euler_native(compiled, columns, plan, values, clock, n_runs):  # type: ignore[no-untyped-def]
+def _euler_native(compiled, plan, values, clock, n_runs):  # type: ignore[no-untyped-def]
     """The run's final (runs, times, variables) array, filled by one native call,
     and the sum of its values (finite when every value is)."""
     rows = clock.n // clock.every + 1
     if n_runs is None:
         data = np.empty((1, rows, len(plan.names)))
-        kernel = compiled.native_kernel(columns, members=False)
+        kernel = compiled.native_kernel(members=False)
         parameters = np.array(values, dtype=float)
-        total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data[0], plan.written_columns)
+        total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data[0], plan.picks)
         return data, total
     # The kernel runs `lanes` members at a time: the last group is completed with
     # copies of the last member, run and then dropped.
@@ -359,8 +359,8 @@ def _euler_native(compiled, columns, plan, values, clock, n_runs):  # type: igno
     if padded > n_runs:
         parameters = np.concatenate([parameters, np.repeat(parameters[-1:], padded - n_runs, axis=0)])
     data = np.empty((padded, rows, len(plan.names)))
-    kernel = compiled.native_kernel(columns, members=True)
-    total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data, plan.written_columns)
+    kernel = compiled.native_kernel(members=True)
+    total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data, plan.picks)
     return data[:n_runs], total
 
 

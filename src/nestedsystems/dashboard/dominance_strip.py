@@ -354,7 +354,7 @@ class DominanceStrip:
 
     def simulate(self, params: Mapping[str, float]) -> ScoredRun:
         """The charts' run for these levers, ready to be scored without running again."""
-        return scored_run(self.basis.kernels.compiled(), self.basis, params)
+        return scored_run(self.prepared.compiled, self.basis, params)
 
     def show(self, run: Any) -> None:
         """Score the run the charts show and redraw the strip and its words."""

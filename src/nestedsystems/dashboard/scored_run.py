@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +23,7 @@ from .cache import PreparedModel
 from .figures import IndexedRun
 from .warm import every_step_columns
 
-__all__ = ["EveryStepKernels", "ScoredRun", "StripBasis", "scored_run", "strip_basis"]
+__all__ = ["ScoredRun", "StripBasis", "scored_run", "strip_basis"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -44,57 +42,12 @@ class StripBasis:
         run (SAVEPER or TIME STEP given by an equation), and the strip runs its own.
     saved:
         The columns of the charts' run, as the baseline has them.
-    kernels:
-        Which compiled model runs the every-step run (`EveryStepKernels`).
     """
 
     loops: LoopSet
     baseline: LoopScores
     columns: tuple[str, ...] | None
     saved: tuple[str, ...]
-    kernels: EveryStepKernels
-
-
-class EveryStepKernels:
-    """The compiled model for the strip's runs: machine code once its kernel for
-    the every-step run is compiled, generated Python until then.
-
-    Machine code is compiled per set of saved columns, so the run saving every
-    variable at every step is a kernel of its own: its first compile takes about
-    a minute on a new machine (a fraction of a second from numba's disk cache
-    after). It is compiled on a daemon thread right after the server's own kernel,
-    most likely before anyone moves a lever, and no lever move ever waits for it.
-    """
-
-    def __init__(self, prepared: PreparedModel, columns: tuple[str, ...] | None, time_step: float) -> None:
-        from .. import native
-
-        self.prepared = prepared
-        self.columns = columns
-        self.time_step = time_step
-        self.ready = threading.Event()
-        if columns is not None and native.by_default():
-            threading.Thread(target=self._compile, daemon=True, name="strip-compile").start()
-
-    def compiled(self) -> Any:
-        """The compiled model to run now."""
-        return self.prepared.compiled if self.ready.is_set() else self.prepared.interpreted
-
-    def _compile(self, patience: float = 3600.0) -> None:
-        import nestedsystems as ns
-
-        # After the server's own kernel: two compiles at once would only slow both.
-        deadline = time.monotonic() + patience
-        while self.prepared.compiled is self.prepared.interpreted:
-            if time.monotonic() > deadline:
-                return  # numba never came: generated Python keeps serving
-            time.sleep(1.0)
-        native: Any = self.prepared.compiled
-        try:
-            ns.simulate(native, params={"saveper": self.time_step}, return_columns=self.columns)
-        except Exception:  # generated Python keeps serving; nothing is lost
-            return
-        self.ready.set()
 
 
 @functools.lru_cache(maxsize=8)
@@ -110,14 +63,11 @@ def strip_basis(prepared: PreparedModel) -> StripBasis | None:
     loops = find_loops(model, max_loops=declared).named()
     if not len(loops):
         return None
-    columns = every_step_columns(model)
-    steady = columns is not None
     return StripBasis(
         loops=loops,
         baseline=loop_scores(prepared.interpreted, loops=loops),
-        columns=columns,
+        columns=every_step_columns(model),
         saved=tuple(prepared.baseline.names),  # type: ignore[attr-defined]
-        kernels=EveryStepKernels(prepared, columns, _control(model, {}, "time step") if steady else 0.0),
     )
 
 

@@ -366,10 +366,9 @@ class UncertaintyEngine:
                 self._loops = ()
         if not self._loops or not len(self._loops.loops):
             return None
-        # Scored by the interpreted kernels: machine code would first compile an
-        # every-step kernel (minutes, once per machine) while the bands queue behind it.
+        # The bands' machine code runs these members too: what they save is an argument.
         return loop_shares(
-            self.prepared.interpreted, self._loops, self.assumptions, values, axis, members=self.loop_members
+            self.prepared.compiled, self._loops, self.assumptions, values, axis, members=self.loop_members
         )
 
 
