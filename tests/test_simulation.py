@@ -334,3 +334,15 @@ def test_one_native_kernel_serves_every_choice_of_columns() -> None:
             assert np.allclose(ours.values, theirs.values, rtol=1e-12, atol=1e-12)
     assert sorted(native._native_kernels) == [False, True]
     assert all(len(kernel.signatures) == 1 for kernel in native._native_kernels.values())
+
+
+def test_a_control_value_is_read_from_the_parameters_else_from_the_model() -> None:
+    from conftest import TEST_MODELS
+    from nestedsystems.simulation import control_value
+
+    teacup = ns.load(TEST_MODELS / "samples/teacup/teacup.mdl")  # TIME STEP 0.125, SAVEPER = TIME STEP
+    assert control_value(teacup, {}, "time step") == 0.125
+    assert control_value(teacup, {"Time_Step": 0.5}, "time step") == 0.5  # matched as Vensim does
+    assert control_value(teacup, {"SAVEPER": 1}, "saveper") == 1.0
+    with pytest.raises(ParameterError, match="SAVEPER is given by an equation"):
+        control_value(teacup, {}, "saveper")

@@ -27,7 +27,7 @@ import numpy as np
 from . import noise
 from .compiler import SCALAR, VECTOR, CompiledModel, compile_model
 from .errors import ParameterError, UnsupportedError
-from .expressions import Ref, canonical
+from .expressions import Number, Ref, canonical
 from .model import Kind, Model
 from .run import Run
 
@@ -287,6 +287,21 @@ def _control(compiled: CompiledModel, values: list[Any], flavour: str) -> Clock:
             compiled._control_cache.clear()
         compiled._control_cache[key] = cached
     return cached
+
+
+def control_value(model: Model, params: Mapping[str, Any], name: str) -> float:
+    """A control variable (``"time step"``, ``"saveper"``...) as a run with ``params``
+    reads it: given there (names matched as Vensim does), else the model's number.
+
+    Raises `ParameterError` when it is neither: an equation is read only by a run.
+    """
+    for key, value in params.items():
+        if canonical(key) == name:
+            return float(value)
+    variable = model[name]
+    if variable.kind is not Kind.CONSTANT or not isinstance(variable.equation, Number):
+        raise ParameterError(f"{variable.name} is given by an equation here; expected a number")
+    return float(variable.equation.value)
 
 
 def _control_values(compiled: CompiledModel, values: list[Any]) -> tuple[float, float, float, float]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .causal_graph import TIME, UNNAMED_FLOW
-from .errors import ModelError, ParameterError
+from .errors import ModelError
 from .expressions import Ref, canonical
 from .loops import LoopSet
 from .model import Kind, Model, Variable
@@ -235,7 +235,7 @@ def _reads(compiled: Any, loops: LoopSet) -> list[str]:
 
 def every_step_run(compiled: Any, params: Mapping[str, Any] | None, explicit: bool, loops: LoopSet) -> Any:
     from .compiler import compile_model
-    from .simulation import simulate
+    from .simulation import control_value, simulate
 
     model: Model = compiled.model
     native = compiled.native
@@ -246,21 +246,10 @@ def every_step_run(compiled: Any, params: Mapping[str, Any] | None, explicit: bo
         model = model.with_variables(Variable(saveper.name, Kind.AUXILIARY, Ref("time step")))
     elif saveper is not None:
         # Loops That Matter compares consecutive Euler steps: save every one of them.
-        params["saveper"] = _time_step(compiled, params)
-    # Saving every variable, internal ones too, is a kernel of its own: unless the
-    # caller compiled for machine code, generate it in Python rather than spend
+        params["saveper"] = control_value(model, params, "time step")
+    # Unless the caller compiled for machine code, generate Python rather than spend
     # seconds compiling for one run.
     wanted = native if explicit else False
     if model is not compiled.model or compiled.native != wanted:
         compiled = compile_model(model, native=wanted)  # (hashing a model costs milliseconds)
     return compiled, simulate(compiled, params=params, method="euler", return_columns=names)
-
-
-def _time_step(compiled: Any, params: Mapping[str, Any]) -> float:
-    variable = compiled.model["time step"]
-    for name, value in params.items():
-        if canonical(name) == "time step":
-            return float(value)
-    if variable.kind is Kind.CONSTANT:
-        return float(variable.equation.value)
-    raise ParameterError("loop scores need a constant TIME STEP")

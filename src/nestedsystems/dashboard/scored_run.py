@@ -19,6 +19,7 @@ from typing import Any
 from ..dominance import LoopScores, loop_scores
 from ..expressions import canonical
 from ..loops import LoopSet, find_loops
+from ..simulation import control_value
 from .cache import PreparedModel
 from .figures import IndexedRun
 from .warm import every_step_columns
@@ -84,13 +85,6 @@ class ScoredRun(IndexedRun):
         self.params = dict(params)
 
 
-def _control(model: Any, params: Mapping[str, float], name: str) -> float:
-    for key, value in params.items():
-        if canonical(key) == name:
-            return float(value)
-    return float(model[name].equation.value)
-
-
 def scored_run(compiled: Any, basis: StripBasis, params: Mapping[str, float]) -> ScoredRun:
     """One Euler run at every TIME STEP, read at every SAVEPER for the charts.
 
@@ -103,8 +97,8 @@ def scored_run(compiled: Any, basis: StripBasis, params: Mapping[str, float]) ->
     if basis.columns is None:
         return ScoredRun(ns.simulate(compiled, params=dict(params)), None, params)
     model = compiled.model
-    dt = _control(model, params, "time step")
-    saveper = _control(model, params, "saveper")
+    dt = control_value(model, params, "time step")
+    saveper = control_value(model, params, "saveper")
     fine = ns.simulate(
         compiled, params={**params, "saveper": dt}, method="euler", return_columns=basis.columns
     )
