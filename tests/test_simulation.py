@@ -346,3 +346,32 @@ def test_a_control_value_is_read_from_the_parameters_else_from_the_model() -> No
     assert control_value(teacup, {"SAVEPER": 1}, "saveper") == 1.0
     with pytest.raises(ParameterError, match="SAVEPER is given by an equation"):
         control_value(teacup, {}, "saveper")
+
+
+POWERS = """{UTF-8}
+Base = INTEG(-1, 2) ~ units ~ |
+Root = Base ^ 0.5 ~ units ~ |
+Square = Base ^ 2 ~ units ~ |
+Inverse = POWER(Base, -1) ~ 1/units ~ |
+FINAL TIME = 4 ~ Week ~ |
+INITIAL TIME = 0 ~ Week ~ |
+SAVEPER = 0.5 ~ Week ~ |
+TIME STEP = 0.5 ~ Week ~ |
+"""
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_powers_outside_their_domain_stop_the_run_as_vensim_does(tmp_path: Path, native: bool) -> None:
+    """Vensim computes a power exactly for a whole exponent (a negative base squared is
+    positive) and as EXP(x * LN(base)) otherwise: a negative base to 0.5, or 0 to -1,
+    is a floating point error that stops it. Both kernels stop on the first one."""
+    compiled = ns.compile_model(ns.load(write(tmp_path, POWERS)), native=native)
+    assert compiled.native is native
+    with pytest.raises(SimulationError, match=r"'Inverse' became infinite at t=2\b"):
+        ns.simulate(compiled)
+    run = ns.simulate(compiled, on_nonfinite="ignore")
+    base = 2 - run.times
+    assert np.array_equal(run["Square"], base**2)
+    assert np.array_equal(run["Root"][base >= 0], np.sqrt(base[base >= 0]))
+    assert np.isnan(run["Root"][base < 0]).all()
+    assert np.isinf(run["Inverse"][base == 0]).all()

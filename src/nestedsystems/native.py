@@ -9,7 +9,8 @@ is written to a cache folder under the hash of its text and numba caches its
 machine code beside it: each model compiles once per machine, not once per run.
 
 The kernel's source is the scalar flavour's (see `compiler`), built from indices
-and re-printed numbers only. Helpers below are the scalar built-ins, compiled.
+and re-printed numbers only. It calls the scalar built-ins of `builtins`, compiled,
+and the lookups below.
 Division by zero and domain errors give inf/NaN as in numpy (``error_model="numpy"``),
 and the run's finiteness check reports them.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["available", "build", "by_default"]
+from . import builtins
 
-SMALL = 1e-6
+__all__ = ["available", "build", "by_default"]
 
 
 def available() -> bool:
@@ -75,84 +75,40 @@ def _lookup_forward(x, xs, ys):  # type: ignore[no-untyped-def]
     return ys[min(i, len(ys) - 1)]
 
 
-def _xidz(a, b, x):  # type: ignore[no-untyped-def]
-    return x if abs(b) < SMALL else a / b
-
-
-def _zidz(a, b):  # type: ignore[no-untyped-def]
-    return 0.0 if abs(b) < SMALL else a / b
-
-
-def _quantum(a, q):  # type: ignore[no-untyped-def]
-    return a if q < SMALL else q * math.trunc(a / q)
-
-
-def _modulo(a, m):  # type: ignore[no-untyped-def]
-    return a - _quantum(a, m)
-
-
-def _ramp(t, slope, start, end):  # type: ignore[no-untyped-def]
-    return slope * (min(end, t) - start) if t + SMALL > start else 0.0
-
-
-def _pulse(t, dt, start, width):  # type: ignore[no-untyped-def]
-    width = width if width > 0 else dt
-    return 1.0 if start - SMALL <= t < start + width else 0.0
-
-
-def _pulse_train(t, dt, start, width, interval, end):  # type: ignore[no-untyped-def]
-    width = width if width > 0 else dt
-    if not start <= t < end:
-        return 0.0
-    if interval <= 0:
-        return 1.0 if t < start + width else 0.0
-    return 1.0 if (t - start + SMALL) % interval < width else 0.0
-
-
-def _pow(a, b):  # type: ignore[no-untyped-def]
-    return a**b
-
-
-def _trunc(x):  # type: ignore[no-untyped-def]
-    return math.trunc(x)
-
-
-# The names the scalar templates call; compiled on first use (importing numba
-# costs a second, which plain runs should not pay).
-_PLAIN = {
-    "_math": math,
+# The names the scalar templates call: the interpreter's own (`builtins`), but for
+# the lookups, compiled on first use (importing numba costs a second, which plain runs
+# should not pay). Where Python raises (``math.pow(-8, 1/3)``, ``math.pow(0, -1)``),
+# the interpreter reruns in numpy and machine code computes on: both reach numpy's
+# NaN or infinity, which stops the run naming the variable, as Vensim stops on a
+# floating point error.
+_PLAIN: dict[str, Any] = {
+    **builtins.SCALAR_NAMESPACE,
     "_np": np,
-    "_pow": _pow,
-    "_min": min,
-    "_max": max,
-    "_trunc": _trunc,
     "_lookup": _lookup,
     "_lookup_extrapolate": _lookup_extrapolate,
     "_lookup_backward": _lookup_backward,
     "_lookup_forward": _lookup_forward,
-    "_xidz": _xidz,
-    "_zidz": _zidz,
-    "_quantum": _quantum,
-    "_modulo": _modulo,
-    "_ramp": _ramp,
-    "_pulse": _pulse,
-    "_pulse_train": _pulse_train,
-    "_inf": math.inf,
-    "_nan": math.nan,
 }
-_HELPERS = frozenset(name for name, f in _PLAIN.items() if getattr(f, "__module__", None) == __name__)
+# Lookups here read numpy arrays with ``np.searchsorted`` (the interpreter's read
+# tuples with `bisect`, which numba cannot compile); they call each other.
+_LOOKUPS = frozenset(name for name, f in _PLAIN.items() if getattr(f, "__module__", None) == __name__)
+_SHARED = frozenset(name for name, f in _PLAIN.items() if getattr(f, "__module__", None) == builtins.__name__)
 _COMPILED: dict[str, Any] = {}
 
 
 def jitted() -> dict[str, Any]:
-    """The helper namespace with every helper function compiled by numba."""
+    """The helper namespace, every helper function callable from machine code."""
     if not _COMPILED:
         import numba
+        from numba.extending import register_jitable
 
         jit = numba.njit(cache=True, error_model="numpy")
-        compiled = {name: jit(f) if name in _HELPERS else f for name, f in _PLAIN.items()}
-        # Helpers call each other through module globals: point those at the compiled ones.
-        globals().update({name: compiled[name] for name in _HELPERS})
+        compiled = {name: jit(f) if name in _LOOKUPS else f for name, f in _PLAIN.items()}
+        # Lookups call each other through module globals: point those at the compiled ones.
+        globals().update({name: compiled[name] for name in _LOOKUPS})
+        # The interpreter's helpers stay plain Python for it, and compile inside kernels.
+        for name in _SHARED:
+            register_jitable(error_model="numpy")(_PLAIN[name])
         _COMPILED.update(compiled)
     return _COMPILED
 
@@ -203,7 +159,7 @@ def build(source: str, tables: dict[str, tuple[tuple, tuple]], name: str) -> Cal
         # No writable cache: compile in memory, without numba's disk cache.
         namespace: dict[str, Any] = {"_NAMESPACE_JIT": numba.njit(error_model="numpy")}
         exec(compile(text, f"<{module_name}>", "exec"), namespace)
-        return namespace[name]  # type: ignore[no-any-return]
+        return namespace[name]
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -211,4 +167,4 @@ def build(source: str, tables: dict[str, tuple[tuple, tuple]], name: str) -> Cal
     sys.modules[module_name] = module
     module._NAMESPACE_JIT = numba.njit(cache=True, error_model="numpy")  # type: ignore[attr-defined]
     spec.loader.exec_module(module)
-    return getattr(module, name)  # type: ignore[no-any-return]
+    return getattr(module, name)
