@@ -250,7 +250,7 @@ def _layout(model: Model) -> _Layout:
 def _read_by_the_state(model: Model, varying: frozenset[str]) -> frozenset[str]:
     """The varying auxiliaries that stocks' net flows and memories' next values read,
     directly or through others."""
-    stack = [key for v in model.of_kind(Kind.STOCK, Kind.MEMORY) for key in references(v.equation)]  # type: ignore[arg-type]
+    stack = [key for v in model.of_kind(Kind.STOCK, Kind.MEMORY) for key in references(v.equation)]
     found: set[str] = set()
     while stack:
         key = stack.pop()
@@ -260,7 +260,7 @@ def _read_by_the_state(model: Model, varying: frozenset[str]) -> frozenset[str]:
         if variable.kind is not Kind.AUXILIARY:
             continue
         found.add(key)
-        stack.extend(references(variable.equation))  # type: ignore[arg-type]
+        stack.extend(references(variable.equation))
     return frozenset(found)
 
 
@@ -616,7 +616,7 @@ class CompiledModel:
         self._tables: dict[str, tuple[tuple, tuple]] = {}
         self._kernels: dict[tuple, Callable[..., Any]] = {}
         self._native_kernels: dict[bool, Callable[..., Any]] = {}
-        self._control_cache: dict[tuple, tuple[float, float, float, float]] = {}
+        self._control_cache: dict[tuple, Any] = {}  # simulation's Clock per parameter set
         self._plans: dict[tuple[str, ...] | None, Plan] = {}
         self._equations: dict[tuple, tuple[tuple[str, ...], Callable[..., Any]]] = {}
         # Compile both initial functions now so that a model the compiler cannot
@@ -780,7 +780,9 @@ class CompiledModel:
                 text = source.euler(saved, every_step=True)
             else:
                 text = getattr(source, kind)(saved)
-            namespace = dict(builtins.SCALAR_NAMESPACE if flavour == SCALAR else builtins.VECTOR_NAMESPACE)
+            namespace: dict[str, Any] = dict(
+                builtins.SCALAR_NAMESPACE if flavour == SCALAR else builtins.VECTOR_NAMESPACE
+            )
             code = compile(text, f"<nestedsystems {kind} {flavour}>", "exec")
             namespace.update(self._table_values(flavour))
             exec(code, namespace)  # generated from indices and numbers only (see module docstring)
@@ -839,7 +841,7 @@ class CompiledModel:
             body, keywords = emitter.expression(expr), ["dt=0.0"]  # type: ignore[arg-type]
         arguments = ", ".join(["t" if n == "time" else emitter.local[n] for n in inputs] + keywords)
         text = f"def equation({arguments}):\n    return {body}\n"
-        namespace = dict(builtins.VECTOR_NAMESPACE)
+        namespace: dict[str, Any] = dict(builtins.VECTOR_NAMESPACE)
         namespace.update(self._table_values(VECTOR))
         exec(compile(text, "<nestedsystems equation>", "exec"), namespace)
         self._equations[key] = (inputs, namespace["equation"])
@@ -847,7 +849,7 @@ class CompiledModel:
 
 
 @functools.lru_cache(maxsize=64)
-def compile_model(model: Model, *, native: bool | None = None) -> CompiledModel:
+def compile_model(model: Model | CompiledModel, *, native: bool | None = None) -> CompiledModel:
     """Compile `model` into kernels (cached: the same model compiles once).
 
     Parameters

@@ -68,7 +68,7 @@ def strip_basis(prepared: PreparedModel) -> StripBasis | None:
         loops=loops,
         baseline=loop_scores(prepared.interpreted, loops=loops),
         columns=every_step_columns(model),
-        saved=tuple(prepared.baseline.names),  # type: ignore[attr-defined]
+        saved=tuple(prepared.baseline.names),
     )
 
 
