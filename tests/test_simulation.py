@@ -324,7 +324,14 @@ def test_one_native_kernel_serves_every_choice_of_columns() -> None:
     interpreted = ns.compile_model(model, native=False)
     native = ns.compile_model(model, native=True)
     inner = next(v.name for v in model.variables if v.origin is not None)  # the SMOOTH's own stock
-    choices = [None, [inner], ["FINAL TIME", inner, model.stocks[0].name], [model.variables[-1].name]]
+    everything = [v.name for v in model.variables if v.kind is not ns.Kind.LOOKUP]
+    choices = [
+        None,  # the default columns, written directly
+        [inner],
+        ["FINAL TIME", inner, model.stocks[0].name],
+        everything[::-1],  # every variable, in any order
+        everything[::2],
+    ]
     durations = {"Initial Value": np.array([1.0, 2.0, 3.0])}
     for columns in choices:
         for params in ({}, durations):
