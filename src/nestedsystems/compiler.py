@@ -503,10 +503,19 @@ class _Source:
         varying = together(lambda source: source.auxiliaries("driving"))
         lines = [*together(_Source.bind_constants), "t = t0", *together(initial)]
         lines += [*together(lambda source: source.auxiliaries("static")), "row = 0"]
-        body = [*clock, *varying, "if k % every == 0:", *["    " + x for x in saving]]
+        # The last step saves but does not integrate. Leaving the loop there, rather
+        # than peeling the step off, keeps one copy of the saving code: it is most of
+        # the kernel, and compiling costs time in proportion.
+        body = [
+            *clock,
+            *varying,
+            "if k % every == 0:",
+            *["    " + x for x in saving],
+            "if k == n:",
+            "    break",
+        ]
         body += [*together(_Source.rates), *together(_Source.update)]
-        lines += ["for k in range(n):", *["    " + line for line in body]]
-        lines += ["t = t0 + n * dt", *varying, "if n % every == 0:", *["    " + x for x in saving]]
+        lines += ["for k in range(n + 1):", *["    " + line for line in body]]
         totals = [f"total{source.lane}" for source in lanes]
         start = [f"{total} = 0.0" for total in totals]
         # Every variable saved, in any order: where each goes.
