@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nestedsystems.dashboard.warm import compile_elsewhere, compile_here, every_step_columns
+from nestedsystems.dashboard.scored_run import every_step_columns
+from nestedsystems.dashboard.warm import compile_elsewhere, compile_here
 
 pytestmark = pytest.mark.slow
 

@@ -19,12 +19,22 @@ from typing import Any
 from ..dominance import LoopScores, loop_scores
 from ..expressions import canonical
 from ..loops import LoopSet, find_loops
+from ..model import Kind
 from ..simulation import control_value
 from .cache import PreparedModel
 from .figures import IndexedRun
-from .warm import every_step_columns
 
-__all__ = ["ScoredRun", "StripBasis", "scored_run", "strip_basis"]
+__all__ = ["ScoredRun", "StripBasis", "every_step_columns", "scored_run", "strip_basis"]
+
+
+def every_step_columns(model: Any) -> tuple[str, ...] | None:
+    """What the strip's run at every TIME STEP saves: every variable, inner ones
+    included; ``None`` when TIME STEP or SAVEPER is an equation (the strip then runs
+    its own, interpreted)."""
+    controls = [model.get(name) for name in ("time step", "saveper")]
+    if not all(v is not None and v.kind is Kind.CONSTANT for v in controls):
+        return None
+    return tuple(v.name for v in model.variables if v.kind is not Kind.LOOKUP)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -16,21 +16,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-from ..model import Kind
-
-__all__ = ["compile_elsewhere", "compile_here", "every_step_columns"]
-
-
-def every_step_columns(model: Any) -> tuple[str, ...] | None:
-    """What the strip's run at every TIME STEP saves: every variable, inner ones
-    included; ``None`` when TIME STEP or SAVEPER is an equation (the strip then runs
-    its own, interpreted)."""
-    controls = [model.get(name) for name in ("time step", "saveper")]
-    if not all(v is not None and v.kind is Kind.CONSTANT for v in controls):
-        return None
-    return tuple(v.name for v in model.variables if v.kind is not Kind.LOOKUP)
+__all__ = ["compile_elsewhere", "compile_here"]
 
 
 def compile_here(path: str | Path) -> None:
