@@ -23,8 +23,9 @@ from nestedsystems.dashboard.figures import time_axis
 from nestedsystems.dashboard.levers import levers_of
 from nestedsystems.dashboard.store import ScenarioStore
 from nestedsystems.dashboard.uncertainty import UncertaintyEngine, how_sure, loop_shares, scenario_bands
-from nestedsystems.dashboard.uncertainty_view import HIGH, LOW, MIDDLE, band_columns
+from nestedsystems.dashboard.uncertainty_view import HIGH, LOW, MIDDLE, band_columns, shares_table
 from nestedsystems.errors import ModelFileError
+from nestedsystems.loops import find_loops
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "models" / "nested_systems.mdl"
@@ -322,12 +323,28 @@ def test_loop_shares_of_identical_futures_are_the_single_runs_dominance(prepared
     assert shares.members == 4 and shares.periods[0] == "Year 1" and len(shares.periods) == 10
     single = loop_scores(prepared.compiled, loops=loops, params=SANCTUARY)
     magnitude = np.abs(single.relative[0])
-    dominant = np.where(magnitude.max(axis=1) > 0, magnitude.argmax(axis=1), -1)
+    leader = magnitude.argmax(axis=1)
+    partition = np.array([loop.partition for loop in loops.loops])
+    quiet = single.quiet()[0][np.arange(len(leader)), partition[leader]]
+    dominant = np.where((magnitude.max(axis=1) > 0) & ~quiet, leader, -1)
     years = np.minimum(np.floor(single.times / 12.0).astype(int), 9)
     for year in range(10):
         steps = dominant[years == year]
         for i in range(len(loops.loops)):
             assert shares.shares[year, i] == pytest.approx(np.mean(steps == i), abs=1e-12)
+        assert shares.steady[year] == pytest.approx(np.mean(quiet[years == year]), abs=1e-12)
+
+
+def test_futures_at_equilibrium_credit_no_loop_and_are_steady(prepared):
+    loops = find_loops(prepared.model).named()
+    value = prepared.model["Labelling time"].equation.value
+    still = Assumptions((("Labelling time", value, value + 1e-12),), members=20, seed=1)
+    # today's program is an equilibrium (RM0): nothing much changes in any year
+    shares = loop_shares(prepared.compiled, loops, still, {}, time_axis(prepared.model.time_units), members=4)
+    np.testing.assert_allclose(shares.steady, 1.0)
+    assert shares.shares.max() == 0
+    text = html.unescape(re.sub(r"<[^>]+>", " ", shares_table(shares)))
+    assert "Steady: nothing much changes" in text and "100%" in text
 
 
 def test_the_loop_table_appears_with_the_bands(board):

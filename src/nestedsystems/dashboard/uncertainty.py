@@ -134,13 +134,16 @@ class LoopShares:
     """In what share of the futures each named loop drives the system, year by year.
 
     ``shares[k, i]`` is the share of (member, step) pairs of period ``k`` in which loop
-    ``i`` had the largest |relative loop score| among the named loops.
+    ``i`` had the largest |relative loop score| among the named loops; ``steady[k]``
+    the share in which nothing much changed (the stocks of that loop's partition
+    barely moved, `LoopScores.quiet`), which no loop is credited with.
     """
 
     periods: tuple[str, ...]
     loops: tuple[str, ...]
     shares: np.ndarray
     members: int
+    steady: np.ndarray
 
 
 def loop_shares(
@@ -157,19 +160,24 @@ def loop_shares(
 
     table = _table(assumptions, values).iloc[:members]
     counts: np.ndarray | None = None
+    quiet_counts: np.ndarray | None = None
     times = np.empty(0)
+    partition = np.array([loop.partition for loop in loops.loops], dtype=int)
     for start in range(0, len(table), LOOP_CHUNK):
         part = table.iloc[start : start + LOOP_CHUNK]
         scores = loop_scores(compiled, loops=loops, params={c: part[c].to_numpy() for c in part.columns})
         magnitude = np.abs(scores.relative)
         dominant = np.argmax(magnitude, axis=-1)
-        driven = magnitude.max(axis=-1) > 0
+        # a loop "drives" a step only where its partition's stocks move at all
+        quiet = np.take_along_axis(scores.quiet()[..., partition], dominant[..., None], axis=-1)[..., 0]
+        driven = (magnitude.max(axis=-1) > 0) & ~quiet
         # one-hot of the dominant loop at each (member, step), summed over members
         hits = (dominant[..., None] == np.arange(magnitude.shape[-1])) & driven[..., None]
-        chunk = hits.sum(axis=0)
+        chunk, quiet_chunk = hits.sum(axis=0), quiet.sum(axis=0)
         counts = chunk if counts is None else counts + chunk
+        quiet_counts = quiet_chunk if quiet_counts is None else quiet_counts + quiet_chunk
         times = np.asarray(scores.times, dtype=float)
-    assert counts is not None
+    assert counts is not None and quiet_counts is not None
     # Periods people read: years where time is in months or years, else ten equal parts.
     shown = axis.of(times - times[0])
     if axis.label == "Year":
@@ -181,12 +189,14 @@ def loop_shares(
         labels = tuple(f"{edges[k]:g}-{edges[k + 1]:g}" for k in range(10))
     totals = np.zeros((len(labels), counts.shape[-1]))
     np.add.at(totals, period, counts)
+    steady = np.bincount(period, weights=quiet_counts, minlength=len(labels))
     steps = np.bincount(period, minlength=len(labels))[:, None] * len(table)
     return LoopShares(
         periods=labels,
         loops=tuple(f"{loop.id} {getattr(loop, 'name', '') or ''}".strip() for loop in loops.loops),
         shares=totals / np.maximum(steps, 1),
         members=len(table),
+        steady=steady / np.maximum(steps[:, 0], 1),
     )
 
 

@@ -301,6 +301,15 @@ def shares_table(shares: LoopShares, *, least: float = 0.05) -> str:
         )
         name = html.escape(shares.loops[i])
         rows.append(f"<tr><th style='text-align:left;font-weight:normal'>{name}</th>{cells}</tr>")
+    if shares.steady.max() >= least:
+        cells = "".join(
+            f'<td style="text-align:right;padding:1px 6px;color:#555">{share:.0%}</td>'
+            for share in shares.steady
+        )
+        rows.append(
+            "<tr><th style='text-align:left;font-weight:normal;color:#555'>"
+            f"Steady: nothing much changes</th>{cells}</tr>"
+        )
     head = "".join(f"<th style='padding:1px 6px'>{html.escape(period)}</th>" for period in shares.periods)
     return (
         f"<b>Which loop drives the system</b>: share of {shares.members} plausible futures in which each "
