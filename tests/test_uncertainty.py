@@ -312,7 +312,6 @@ def test_todays_settings_are_not_compared_with_themselves(board):
 
 def test_loop_shares_of_identical_futures_are_the_single_runs_dominance(prepared):
     from nestedsystems.dominance import loop_scores
-    from nestedsystems.loops import find_loops
 
     loops = find_loops(prepared.model).named()
     # a span too narrow to matter: every member is today's program
