@@ -60,6 +60,15 @@ VECTOR = "vector"
 # and one lane spares the compile.
 LANES = 2
 SHORT_STEP = 32
+# A native kernel picks the saved columns one by one when they are at most one
+# variable in SWITCHED (or SWITCHED columns), and otherwise writes every variable
+# (see `_Source.euler_native`).
+SWITCHED = 8
+
+
+def _switched(layout: _Layout) -> int:
+    """The most columns a native kernel picks one by one."""
+    return max(len(layout.reported) // SWITCHED, SWITCHED)
 
 
 def _lanes(layout: _Layout) -> int:
@@ -413,20 +422,19 @@ class _Source:
 
         What a run reports is an argument, not part of the text, so that one compiled
         kernel serves every choice of columns (each compile of a large model costs
-        tens of seconds): column ``c`` of a saved row is variable ``picks[c]`` of
-        `_Layout.reported`. Three ways to fill a row, each the cheapest for its case:
+        tens of seconds): ``index`` (`Plan.index`) holds the number of columns, then
+        ``picks``, then ``where``: column ``c`` of a saved row is variable ``picks[c]``
+        of `_Layout.reported`. Three ways to fill a row, each the cheapest for its case:
 
         - an empty ``picks`` asks for the default columns (`_Layout.outputs`, in
           order), written straight into the row, as a kernel for those columns alone
           would;
-        - every variable (the run at every TIME STEP that the dominance strip
-          scores), in any order: each written straight to its column ``where[i]``;
-        - any other choice: each column chosen by a switch on ``picks[c]`` (a jump
-          table), so that a few columns cost what they write. A switch per column
-          costs a few nanoseconds more than a direct write: a third of the
-          variables at every SAVEPER cost the 300-variable model a quarter more
-          than a kernel compiled for those columns alone, but every choice would
-          compile for a minute.
+        - a few columns (`_switched`): each chosen by a switch on ``picks[c]`` (a
+          jump table), so that they cost what they write. A switch costs a few
+          nanoseconds a column more than a write;
+        - more: every variable written straight to its column ``where[i]``, those
+          not asked for to a spare column past the run's (`Plan.width`), where
+          they overwrite each other.
 
         A kernel compiled for a few columns also skips whatever they do not read
         (the 300-variable model's first four stocks: 5% of its run); this one
@@ -477,7 +485,7 @@ class _Source:
             names = [source.local[v.key] for v in outputs if v.key not in fixed]
             return lines + ([f"total{source.lane} += {_pairwise_sum(names)}"] if names else [])
 
-        def switch() -> list[str]:
+        def switch() -> list[str]:  # ``c``: the column
             lines = ["j = picks[c]"]
             for i, v in enumerate(reported):
                 lines.append(f"{'if' if i == 0 else 'elif'} j == {i}:")
@@ -492,11 +500,11 @@ class _Source:
             *together(lambda source: source.auxiliaries("reporting")),
             "if picks.shape[0] == 0:",
             *["    " + line for line in together(write)],
-            f"elif picks.shape[0] == {len(reported)}:",
-            *["    " + line for line in together(scatter)],
-            "else:",
+            f"elif picks.shape[0] <= {_switched(self.layout)}:",
             "    for c in range(picks.shape[0]):",
             *["        " + line for line in switch()],
+            "else:",
+            *["    " + line for line in together(scatter)],
             "row += 1",
         ]
         clock = ["t = t0 + k * dt"] if self.reads_time() else []
@@ -518,21 +526,15 @@ class _Source:
         lines += ["for k in range(n + 1):", *["    " + line for line in body]]
         totals = [f"total{source.lane}" for source in lanes]
         start = [f"{total} = 0.0" for total in totals]
-        # Every variable saved, in any order: where each goes.
-        start += [
-            f"where = np.zeros({len(reported)}, dtype=np.int64)",
-            f"if picks.shape[0] == {len(reported)}:",
-            "    for c in range(picks.shape[0]):",
-            "        where[picks[c]] = c",
-        ]
+        start += ["picks = index[1 : 1 + index[0]]", "where = index[1 + index[0] :]"]
         if members:
             rows = [f"    p_{j} = P[m + {j}]" for j in range(len(lanes))]
             loop = f"for m in range(0, P.shape[0], {len(lanes)}):"
             lines = [*start, loop, *rows, *["    " + x for x in lines]]
-            head = "def euler(P, t0, dt, n, every, out, picks):\n"
+            head = "def euler(P, t0, dt, n, every, out, index):\n"
         else:
             lines = [*start, *lines]
-            head = "def euler(p, t0, dt, n, every, out, picks):\n"
+            head = "def euler(p, t0, dt, n, every, out, index):\n"
         return head + _indent([*lines, f"return {' + '.join(totals)}"], 1) + "\n"
 
     def reads_time(self) -> bool:
@@ -581,9 +583,14 @@ class Plan:
     dimensions: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = field(default_factory=dict)
     # when single elements were asked for (``Stock[a1]``): which of ``names`` a run keeps
     selected: tuple[int, ...] | None = None
-    # what a native kernel writes in each column: a position in `_Layout.reported`
-    # (int64), none for the default columns (see `_Source.euler_native`)
-    picks: Any = None
+    # what a native kernel writes (int64, one array: a kernel's every argument costs
+    # its call): the number of columns, the position in `_Layout.reported` of each
+    # (none for the default columns), then, when the kernel writes every variable,
+    # the column of each, a spare one past ``names`` for those not asked for
+    # (see `_Source.euler_native`)
+    index: Any = None
+    # columns of the array a native kernel fills: ``names`` and that spare one
+    width: int = 0
 
 
 class CompiledModel:
@@ -680,6 +687,7 @@ class CompiledModel:
             constants = [(j, v) for j, v in enumerate(wanted) if v.kind is Kind.CONSTANT and not v.dims]
             evaluation = {v.key: i for i, v in enumerate(self._layout.auxiliaries)}
             names, saved_columns, constant_columns = self._columns(wanted)
+            index, spare = (None, 0) if self.arrayed else self._index(None if columns is None else wanted)
             plan = self._plans[columns] = Plan(
                 names=names,
                 saved=saved,
@@ -692,19 +700,25 @@ class CompiledModel:
                 order=tuple(v.name for v in sorted(saved, key=lambda v: evaluation.get(v.key, -1))),
                 dimensions=self._dimensions(tuple(v for v in wanted if not columns or v.name in columns)),
                 selected=self._selected(columns, names),
-                picks=None if self.arrayed else self._picks(None if columns is None else wanted),
+                index=index,
+                width=len(names) + spare,
             )
         return plan
 
-    def _picks(self, wanted: tuple[Variable, ...] | None) -> Any:
-        """Which of `_Layout.reported` each column of a scalar model's run is, for
-        native kernels; empty for the default columns, which they write directly."""
+    def _index(self, wanted: tuple[Variable, ...] | None) -> tuple[Any, int]:
+        """`Plan.index` of a scalar model's run, and whether it writes a spare column."""
         import numpy as np
 
-        position = {v.key: i for i, v in enumerate(self._layout.reported)}
-        picks = np.array([position[v.key] for v in wanted or ()], dtype=np.int64)
-        picks.flags.writeable = False
-        return picks
+        reported, wanted = self._layout.reported, wanted or ()
+        position = {v.key: i for i, v in enumerate(reported)}
+        picks = [position[v.key] for v in wanted]
+        where: list[int] = []
+        if len(wanted) > _switched(self._layout):
+            column = {v.key: c for c, v in enumerate(wanted)}
+            where = [column.get(v.key, len(wanted)) for v in reported]
+        index = np.array([len(picks), *picks, *where], dtype=np.int64)
+        index.flags.writeable = False
+        return index, int(bool(where) and len(wanted) < len(reported))
 
     def _owner(self, column: str) -> Variable:
         """The variable a column belongs to: ``Stock[a1]`` to ``Stock``."""
@@ -763,7 +777,7 @@ class CompiledModel:
 
     def native_kernel(self, members: bool) -> Callable[..., Any]:
         """The machine-code Euler run, for one run or for ensemble members (see
-        `_Source.euler_native`), whatever columns it reports (``plan(...).picks``);
+        `_Source.euler_native`), whatever columns it reports (``plan(...).index``);
         found in one dictionary lookup, as a single run's fixed cost is counted in
         microseconds."""
         kernel = self._native_kernels.get(members)

@@ -360,23 +360,23 @@ def _evaluate_control(compiled: CompiledModel, values: list[Any], name: str) -> 
 def _euler_native(compiled, plan, values, clock, n_runs):  # type: ignore[no-untyped-def]
     """The run's final (runs, times, variables) array, filled by one native call,
     and the sum of its values (finite when every value is)."""
-    rows = clock.n // clock.every + 1
+    rows, width = clock.n // clock.every + 1, len(plan.names)
     if n_runs is None:
-        data = np.empty((1, rows, len(plan.names)))
+        data = np.empty((1, rows, plan.width))
         kernel = compiled.native_kernel(members=False)
         parameters = np.array(values, dtype=float)
-        total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data[0], plan.picks)
-        return data, total
+        total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data[0], plan.index)
+        return data[:, :, :width], total
     # The kernel runs `lanes` members at a time: the last group is completed with
     # copies of the last member, run and then dropped.
     padded = -(-n_runs // compiled.lanes) * compiled.lanes
     parameters = _by_member(values, n_runs)
     if padded > n_runs:
         parameters = np.concatenate([parameters, np.repeat(parameters[-1:], padded - n_runs, axis=0)])
-    data = np.empty((padded, rows, len(plan.names)))
+    data = np.empty((padded, rows, plan.width))
     kernel = compiled.native_kernel(members=True)
-    total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data, plan.picks)
-    return data[:n_runs], total
+    total = kernel(parameters, clock.t0, clock.dt, clock.n, clock.every, data, plan.index)
+    return data[:n_runs, :, :width], total
 
 
 def _euler(compiled, plan, values, flavour, t0, dt, n, every, times, n_runs):  # type: ignore[no-untyped-def]
