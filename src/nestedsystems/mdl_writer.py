@@ -188,7 +188,7 @@ def _as_written(variable: Variable) -> tuple[Expr | Table, Expr | None]:
     if variable.written is not None:
         original, lowered = variable.written
         if lowered == (variable.equation, variable.initial):
-            return original  # type: ignore[no-any-return]
+            return original
     return variable.equation, variable.initial
 
 

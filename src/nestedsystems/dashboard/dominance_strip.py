@@ -21,7 +21,12 @@ from typing import Any
 
 import numpy as np
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, Div, FactorRange, HoverTool
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool
+
+# From their subpackages: mypy cannot follow the starred ``__all__`` through which
+# ``bokeh.models`` re-exports them.
+from bokeh.models.annotations import Title
+from bokeh.models.widgets import Div
 from bokeh.palettes import Blues9, Greens9, Oranges9, Purples9, Reds9, YlOrBr9
 from bokeh.plotting import figure
 
@@ -283,7 +288,7 @@ class DominanceStrip:
         options: dict[str, Any] = {"x_range": x_range} if x_range is not None else {}
         plot = figure(
             title="Which feedback loop drives the change",
-            y_range=FactorRange(BASELINE_ROW, SCENARIO_ROW),
+            y_range=FactorRange(factors=[BASELINE_ROW, SCENARIO_ROW]),
             height=105,
             width=width,
             tools="",
@@ -294,6 +299,7 @@ class DominanceStrip:
             min_border_right=FRAME_MARGINS[1],
             **options,
         )
+        assert isinstance(plot.title, Title)  # figure() makes its title text a Title
         plot.title.text_font_size = "11pt"
         plot.ygrid.grid_line_color = None
         plot.xgrid.grid_line_alpha = 0.3
