@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Range, Range1d
@@ -28,6 +28,9 @@ from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Range, Range1
 from bokeh.models.annotations import Legend, LegendItem, Title
 from bokeh.models.renderers import DataRenderer, Renderer
 from bokeh.plotting import figure
+
+if TYPE_CHECKING:  # the engine is imported when a model is asked for, not before
+    from ..run import Run
 
 __all__ = [
     "BASELINE_PREFIX",
@@ -348,7 +351,7 @@ class IndexedRun:
 
     __slots__ = ("_index", "run")
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: Run) -> None:
         self.run = run
         self._index = {name: j for j, name in enumerate(run.names)}
 
@@ -365,6 +368,6 @@ class IndexedRun:
         return getattr(self.run, attribute)
 
 
-def indexed(run: object) -> IndexedRun:
+def indexed(run: Run | IndexedRun) -> IndexedRun:
     """``run`` wrapped for fast column reads (a run already wrapped is returned as is)."""
     return run if isinstance(run, IndexedRun) else IndexedRun(run)

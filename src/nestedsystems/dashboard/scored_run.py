@@ -20,6 +20,7 @@ from ..dominance import LoopScores, loop_scores
 from ..expressions import canonical
 from ..loops import LoopSet, find_loops
 from ..model import Kind
+from ..run import Run
 from ..simulation import control_value
 from .cache import PreparedModel
 from .figures import IndexedRun
@@ -89,7 +90,7 @@ class ScoredRun(IndexedRun):
 
     __slots__ = ("every_step", "params")
 
-    def __init__(self, run: object, every_step: object | None, params: Mapping[str, float]) -> None:
+    def __init__(self, run: Run, every_step: Run | None, params: Mapping[str, float]) -> None:
         super().__init__(run)
         self.every_step = every_step
         self.params = dict(params)
