@@ -54,7 +54,7 @@ from .expressions import (
     canonical,
     references,
 )
-from .model import CONTROL_VARIABLES, Kind, Model, Range, RealityCheck, Variable
+from .model import CONTROL_VARIABLES, Dimension, Kind, Model, Range, RealityCheck, Variable
 from .noise import RANDOM_FUNCTIONS
 from .vensim_text import SKETCH_MARK, scan_views
 
@@ -382,7 +382,7 @@ class _Writer:
 
     # -- entries
 
-    def dimension(self, dimension) -> str:  # type: ignore[no-untyped-def]
+    def dimension(self, dimension: Dimension) -> str:
         elements = ",".join(self.name(e) for e in dimension.elements)
         mapping = ""
         if dimension.mapping:
