@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 import nestedsystems as ns
+from conftest import ROOT
 from nestedsystems.calibration import calibrate, plot_fit, read_data
 from nestedsystems.cli import main
 from nestedsystems.errors import ParameterError
@@ -152,3 +153,13 @@ def test_flagship_constants_are_recovered_within_their_intervals():
         assert row["low"] <= value <= row["high"]
         assert row["value"] == pytest.approx(value, rel=0.02)
     assert calibration.statistics.loc["Organizational climate", "n"] == 121 - 18
+
+
+def test_an_arrayed_constant_is_refused_by_name_not_crashed_on():
+    model = ns.load(ROOT / "tests" / "models" / "two_regions.mdl")
+    observed = pd.DataFrame({"time": [0.0, 10.0], "Population[north]": [100.0, 120.0]})
+    with pytest.raises(
+        ParameterError,
+        match=r"--fit 'birth rate': expected a constant holding one number, found subscripts \[region\]",
+    ):
+        calibrate(model, observed, {"birth rate": (0.0, 0.2)})

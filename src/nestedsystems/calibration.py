@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ from scipy.stats import qmc
 
 from .arrays import is_element
 from .errors import ParameterError
+from .expressions import Number
 from .model import Kind, Model
 from .progress import progress_bar
 
@@ -277,7 +278,8 @@ def calibrate(
     table = data if isinstance(data, pd.DataFrame) else read_data(data)
     table = _checked_data(table.copy(), "data")
     problem = _problem(model, table, fit, weights or {}, method)
-    first = np.array([float(model[name].equation.value) for name in problem.names])  # type: ignore[union-attr]
+    # `_problem` admits only constants holding one number
+    first = np.array([float(cast(Number, model[name].equation).value) for name in problem.names])
     first = np.clip(first, problem.lower, problem.upper)
     points = _starting_points(problem, first, starts, seed)
     with progress_bar(len(points), description="calibration", enabled=progress, unit="start") as bar:
@@ -312,6 +314,9 @@ def _problem(
         if variable is None or variable.kind is not Kind.CONSTANT:
             found = "no such variable" if variable is None else f"a {variable.kind.value}"
             raise ParameterError(f"--fit {name!r}: expected a constant of {model.name}, found {found}")
+        if not isinstance(variable.equation, Number):
+            found = f"subscripts [{', '.join(variable.dims)}]" if variable.dims else "an expression"
+            raise ParameterError(f"--fit {name!r}: expected a constant holding one number, found {found}")
         low = variable.range.minimum if low is None else low
         high = variable.range.maximum if high is None else high
         names.append(variable.name)
