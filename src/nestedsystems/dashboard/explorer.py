@@ -30,6 +30,7 @@ from bokeh.models.widgets import Button, Div, MultiChoice, Select, TextInput
 
 from ..errors import NestedSystemsError, ParameterError
 from ..model import Kind
+from ..simulation import control_value
 from .cache import PreparedModel, prepared_model
 from .figures import (
     BASELINE_PREFIX,
@@ -75,7 +76,7 @@ class Explorer(LeverSession):
         self.choices = list(self.owners)
         stocks = [name for name, v in self.owners.items() if v.kind is Kind.STOCK]
         chosen = (stocks or self.choices)[: min(4, SLOTS)]
-        self.default_time_step = _time_step(model)
+        self.default_time_step = control_value(model, {}, "time step")
         self.method = "euler"
         self.time_step = self.default_time_step
         self.chosen: list[str] = []
@@ -260,14 +261,6 @@ def _values(run: Any, name: str) -> Any:
     if name and name in run.names:
         return np.asarray(run[name], dtype=float)
     return np.zeros(len(run.times))
-
-
-def _time_step(model: Any) -> float:
-    variable = model.get("TIME STEP")
-    value = getattr(getattr(variable, "equation", None), "value", None)
-    if value is None:
-        raise ParameterError(f"{model.name}: TIME STEP is not a number, so the explorer cannot vary it")
-    return float(value)
 
 
 def build_document(
