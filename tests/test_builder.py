@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nestedsystems as ns
-from conftest import MODELS
+from conftest import MODELS, TEST_MODELS
 from nestedsystems.errors import (
     AlgebraicLoopError,
     ModelError,
@@ -316,3 +316,21 @@ def test_renaming_refuses_a_taken_name_and_a_name_a_reality_check_reads(flagship
         ns.ModelBuilder.from_model(growth().build()).rename("Births", "Population")
     with pytest.raises(ModelError, match="the Reality Check 'no clients no crises' names it"):
         ns.ModelBuilder.from_model(flagship).rename("Incidents", "Crises")
+
+
+def test_an_active_initial_auxiliary_keeps_its_initial_value_when_its_equation_changes(
+    tmp_path: Path,
+) -> None:
+    source = TEST_MODELS / "tests" / "active_initial" / "test_active_initial.mdl"
+    edited = ns.ModelBuilder.from_model(ns.load(source)).equation("Value A", "Time * 2").build()
+    # the same edit made in the file: the initial value 45 stays with the new equation
+    text = source.read_text(encoding="utf-8").replace(
+        "ACTIVE INITIAL(Time, 45 )", "ACTIVE INITIAL(Time * 2, 45 )"
+    )
+    assert "Time * 2, 45" in text
+    (tmp_path / "edited.mdl").write_text(text, encoding="utf-8")
+    expected = ns.simulate(ns.load(tmp_path / "edited.mdl"))
+    run = ns.simulate(edited)
+    assert run.names == expected.names
+    np.testing.assert_allclose(run.values, expected.values, rtol=1e-15, atol=0)
+    assert "ACTIVE INITIAL" in to_mdl(edited)

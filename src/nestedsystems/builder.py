@@ -80,7 +80,7 @@ class _Entry:
     name: str
     kind: Kind
     equation: str = ""  # a stock's net flow, a lookup's points, else the right-hand side
-    initial: str = ""  # a stock's initial value
+    initial: str = ""  # a stock's initial value, or an ACTIVE INITIAL auxiliary's
     subscripts: str = ""  # ``[Region]`` on the left-hand side
     units: str = ""
     range: Range = field(default_factory=Range)
@@ -419,7 +419,9 @@ class ModelBuilder:
         """A variable kept from the model, as text to change."""
         writer = _Writer(self._base)
         writer.current = variable
-        initial = _as_written(variable)[1] if variable.kind is Kind.STOCK else None
+        # A stock's initial value as written; an ACTIVE INITIAL auxiliary's is written
+        # inside its call, and lowering keeps it as the variable's initial.
+        initial = _as_written(variable)[1] if variable.kind is Kind.STOCK else variable.initial
         dims = ",".join(writer.name(writer.spelled.get(d, d)) for d in variable.dims)
         return _Entry(
             variable.name,
@@ -493,6 +495,8 @@ class ModelBuilder:
                 body = f"{left}(\n\t{entry.equation})"
             elif entry.kind is Kind.STOCK:
                 body = f"{left}= INTEG (\n\t{entry.equation},\n\t\t{entry.initial})"
+            elif entry.initial:  # an auxiliary with an initial value of its own
+                body = f"{left}= ACTIVE INITIAL (\n\t{entry.equation},\n\t\t{entry.initial})"
             else:
                 body = f"{left}=\n\t{entry.equation}"
             units, doc = writer.units(entry.units, entry.range), writer.text(" ".join([entry.doc, *loops]))
