@@ -313,6 +313,8 @@ def test_the_flagship_checks_survive_the_writer(flagship: ns.Model, tmp_path: Pa
     again = ns.load(ns.save(flagship, tmp_path / "again.mdl"))
     same = lambda checks: [replace(c, line=None) for c in checks]  # noqa: E731
     assert same(again.checks) == same(flagship.checks)
+    # each statement keeps its one-line comment
+    assert all(check.documentation for check in flagship.checks)
     before = [(r.name, r.checked, r.failures) for r in run_checks(flagship)]
     assert [(r.name, r.checked, r.failures) for r in run_checks(again)] == before
 

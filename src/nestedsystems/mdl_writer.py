@@ -430,7 +430,7 @@ class _Writer:
             body = f"{self.name(check.name)}:TEST INPUT:\n\t{check.condition}"
         else:
             body = f"{self.name(check.name)}:THE CONDITION:\n\t{check.condition}:IMPLIES:{check.consequence}"
-        return f"{body}\n\t~\t\n\t~\t\n\t|\n\n"
+        return f"{body}\n\t~\t\n\t~\t{self.text(check.documentation)}\n\t|\n\n"
 
     def selector(self, selector: Selector) -> str:
         text = self.subscripts(selector.subscripts)

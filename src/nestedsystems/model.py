@@ -153,6 +153,7 @@ class RealityCheck:
     line: int | None = None
     condition_expr: Expr | None = None  # ``condition`` parsed, None if it does not parse
     consequence_expr: Expr | None = None  # ``consequence`` parsed
+    documentation: str = ""  # the statement's comment
 
 
 @dataclass(frozen=True, slots=True)

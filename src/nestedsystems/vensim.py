@@ -640,6 +640,7 @@ def _reality_checks(section: Any, entries: dict, path: Path) -> tuple[RealityChe
                 line=where.line,
                 condition_expr=_check_expression(condition, where),
                 consequence_expr=_check_expression(consequence, where) if consequence.strip() else None,
+                documentation=entry.documentation if entry else "",
             )
         )
     return tuple(checks)

@@ -32,6 +32,7 @@ class Entry:
     line: int  # 1-based line of the entry's first character
     equation: str
     units: str
+    documentation: str = ""  # as written, line continuations joined
 
 
 def _split_unquoted(text: str, separators: str) -> list[tuple[int, str, str]]:
@@ -76,8 +77,9 @@ def _until(text: str, start: int, stops: str, quotes: bool) -> tuple[int, str]:
     return len(text), ""
 
 
-def _entries(section: str) -> Iterator[tuple[int, str, str]]:
-    """(offset, equation, units) of each ``equation ~ units ~ documentation |`` entry.
+def _entries(section: str) -> Iterator[tuple[int, str, str, str]]:
+    """(offset, equation, units, documentation) of each ``equation ~ units ~
+    documentation |`` entry.
 
     As in PySD's grammar, quotes protect separators in the equation and the units
     but not in the documentation, where a lone quote is just a character.
@@ -86,14 +88,18 @@ def _entries(section: str) -> Iterator[tuple[int, str, str]]:
     while position < len(section):
         end, stop = _until(section, position, "~|", quotes=True)
         equation = section[position:end]
-        units = ""
+        units = documentation = ""
         if stop == "~":
             units_end, stop = _until(section, end + 1, "~|", quotes=True)
             units = section[end + 1 : units_end]
             end = units_end
+            fields = []
             while stop == "~":  # documentation, then the optional supplementary field
-                end, stop = _until(section, end + 1, "~|", quotes=False)
-        yield position, equation, units
+                start = end + 1
+                end, stop = _until(section, start, "~|", quotes=False)
+                fields.append(section[start:end])
+            documentation = fields[0] if fields else ""
+        yield position, equation, units, documentation
         position = end + 1
 
 
@@ -137,7 +143,7 @@ def scan_equations(text: str) -> dict[str, Entry]:
     """
     section = equation_section(text)
     entries: dict[str, Entry] = {}
-    for start, equation, units in _entries(section):
+    for start, equation, units, documentation in _entries(section):
         # The {UTF-8} marker sits before the first entry, and a macro's header or end
         # marker before the entry that follows it.
         skipped = re.match(r"\s*(\{[^}\n]*\}\s*)?((:MACRO:[^\n]*|:END OF MACRO:)\s*)*", equation)
@@ -149,7 +155,8 @@ def scan_equations(text: str) -> dict[str, Entry]:
             continue
         offset = start + (skipped.end() if skipped else 0)
         line = section.count("\n", 0, offset) + 1
-        entries.setdefault(canonical(name), Entry(name, line, stripped.strip(), units.strip()))
+        text = " ".join(re.sub(r"\\\s*\n", " ", documentation).split())
+        entries.setdefault(canonical(name), Entry(name, line, stripped.strip(), units.strip(), text))
     return entries
 
 
