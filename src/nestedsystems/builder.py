@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from .errors import ModelError, ModelSyntaxError, UndefinedVariableError
 from .expressions import Table, canonical, references
 from .expressions import rename as rename_references
-from .mdl_writer import _as_written, _Writer
+from .mdl_writer import _Writer
 from .model import CONTROL_VARIABLES, Dimension, Kind, Model, Range, Variable
 from .named_loops import find_named_loops
 from .vensim import load, parse_equation
@@ -421,7 +421,7 @@ class ModelBuilder:
         writer.current = variable
         # A stock's initial value as written; an ACTIVE INITIAL auxiliary's is written
         # inside its call, and lowering keeps it as the variable's initial.
-        initial = _as_written(variable)[1] if variable.kind is Kind.STOCK else variable.initial
+        initial = variable.as_written[1] if variable.kind is Kind.STOCK else variable.initial
         dims = ",".join(writer.name(writer.spelled.get(d, d)) for d in variable.dims)
         return _Entry(
             variable.name,
@@ -458,7 +458,7 @@ class ModelBuilder:
     def _references(self, entry: _Entry, lookups: list[str]) -> set[tuple[str, str]]:
         """(equation text, name) for each name the entry's equations read."""
         if entry.variable is not None:
-            parts = [p for p in _as_written(entry.variable) if p is not None and not isinstance(p, Table)]
+            parts = [p for p in entry.variable.as_written if p is not None and not isinstance(p, Table)]
             return {("", key) for part in parts for key in references(part)}
         if entry.kind is Kind.LOOKUP:
             return set()

@@ -182,16 +182,6 @@ def _sketch_section(model: Model, writer: _Writer) -> str:
     return sketch(model, writer.name)
 
 
-def _as_written(variable: Variable) -> tuple[Expr | Table, Expr | None]:
-    """The equation and initial value the writer writes: the stateful call the
-    modeler wrote while lowering's result of it is still current."""
-    if variable.written is not None:
-        original, lowered = variable.written
-        if lowered == (variable.equation, variable.initial):
-            return original
-    return variable.equation, variable.initial
-
-
 def _read_as_written(model: Model, made: dict[str, Variable]) -> set[str]:
     """The made variables that what is written reads: those a macro call made.
     Lowering's variables are read only by the lowered equations, never written."""
@@ -199,7 +189,7 @@ def _read_as_written(model: Model, made: dict[str, Variable]) -> set[str]:
     todo = [v for v in model.variables if v.origin is None]
     while todo:
         variable = todo.pop()
-        for part in _as_written(variable):
+        for part in variable.as_written:
             for key in references(part) if not isinstance(part, Table) else ():
                 if key in made and key not in found:
                     found.add(key)
@@ -399,7 +389,7 @@ class _Writer:
 
     def defined(self, variable: Variable) -> str:
         # Edited after loading, a variable is written with the equation it holds now.
-        equation, initial = _as_written(variable)
+        equation, initial = variable.as_written
         left = self.name(variable.name)
         units = self.units(variable.units, variable.range)
         documentation = self.text(variable.documentation)

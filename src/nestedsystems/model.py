@@ -120,6 +120,15 @@ class Variable:
         return canonical(self.name)
 
     @property
+    def as_written(self) -> tuple[Expr | Table, Expr | None]:
+        """(equation, initial) as the modeler wrote them (a SMOOTH call, not the stock
+        lowering made of it), while lowering's record of them is current."""
+        if self.written is not None and self.written[1] == (self.equation, self.initial):
+            equation, initial = self.written[0]
+            return equation, initial
+        return self.equation, self.initial
+
+    @property
     def dependencies(self) -> frozenset[str]:
         """Names read by the equation used while the model runs."""
         return references(self.equation)

@@ -79,9 +79,7 @@ def _view_name(group: str, n: int) -> str:
 
 def _equation(variable: Variable) -> Expr | Table:
     """The equation as written (a stock's net flow before lowering touched it)."""
-    if variable.written is not None and variable.written[1] == (variable.equation, variable.initial):
-        return variable.written[0][0]
-    return variable.equation
+    return variable.as_written[0]
 
 
 def _terms(expr: Expr | Table, sign: int = 1) -> list[tuple[str, int]]:
@@ -201,8 +199,7 @@ class _View:
             y += _LAYER_GAP
 
     def reads(self, variable: Variable) -> frozenset[str]:
-        equation = _equation(variable)
-        written = variable.written[0][1] if variable.written is not None else variable.initial
+        equation, written = variable.as_written
         return references(equation if not isinstance(equation, Table) else None) | references(written)
 
     def arrows(self) -> None:

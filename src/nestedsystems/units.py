@@ -245,7 +245,7 @@ class _Checker:
             return declared  # a modeler's variable without units: unknown, as in Vensim
         if name not in self.inferred:
             self.inferred[name] = None  # a cycle of variables without units stays unknown
-            equation, initial = _as_written(variable)
+            equation, initial = variable.as_written
             source = initial if variable.kind in (Kind.STOCK, Kind.MEMORY) else equation
             try:
                 self.inferred[name] = (
@@ -260,7 +260,7 @@ class _Checker:
     def check(self, variable: Variable, units: Units) -> bool:
         """Report where `variable`'s equations disagree with `units`; False when some
         equation's units could not be inferred (nothing was checked there)."""
-        equation, initial = _as_written(variable)
+        equation, initial = variable.as_written
         if variable.kind is Kind.STOCK:
             flow = units / self.time if self.time is not None else None
             known = flow is None or self.expect(variable, equation, flow, "its net flow")
@@ -409,15 +409,6 @@ class _Checker:
             free = isinstance(units[0], _Free) or self.time is None
             return units[0] if free else _product(units[0], self.time, divide=False)
         return DMNL
-
-
-def _as_written(variable: Variable) -> tuple[Expr | Table, Expr | None]:
-    """The equation and initial value as the modeler wrote them, while lowering's
-    record of them is current (an edit after loading makes it stale)."""
-    if variable.written is not None and variable.written[1] == (variable.equation, variable.initial):
-        equation, initial = variable.written[0]
-        return equation, initial
-    return variable.equation, variable.initial
 
 
 def _constant(expr: Expr) -> float | None:

@@ -57,7 +57,7 @@ from .expressions import (
 )
 
 # What "as the modeler wrote it" means is the .mdl writer's, shared by both writers.
-from .mdl_writer import NotWritableError, _as_written, _read_as_written
+from .mdl_writer import NotWritableError, _read_as_written
 from .model import CONTROL_VARIABLES, Dimension, Kind, Model, Variable
 from .xmile_equations import CONTROLS, Equations, in_equation, xmile_name
 
@@ -197,7 +197,7 @@ class _Document:
             if variable is None:
                 raise self.eq.error(f"the model has no {key.upper()}, which XMILE's <{tag}> needs")
             self.eq.current = variable
-            _element(specs, tag, self.eq.expr(_as_written(variable)[0]))
+            _element(specs, tag, self.eq.expr(variable.as_written[0]))
 
     def dimension(self, parent: ET.Element, dimension: Dimension) -> None:
         if dimension.mapping:
@@ -216,7 +216,7 @@ class _Document:
         claimed: set[tuple[str, int]] = set()
         found: dict[str, _Flows] = {}
         for stock in (v for v in self.written if v.kind is Kind.STOCK):
-            equation = _as_written(stock)[0]
+            equation = stock.as_written[0]
             terms = _terms(equation)
             keys = [k for k, _ in terms]
             fits = len(set(keys)) == len(keys)
@@ -236,7 +236,7 @@ class _Document:
 
     def variable(self, variable: Variable, flows: dict[str, _Flows]) -> Iterator[ET.Element]:
         self.eq.current, self.eq.made = variable, []
-        equation, initial = _as_written(variable)
+        equation, initial = variable.as_written
         is_flow = any(variable.key in i or variable.key in o for i, o, _ in flows.values())
         if variable.kind is Kind.MEMORY:
             raise self.eq.error("a memory that no stateful function of the file accounts for")
@@ -400,7 +400,7 @@ class _Document:
 
 
 def _reads(variable: Variable) -> frozenset[str]:
-    equation, initial = _as_written(variable)
+    equation, initial = variable.as_written
     return references(None if isinstance(equation, Table) else equation) | references(initial)
 
 
