@@ -232,7 +232,12 @@ def test_a_generated_sketch_draws_stocks_flows_and_one_view_per_group() -> None:
     pipes = [line.split(",") for line in lines if line.startswith("1,") and ",22," in line]
     assert {p[2] for p in pipes} == {valve.split(",")[1]}  # both pipes leave the one valve
     assert sum(line.startswith("12,") for line in lines) == 1  # the heat goes to a cloud
-    assert sketch.rstrip().splitlines()[-8] == "///---\\\\\\"
+    # the settings close the file, the model's Units Equivalents last
+    declared = len(model.units_equivalents)
+    assert sketch.rstrip().splitlines()[-8 - declared] == "///---\\\\\\"
+    assert sketch.rstrip().splitlines()[len(lines) - declared :] == [
+        "22:" + ",".join(group) for group in model.units_equivalents
+    ]
 
 
 def _slots(variable: Variable) -> dict:

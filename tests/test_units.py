@@ -322,3 +322,13 @@ def test_the_writer_keeps_the_flagship_unit_consistent(tmp_path: Path) -> None:
     path = tmp_path / "nested_systems.mdl"
     ns.save(ns.load(MODELS / "nested_systems.mdl"), path)
     assert check_units(ns.load(path)) == ()
+
+
+def test_the_flagships_units_equivalents_survive_a_save_with_a_new_diagram(tmp_path: Path) -> None:
+    # Saved without its source, the flagship gets a generated sketch; the settings after it
+    # must still declare Client,Clients and the rest, or the Units Check would fail.
+    model = ns.load(MODELS / "nested_systems.mdl")
+    assert ("Client", "Clients") in model.units_equivalents
+    again = ns.load(ns.save(model.replace(source=None), tmp_path / "new_diagram.mdl"))
+    assert again.units_equivalents == model.units_equivalents
+    assert check_units(again) == ()

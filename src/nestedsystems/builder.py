@@ -515,5 +515,9 @@ class ModelBuilder:
         lines = {c.name: c.line for c in self._base.checks}
         checks = tuple(replace(c, line=lines.get(c.name)) for c in model.checks)
         return model.replace(
-            variables=tuple(variables), checks=checks, name=self.name, source=self._base.source
+            variables=tuple(variables),
+            checks=checks,
+            name=self.name,
+            source=self._base.source,
+            units_equivalents=self._base.units_equivalents,  # settings the text does not carry
         )

@@ -186,6 +186,9 @@ class Model:
     loops: tuple[NamedLoop, ...] = ()
     dimensions: tuple[Dimension, ...] = ()
     checks: tuple[RealityCheck, ...] = ()  # Reality Check statements, kept as written
+    # Units that mean the same (``("Client", "Clients")``): the Units Equivalents of a
+    # .mdl's settings, besides Vensim's defaults; the Units Check reads them.
+    units_equivalents: tuple[tuple[str, ...], ...] = ()
     _index: dict[str, Variable] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:

@@ -47,6 +47,9 @@ def sketch(model: Model, spell: Callable[[str], str]) -> str:
         lines.append(_VIEW_STYLE)
         lines.extend(_View(variables, spell).lines())
     lines.append(_SETTINGS)
+    # the model's Units Equivalents, which Vensim keeps among its settings
+    for names in model.units_equivalents:
+        lines.append("22:" + ",".join(" ".join(name.split()) for name in names) + "\n")  # one line each
     return "".join(lines)
 
 

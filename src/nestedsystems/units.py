@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 from .expressions import (
     Binary,
@@ -49,7 +48,6 @@ from .unit_text import (
     VENSIM_EQUIVALENTS,
     Units,
     UnitsSyntaxError,
-    file_equivalents,
     parse_units,
     synonyms,
 )
@@ -94,7 +92,7 @@ def check_units(model: Model, equivalents: Iterable[Iterable[str]] | None = None
         The model; its variables' ``units`` are read as Vensim reads them.
     equivalents:
         Groups of unit names that mean the same (``[("Fox", "Foxes")]``), besides
-        Vensim's defaults. None reads those the model's .mdl file declares.
+        Vensim's defaults. None takes those the model declares (`Model.units_equivalents`).
     """
     return units_check(model, equivalents).issues
 
@@ -102,16 +100,8 @@ def check_units(model: Model, equivalents: Iterable[Iterable[str]] | None = None
 def units_check(model: Model, equivalents: Iterable[Iterable[str]] | None = None) -> UnitsCheck:
     """`check_units` with its counts: variables checked and not checked."""
     if equivalents is None:
-        equivalents = _declared_equivalents(model)
+        equivalents = model.units_equivalents
     return _Checker(model, synonyms((*VENSIM_EQUIVALENTS, *equivalents))).run()
-
-
-def _declared_equivalents(model: Model) -> tuple[tuple[str, ...], ...]:
-    # The IR does not keep Vensim's settings, so they are read from the file again.
-    source = Path(model.source) if model.source else None
-    if source is None or source.suffix.lower() != ".mdl" or not source.is_file():
-        return ()
-    return file_equivalents(source.read_text(encoding="utf-8", errors="replace"))
 
 
 # A number written in an equation: dimensionless in products, any units beside a sum.

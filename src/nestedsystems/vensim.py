@@ -52,6 +52,7 @@ from .macros import Macro, expand_macros
 from .model import Dimension, Kind, Model, Range, RealityCheck, Variable
 from .named_loops import find_named_loops
 from .ordering import check_references, initial_order, run_order
+from .unit_text import file_equivalents
 from .vensim_text import locate, scan_equations, scan_views, split_range, xmile_line
 
 __all__ = ["load"]
@@ -584,6 +585,7 @@ def _to_model(
             source=str(path),
             time_units=time_step.units if time_step else "",
             dimensions=dimensions,
+            units_equivalents=file_equivalents(text),
         )
     except ValueError as error:
         raise ModelSyntaxError(str(error), file=path) from None
