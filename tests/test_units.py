@@ -332,3 +332,13 @@ def test_the_flagships_units_equivalents_survive_a_save_with_a_new_diagram(tmp_p
     again = ns.load(ns.save(model.replace(source=None), tmp_path / "new_diagram.mdl"))
     assert again.units_equivalents == model.units_equivalents
     assert check_units(again) == ()
+
+
+def test_a_model_pickles_with_every_field_its_units_equivalents_included() -> None:
+    # Ensembles and calibration send models to Dask workers by pickle.
+    import pickle
+
+    model = ns.load(MODELS / "nested_systems.mdl")
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone == model and clone.units_equivalents == model.units_equivalents
+    assert clone.checks == model.checks and clone["Staffing ratio"] == model["Staffing ratio"]

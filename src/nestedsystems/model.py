@@ -38,7 +38,7 @@ Subscripts (arrays):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .expressions import Expr, Table, canonical, references
@@ -200,15 +200,8 @@ class Model:
         object.__setattr__(self, "_index", index)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {
-            "variables": self.variables,
-            "name": self.name,
-            "source": self.source,
-            "time_units": self.time_units,
-            "loops": self.loops,
-            "dimensions": self.dimensions,
-            "checks": self.checks,
-        }
+        # Every field but the index, which `__setstate__` rebuilds (it is derived).
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
